@@ -1,0 +1,133 @@
+"""Fixtures: real databases (an SQLite file per test; PostgreSQL when configured), the app.
+
+Every database test runs on each backend in ``BACKENDS``. PostgreSQL joins when
+``TILSYN_TEST_POSTGRES_URL`` names a server (CI sets it); the suite then creates its own
+database there and drops it at the end, so no run leaves data behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from tilsyn.app import create_app
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.migrate import upgrade_database
+from tilsyn.core.models import Base
+from tilsyn.instances import service as instances
+
+POSTGRES_URL = os.environ.get("TILSYN_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+SECRET = "test-secret"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    upgrade_database(database.engine)
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    if not POSTGRES_URL:
+        pytest.fail("PostgreSQL tests need TILSYN_TEST_POSTGRES_URL")
+    url = make_url(POSTGRES_URL)
+    name = f"tilsyn_test_{uuid.uuid4().hex[:10]}"
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    test_url = url.set(database=name).render_as_string(hide_password=False)
+    database = Database(test_url)
+    upgrade_database(database.engine)
+    database.dispose()
+    yield test_url
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "tilsyn.db"
+        shutil.copy(template, target)
+        return f"sqlite:///{target}"
+    url: str = request.getfixturevalue("postgres_database_url")
+    database = Database(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    database.dispose()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url_for(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key=SECRET)
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database)) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Tenant:
+    instance_id: int
+    name: str
+    environment: str
+    key: str
+    admin_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"api-key": self.key}
+
+
+def make_tenant(
+    database: Database, name: str, environment: str = "test", *, strict: bool = False
+) -> Tenant:
+    with database.write() as session:
+        instance = instances.create_instance(
+            session, name=name, environment=environment, strict_validation=strict
+        )
+        key = instances.create_key(session, instance, secret_key=SECRET, label="tests")
+        admin = instances.create_key(session, instance, secret_key=SECRET, scope="admin")
+        return Tenant(instance.id, name, environment, key.secret, admin.secret)
+
+
+@pytest.fixture
+def tenant(database: Database) -> Tenant:
+    return make_tenant(database, "nett-test", "test")
+
+
+@pytest.fixture
+def prod_tenant(database: Database) -> Tenant:
+    return make_tenant(database, "nett-prod", "prod")

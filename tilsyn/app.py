@@ -1,0 +1,104 @@
+"""The FastAPI application: routers, error handlers, request logging, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from tilsyn import __version__
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.errors import install_error_handlers
+from tilsyn.customers.routes import router as customers_router
+from tilsyn.customers.schemas import CustomerIn
+from tilsyn.plants.routes import router as plants_router
+from tilsyn.plants.schemas import BuiltByIn, PlantIn
+
+access_log = logging.getLogger("tilsyn.access")
+
+DESCRIPTION = """
+tilsyn is an open registry of customers and electrical installations (plants) for Norwegian
+grid companies and their local electrical-safety inspection (DLE).
+
+The import API is a drop-in server for integrations written against the vendor's
+"API for kunde og anlegg": same paths, field names and status codes. Every request carries
+the instance's key in the `api-key` header. Property names match case-insensitively;
+unknown properties and implausible values come back as `warnings`; structural problems are
+answered with 400 and an RFC 9457 problem listing every field at fault.
+"""
+
+REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (CustomerIn, PlantIn, BuiltByIn)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    app = FastAPI(
+        title="tilsyn",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    install_error_handlers(app)
+    app.include_router(customers_router)
+    app.include_router(plants_router)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: answers once the server is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.middleware("http")
+    async def _request_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        route = request.scope.get("route")
+        # The route template, never the raw path: paths carry personal numbers.
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            getattr(route, "path", "<unmatched>"),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            extra={
+                "request_id": request.state.request_id,
+                "key_id": getattr(request.state, "key_id", None),
+                "instance": getattr(request.state, "instance", None),
+            },
+        )
+        return response
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in REQUEST_SCHEMAS:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components[model.__name__] = model_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for uvicorn workers: settings come from the environment."""
+    return create_app(Settings.from_env())

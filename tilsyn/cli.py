@@ -1,0 +1,275 @@
+"""The ``tilsyn`` command. Each command only parses options and calls services.
+
+Output meant for scripts (a new key) prints only the value; everything else is for people.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.migrate import (
+    DatabaseTooNewError,
+    current_revision,
+    head_revision,
+    upgrade_database,
+)
+from tilsyn.instances import service as instances
+
+app = typer.Typer(no_args_is_help=True, help="tilsyn: registry of customers and plants for DLE.")
+instance_app = typer.Typer(no_args_is_help=True, help="Instances: separated registries.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys of an instance.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+app.add_typer(instance_app, name="instance")
+app.add_typer(key_app, name="key")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+out = Console()
+
+
+class State:
+    url: str = ""
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db", help="Database URL (default: TILSYN_DATABASE_URL or sqlite:///tilsyn.db)"
+        ),
+    ] = None,
+) -> None:
+    state.url = Settings.from_env(database_url=db).database_url
+
+
+def _settings() -> Settings:
+    return Settings.from_env(database_url=state.url)
+
+
+def _database(*, pool_size: int = 4) -> Database:
+    """The database, its schema created or migrated as needed."""
+    database = Database(state.url, pool_size=pool_size)
+    try:
+        upgrade_database(database.engine)
+    except DatabaseTooNewError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    return database
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@instance_app.command("create")
+def instance_create(
+    name: str,
+    environment: Annotated[str, typer.Option("--environment", "-e", help="test or prod")],
+    strict_validation: Annotated[bool, typer.Option(help="Reject implausible values")] = False,
+) -> None:
+    """Create an instance."""
+    database = _database()
+    try:
+        with database.write() as session:
+            instance = instances.create_instance(
+                session, name=name, environment=environment, strict_validation=strict_validation
+            )
+            console.print(f"created instance {instance.name} ({instance.environment})")
+    except instances.InstanceError as exc:
+        raise _fail(str(exc)) from None
+
+
+@instance_app.command("list")
+def instance_list() -> None:
+    """List instances."""
+    database = _database()
+    with database.read() as session:
+        table = Table("name", "environment", "strict validation")
+        for instance in instances.list_instances(session):
+            table.add_row(instance.name, instance.environment, str(instance.strict_validation))
+    out.print(table)
+
+
+@instance_app.command("set-strict")
+def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) -> None:
+    """Turn strict validation on or off (plausibility warnings become 400 errors)."""
+    database = _database()
+    try:
+        with database.write() as session:
+            instances.set_strict_validation(session, instances.get_instance(session, name), strict)
+    except instances.InstanceError as exc:
+        raise _fail(str(exc)) from None
+
+
+@key_app.command("create")
+def key_create(
+    instance: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Admin scope (settings too)")] = False,
+    label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
+) -> None:
+    """Create an API key; prints only the key, which is not shown again."""
+    database = _database()
+    try:
+        with database.write() as session:
+            created = instances.create_key(
+                session,
+                instances.get_instance(session, instance),
+                secret_key=_settings().secret_key,
+                scope="admin" if admin else "import",
+                label=label,
+            )
+    except instances.InstanceError as exc:
+        raise _fail(str(exc)) from None
+    print(created.secret)
+
+
+@key_app.command("list")
+def key_list(instance: str) -> None:
+    """List an instance's keys (never the keys themselves)."""
+    database = _database()
+    try:
+        with database.read() as session:
+            rows = instances.list_keys(session, instances.get_instance(session, instance))
+    except instances.InstanceError as exc:
+        raise _fail(str(exc)) from None
+    table = Table("id", "prefix", "scope", "label", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.display_prefix + "…",
+            row.scope,
+            row.label or "",
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
+        )
+    out.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: int) -> None:
+    """Revoke a key by its id (see `tilsyn key list`)."""
+    database = _database()
+    try:
+        with database.write() as session:
+            instances.revoke_key(session, key_id)
+    except instances.InstanceError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"revoked key {key_id}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to this release's head."""
+    database = _database()
+    out.print(current_revision(database.engine))
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database (and the code's head)."""
+    database = Database(state.url)
+    console.print(f"code head: {head_revision()}")
+    out.print(current_revision(database.engine) or "empty")
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("TILSYN_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _run_server(host: str, port: int, workers: int, pool_size: int) -> None:
+    import uvicorn
+
+    os.environ["TILSYN_DATABASE_URL"] = state.url
+    os.environ["TILSYN_DB_POOL_SIZE"] = str(pool_size)
+    _configure_logging()
+    settings = _settings()
+    if settings.uses_default_secret:
+        console.print(
+            "[yellow]warning:[/yellow] TILSYN_SECRET_KEY is not set; API keys are hashed with a "
+            "public development secret. Set it before holding real data."
+        )
+    uvicorn.run(
+        "tilsyn.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    db_pool_size: Annotated[int, typer.Option(help="Database connections per worker")] = 8,
+) -> None:
+    """Run the API server (creates or migrates the schema first)."""
+    database = _database()
+    database.dispose()
+    console.print(f"tilsyn serving on http://{host}:{port} (docs at /docs)")
+    _run_server(host, port, workers, db_pool_size)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    plants: Annotated[int, typer.Option(help="Sample plants to load")] = 300,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load data and exit")] = False,
+) -> None:
+    """A ready-to-try server: demo instances, fresh keys printed, sample data loaded."""
+    from tilsyn.demo import load_demo
+
+    database = _database()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        summary = load_demo(
+            database, secret_key=_settings().secret_key, plants=plants, progress=progress
+        )
+    database.dispose()
+    base = f"http://{host}:{port}"
+    out.print("\n[bold]tilsyn demo[/bold]")
+    for line in summary.lines():
+        out.print(line)
+    out.print("\nTry it:")
+    out.print(
+        f"  curl -H 'api-key: {summary.test_key}' "
+        f"{base}/api/plant/test/getDataForImport/{summary.sample_metering_point}",
+        soft_wrap=True,
+    )
+    out.print(f"  open {base}/docs\n")
+    if not no_serve:
+        _run_server(host, port, 1, 8)
+
+
+def main() -> Any:
+    return app()

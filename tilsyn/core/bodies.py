@@ -1,0 +1,231 @@
+"""Reading request bodies: strict JSON, case-insensitive property names, every problem named.
+
+A body goes through three steps, each adding to one ``Issues`` collection:
+1. ``parse_json`` — syntax (with line and column), nesting depth, the object at the top;
+2. ``fold_keys`` — property names folded onto the schema's names at every level, unknown names
+   kept aside as ``unknown_field`` warnings with the closest known name, two spellings of one
+   field rejected, strings over the limit rejected;
+3. ``validate`` — the pydantic wire model, whose errors are reported by canonical JSON path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from tilsyn.core.errors import InvalidBody
+from tilsyn.core.problems import Issues, join_path
+from tilsyn.core.wire import MAX_STRING_LENGTH
+
+MAX_DEPTH = 64
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class _PairsDict(dict[str, Any]):
+    """A JSON object that remembers names it saw more than once (json keeps the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object_pairs(pairs: list[tuple[str, Any]]) -> _PairsDict:
+    obj = _PairsDict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode a body; syntax errors name their line and column."""
+    if not raw.strip():
+        raise InvalidBody("The request body is empty; send a JSON object.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidBody(f"The request body is not UTF-8 (byte {exc.start}).") from None
+    _check_depth(text, max_depth)
+    try:
+        return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidBody(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        ) from None
+    except ValueError as exc:
+        raise InvalidBody(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise InvalidBody(f"JSON is nested deeper than {max_depth} levels.") from None
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Reject deep nesting before the recursive decoder sees it."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise InvalidBody(f"JSON is nested deeper than {max_depth} levels.")
+        elif char in "]}":
+            depth -= 1
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    data = parse_json(raw)
+    if not isinstance(data, dict):
+        raise InvalidBody("The request body must be a JSON object.")
+    return data
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The property names of one wire model, folded, with the shapes of nested models."""
+
+    names: dict[str, str]
+    nested: dict[str, Shape]
+    canonical: tuple[str, ...]
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+        return None
+    if origin is typing.Annotated:
+        return _model_of(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+@cache
+def shape_of(model: type[BaseModel]) -> Shape:
+    names: dict[str, str] = {}
+    nested: dict[str, Shape] = {}
+    for name, info in model.model_fields.items():
+        wire_name = info.alias or name
+        names[wire_name.casefold()] = wire_name
+        sub = _model_of(info.annotation)
+        if sub is not None:
+            nested[wire_name] = shape_of(sub)
+    return Shape(names=names, nested=nested, canonical=tuple(names.values()))
+
+
+def _closest(name: str, shape: Shape) -> str | None:
+    folded = {c.casefold(): c for c in shape.canonical}
+    match = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[match[0]] if match else None
+
+
+def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
+    """Return ``value`` with its property names spelled as the schema spells them."""
+    if not isinstance(value, dict):
+        return value
+    for name in getattr(value, "duplicates", ()):
+        issues.error(join_path(path, name), "duplicate_field", "is given more than once")
+    out: dict[str, Any] = {}
+    sent_as: dict[str, str] = {}
+    for key, item in value.items():
+        canonical = shape.names.get(key.casefold())
+        if canonical is None:
+            hint = _closest(key, shape)
+            message = "is not a known field and was ignored"
+            if hint:
+                message += f"; did you mean '{hint}'?"
+            issues.warn(join_path(path, key), "unknown_field", message, plausibility=False)
+            _check_strings(item, join_path(path, key), issues)
+            continue
+        field_path = join_path(path, canonical)
+        if canonical in sent_as:
+            issues.error(
+                field_path,
+                "duplicate_field",
+                f"is given twice, as '{sent_as[canonical]}' and '{key}'",
+            )
+            continue
+        sent_as[canonical] = key
+        sub = shape.nested.get(canonical)
+        if sub is not None and isinstance(item, dict):
+            out[canonical] = fold_keys(item, sub, field_path, issues)
+        else:
+            _check_strings(item, field_path, issues)
+            out[canonical] = item
+    return out
+
+
+def _check_strings(value: Any, path: str, issues: Issues) -> None:
+    """Over-long strings are rejected wherever they are, ignored fields included."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, item_path = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_LENGTH:
+                issues.error(
+                    item_path, "string_too_long", f"is longer than {MAX_STRING_LENGTH} characters"
+                )
+        elif isinstance(item, dict):
+            stack.extend((v, join_path(item_path, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, join_path(item_path, i)) for i, v in enumerate(item))
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "list_type": "must be a JSON array",
+    "greater_than_equal": "is below the allowed minimum",
+    "less_than_equal": "is above the allowed maximum",
+}
+
+
+def validate(
+    model: type[ModelT], data: dict[str, Any], issues: Issues, path: str = ""
+) -> ModelT | None:
+    """Validate folded data; each error is reported at its canonical path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = path
+            for part in err["loc"]:
+                loc = join_path(loc, part)
+            code = err["type"]
+            message = _MESSAGES.get(code) or err["msg"]
+            if code in {"greater_than_equal", "less_than_equal"} and err.get("ctx"):
+                limit = next(iter(err["ctx"].values()))
+                message = (
+                    f"must be {'at least' if code == 'greater_than_equal' else 'at most'} {limit}"
+                )
+            issues.error(loc, code, message)
+        return None
+
+
+def read_model(model: type[ModelT], data: dict[str, Any], issues: Issues) -> ModelT | None:
+    folded = fold_keys(data, shape_of(model), "", issues)
+    return validate(model, folded, issues)

@@ -1,0 +1,37 @@
+"""Runtime settings, read from the environment once and passed around explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///tilsyn.db"
+# Only for local use: keys hashed with it are worthless as soon as the secret is public.
+INSECURE_DEFAULT_SECRET = "tilsyn-insecure-development-secret"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = INSECURE_DEFAULT_SECRET
+    db_pool_size: int = 8
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 64
+    max_string_length: int = 10_000
+    docs_enabled: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_default_secret(self) -> bool:
+        return self.secret_key == INSECURE_DEFAULT_SECRET
+
+    @classmethod
+    def from_env(cls, *, database_url: str | None = None) -> Settings:
+        return cls(
+            database_url=database_url
+            or os.environ.get("TILSYN_DATABASE_URL")
+            or DEFAULT_DATABASE_URL,
+            secret_key=os.environ.get("TILSYN_SECRET_KEY") or INSECURE_DEFAULT_SECRET,
+            db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
+            docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
+        )

@@ -1,0 +1,183 @@
+"""One hierarchy of API errors, rendered by one handler as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tilsyn.core.problems import Issue
+
+log = logging.getLogger("tilsyn")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://tilsyn.dev/problems/"
+
+
+class ApiError(Exception):
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Issue] = (),
+        warnings: Sequence[Issue] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        self.warnings = list(warnings)
+        self.headers = headers or {}
+
+
+class Unauthorized(ApiError):
+    status = 401
+    slug = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class Forbidden(ApiError):
+    status = 403
+    slug = "forbidden"
+    title = "This API key may not do that"
+
+
+class BadEnvironment(ApiError):
+    status = 400
+    slug = "environment-mismatch"
+    title = "Wrong environment"
+
+
+class InvalidBody(ApiError):
+    status = 400
+    slug = "invalid-body"
+    title = "The request body is not valid"
+
+
+class NotFound(ApiError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Request body too large"
+
+
+class ServiceUnavailableError(ApiError):
+    status = 503
+    slug = "unavailable"
+    title = "Service temporarily unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    errors: Sequence[Issue] = (),
+    warnings: Sequence[Issue] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = [issue.as_dict() for issue in errors]
+    if warnings:
+        body["warnings"] = [issue.as_dict() for issue in warnings]
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_HTTP_TITLES = {
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    413: ("payload-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            slug=exc.slug,
+            errors=exc.errors,
+            warnings=exc.warnings,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404:
+            detail = "No such resource; see /docs for the API."
+        return problem_response(
+            exc.status_code, title, detail, slug=slug, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = []
+        for err in exc.errors():
+            loc = [
+                str(part) for part in err.get("loc", ()) if part not in {"body", "query", "path"}
+            ]
+            issues.append(
+                Issue(".".join(loc), str(err.get("type", "invalid")), str(err.get("msg")))
+            )
+        return problem_response(
+            400,
+            "The request is not valid",
+            "One or more parameters are invalid.",
+            slug="invalid-request",
+            errors=issues,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _db_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        return problem_response(
+            503,
+            ServiceUnavailableError.title,
+            "The database is not reachable right now; retry shortly.",
+            slug=ServiceUnavailableError.slug,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _db_unavailable(_request, OperationalError("", {}, exc))
+        log.error("database error: %s", type(exc.orig).__name__)
+        return problem_response(
+            500, "Internal error", "The request could not be completed.", slug="internal"
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error: %s", type(exc).__name__, exc_info=False)
+        return problem_response(
+            500, "Internal error", "The request could not be completed.", slug="internal"
+        )

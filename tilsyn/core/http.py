@@ -1,0 +1,145 @@
+"""Dependencies shared by every route: the database, the caller's key, the JSON body.
+
+The order of checks is the contract's (SPEC §10): ``api-key`` (401), then ``{environment}``
+(400), then the body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel
+
+from tilsyn.core.bodies import parse_json_object
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.errors import BadEnvironment, Forbidden, PayloadTooLarge, Unauthorized
+from tilsyn.history.service import Actor
+from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def key_context(
+    request: Request,
+    api_key: Annotated[str | None, Header(alias="api-key", include_in_schema=False)] = None,
+) -> KeyContext:
+    if not api_key:
+        raise Unauthorized("Send the instance's API key in the 'api-key' header.")
+    db = get_db(request)
+    with db.read() as session:
+        ctx = authenticate(session, secret_key=get_settings(request).secret_key, api_key=api_key)
+    if ctx is None:
+        raise Unauthorized("The API key is unknown or has been revoked.")
+    if ctx.needs_touch:
+        with db.write() as session:
+            touch_key(session, ctx.key_id)
+    request.state.key_id = ctx.key_id
+    request.state.instance = ctx.instance_name
+    return ctx
+
+
+def environment_context(
+    environment: str, ctx: Annotated[KeyContext, Depends(key_context)]
+) -> KeyContext:
+    if environment not in ENVIRONMENTS:
+        raise BadEnvironment("The environment in the URL must be 'test' or 'prod'.")
+    if environment != ctx.environment:
+        raise BadEnvironment(
+            f"This API key belongs to a '{ctx.environment}' instance, "
+            f"but the URL names '{environment}'."
+        )
+    return ctx
+
+
+def admin_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
+    if ctx.scope != "admin":
+        raise Forbidden("This endpoint needs an admin-scoped API key.")
+    return ctx
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, read within the size limit."""
+    limit = get_settings(request).max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return parse_json_object(b"".join(chunks))
+
+
+def actor_for(request: Request, ctx: KeyContext) -> Actor:
+    return Actor(instance_id=ctx.instance_id, api_key_id=ctx.key_id, request_id=request_id(request))
+
+
+def request_id(request: Request) -> str:
+    existing = getattr(request.state, "request_id", None)
+    if existing:
+        return str(existing)
+    rid = uuid.uuid4().hex
+    request.state.request_id = rid
+    return rid
+
+
+Env = Annotated[KeyContext, Depends(environment_context)]
+AnyEnvKey = Annotated[KeyContext, Depends(key_context)]
+Body = Annotated[dict[str, Any], Depends(json_body)]
+Db = Annotated[Database, Depends(get_db)]
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+    warnings: list[dict[str, str]] | None = None
+
+
+def problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "model": ProblemOut,
+        "content": {"application/problem+json": {}},
+    }
+
+
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: problem("Wrong environment for this key, or an invalid request"),
+    401: problem("Missing, unknown or revoked API key"),
+    404: problem("Not found in this instance"),
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: problem("Invalid JSON or body; every problem is listed in `errors`"),
+    401: problem("Missing, unknown or revoked API key"),
+    413: problem("Body over 10 MiB"),
+}
+
+
+def json_request_body(schema_name: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+            },
+        }
+    }

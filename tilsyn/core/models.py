@@ -1,0 +1,181 @@
+"""The database schema: every table of tilsyn, in one place. Alembic migrations mirror it.
+
+Imported documents are kept in their canonical import form (``data``), so that a GET returns
+exactly what was stored; the columns beside it are what tilsyn looks up, joins or filters on.
+Every tenant table carries ``instance_id`` and its natural key is unique per instance.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    environment: Mapped[str] = mapped_column(String(10))
+    strict_validation: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), index=True
+    )
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str | None] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("instance_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(Document)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GridElement(Base):
+    """A net station, transformer or connection point; keyed by name per instance and kind."""
+
+    __tablename__ = "grid_elements"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "kind", "name"),
+        Index("ix_grid_elements_parent_id", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("grid_elements.id", ondelete="SET NULL")
+    )
+    address_text: Mapped[str | None] = mapped_column(Text)
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Plant(Base):
+    __tablename__ = "plants"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "metering_point_id"),
+        Index("ix_plants_connection_point_id", "connection_point_id"),
+        Index("ix_plants_instance_id_consumption_code", "instance_id", "consumption_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    metering_point_id: Mapped[str] = mapped_column(String(18))
+    data: Mapped[dict[str, Any]] = mapped_column(Document)
+    consumption_code: Mapped[str] = mapped_column(String(20))
+    industrial_classification: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str | None] = mapped_column(String(20))
+    connected_date: Mapped[date | None] = mapped_column(Date)
+    built_by_el_company_id: Mapped[int | None] = mapped_column(BigInteger)
+    connection_point_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("grid_elements.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerPeriod(Base):
+    """From ``valid_from`` until the next period of the plant, ``customer_number`` owns it."""
+
+    __tablename__ = "customer_periods"
+    __table_args__ = (
+        UniqueConstraint("plant_id", "valid_from"),
+        Index("ix_customer_periods_instance_id_customer_number", "instance_id", "customer_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    plant_id: Mapped[int] = mapped_column(BigId, ForeignKey("plants.id", ondelete="CASCADE"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    customer_number: Mapped[str | None] = mapped_column(String(64))
+
+
+class PlantExtension(Base):
+    __tablename__ = "plant_extensions"
+    __table_args__ = (UniqueConstraint("plant_id", "extension_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    plant_id: Mapped[int] = mapped_column(BigId, ForeignKey("plants.id", ondelete="CASCADE"))
+    extension_key: Mapped[str] = mapped_column(String(300))
+    extension_name: Mapped[str] = mapped_column(String(200))
+    extension_year_built: Mapped[int | None] = mapped_column(Integer)
+    built_by_el_company_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Change(Base):
+    """One effective change of one entity: the history and the change feed read this."""
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        Index("ix_changes_entity", "instance_id", "entity_type", "entity_key", "id"),
+        Index("ix_changes_instance_id_id", "instance_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    api_key_id: Mapped[int | None] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(30))
+    entity_key: Mapped[str] = mapped_column(String(200))
+    operation: Mapped[str] = mapped_column(String(20))
+    diff: Mapped[dict[str, Any] | None] = mapped_column(Document)

@@ -1,0 +1,53 @@
+"""Problems found in a request: errors reject it, warnings travel with a stored record.
+
+Both have the same wire shape ``{field, code, message}`` with ``field`` the canonical JSON path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    field: str
+    code: str
+    message: str
+    # Plausibility findings become errors under an instance's strictValidation setting;
+    # notices about how the request was applied (unknown field, kept date) never do.
+    plausibility: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class Issues:
+    """Collects every problem of one body, so that a client sees all of them at once."""
+
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+    def error(self, path: str, code: str, message: str) -> None:
+        self.errors.append(Issue(path, code, message))
+
+    def warn(self, path: str, code: str, message: str, *, plausibility: bool = True) -> None:
+        self.warnings.append(Issue(path, code, message, plausibility))
+
+    def extend(self, other: Issues) -> None:
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+
+    def apply_strictness(self, strict: bool) -> None:
+        if not strict:
+            return
+        promoted = [w for w in self.warnings if w.plausibility]
+        self.warnings = [w for w in self.warnings if not w.plausibility]
+        self.errors.extend(promoted)
+
+
+def join_path(parent: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{parent}[{name}]"
+    return f"{parent}.{name}" if parent else name

@@ -1,0 +1,173 @@
+"""Scalar types of the import API, with the coercions SPEC §3 and §10 allow and no others.
+
+Pydantic's lax mode is close but not exact (it would turn ``true`` into ``1`` and refuse
+``"plantId": 123456``), so each type validates its input itself and the messages never
+echo the value, which may be a personal number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_STRING_LENGTH = 10_000
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _missing_if_none(value: Any) -> None:
+    if value is None:
+        raise PydanticCustomError("missing", "is required")
+
+
+def _check_range(number: int) -> int:
+    if abs(number) > MAX_SAFE_INTEGER:
+        raise PydanticCustomError("int_range", "is outside the supported integer range")
+    return number
+
+
+def to_int(value: Any) -> Any:
+    """Integers, integral floats (23.0) and strings of digits ("23"); never booleans."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "must be an integer, not a boolean")
+    if isinstance(value, int):
+        return _check_range(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return _check_range(int(value))
+        raise PydanticCustomError("int_type", "must be a whole number")
+    if isinstance(value, str) and _INT_RE.match(value.strip()):
+        return _check_range(int(value.strip()))
+    raise PydanticCustomError("int_type", "must be an integer")
+
+
+def to_float(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "must be a number, not a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+        number = float(value.strip())
+    else:
+        raise PydanticCustomError("float_type", "must be a number")
+    if not math.isfinite(number):
+        raise PydanticCustomError("float_type", "must be a finite number")
+    return number
+
+
+def check_text(value: str) -> str:
+    if len(value) > MAX_STRING_LENGTH:
+        raise PydanticCustomError(
+            "string_too_long", f"is longer than {MAX_STRING_LENGTH} characters"
+        )
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "must not contain the NUL character")
+    return value
+
+
+def to_str(value: Any) -> Any:
+    """Strings as sent; numbers become their decimal text ("plantId": 123456)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return check_text(value)
+    if isinstance(value, bool):
+        raise PydanticCustomError("string_type", "must be a string, not a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise PydanticCustomError("string_type", "must be a string")
+
+
+def to_bool(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise PydanticCustomError("bool_type", "must be true or false")
+
+
+def to_date(value: Any) -> Any:
+    """ISO dates; a date-time is cut to its date."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_type", "must be a date in the form YYYY-MM-DD")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        if len(text) > 10 and text[10] in "T ":
+            return datetime.fromisoformat(text.replace("z", "Z")).date()
+    except ValueError:
+        raise PydanticCustomError("date_invalid", "is not a real calendar date") from None
+    raise PydanticCustomError("date_type", "must be a date in the form YYYY-MM-DD")
+
+
+def to_postal_code(value: Any) -> Any:
+    """Postal codes are text; a number loses its leading zero, so 485 becomes "0485"."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9999:
+        return f"{value:04d}"
+    return to_str(value)
+
+
+def to_metering_point_id(value: Any) -> Any:
+    text = to_str(value)
+    if text is None:
+        _missing_if_none(text)
+    compact = text.replace(" ", "")
+    if not (len(compact) == 18 and compact.isascii() and compact.isdigit()):
+        raise PydanticCustomError("metering_point_id_format", "must be exactly 18 digits")
+    return compact
+
+
+def to_consumption_code(value: Any) -> Any:
+    text = to_str(value)
+    if text is None:
+        _missing_if_none(text)
+    text = text.strip().lower()
+    if not text:
+        raise PydanticCustomError("missing", "is required")
+    return text
+
+
+def required(value: Any) -> Any:
+    _missing_if_none(value)
+    return value
+
+
+def _non_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("missing", "must not be empty")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(to_int)]
+Float = Annotated[float, BeforeValidator(to_float)]
+Text = Annotated[str, BeforeValidator(to_str)]
+Bool = Annotated[bool, BeforeValidator(to_bool)]
+Date = Annotated[date, BeforeValidator(to_date)]
+PostalCode = Annotated[str, BeforeValidator(to_postal_code)]
+MeteringPointId = Annotated[
+    str,
+    BeforeValidator(to_metering_point_id),
+    Field(description="GS1 GSRN metering point id, 18 digits", examples=["707057500026392739"]),
+]
+ConsumptionCode = Annotated[str, BeforeValidator(to_consumption_code)]
+# BeforeValidators run last-first: blank check after the string coercion, required check first.
+RequiredText = Annotated[
+    str, BeforeValidator(_non_blank), BeforeValidator(to_str), BeforeValidator(required)
+]
+Latitude = Annotated[float, BeforeValidator(to_float), Field(ge=-90, le=90)]
+Longitude = Annotated[float, BeforeValidator(to_float), Field(ge=-180, le=180)]

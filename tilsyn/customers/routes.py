@@ -1,0 +1,101 @@
+"""HTTP edge for customers: parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tilsyn.core.http import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AnyEnvKey,
+    Body,
+    Db,
+    Env,
+    actor_for,
+    json_request_body,
+)
+from tilsyn.core.problems import Issue
+from tilsyn.core.time import today_in_oslo
+from tilsyn.customers import service
+from tilsyn.customers.schemas import CustomerOut
+
+router = APIRouter(tags=["customers"])
+
+
+class IssueOut(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class CustomerUpsertOut(BaseModel):
+    result: str
+    warnings: list[IssueOut]
+    data: CustomerOut
+
+
+class DeletedOut(BaseModel):
+    result: str
+
+
+@router.post(
+    "/api/import/{environment}/customer",
+    summary="Create or update a customer, keyed by Number",
+    response_model=CustomerUpsertOut,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_request_body("CustomerIn"),
+)
+def upsert_customer(
+    request: Request, environment: str, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    """Answers 200 whether the customer was created, updated or unchanged."""
+    with db.write() as session:
+        outcome = service.upsert_customer(
+            session,
+            actor_for(request, ctx),
+            body,
+            today=today_in_oslo(),
+            strict=ctx.strict_validation,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.get(
+    "/api/customer/environment/{environment}/bynumber/{number}",
+    summary="Read a customer",
+    response_model=CustomerOut,
+    responses=READ_ERRORS,
+)
+def get_customer(environment: str, number: str, ctx: Env, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_customer(session, ctx.instance_id, number))
+
+
+@router.get(
+    "/api/customer/{number}",
+    summary="Read a customer (older API version; the key gives the environment)",
+    response_model=CustomerOut,
+    responses=READ_ERRORS,
+)
+def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_customer(session, ctx.instance_id, number))
+
+
+@router.delete(
+    "/api/import/{environment}/customer/{number}",
+    summary="Erase a customer's personal data for good (GDPR)",
+    response_model=DeletedOut,
+    responses=READ_ERRORS,
+)
+def delete_customer(
+    request: Request, environment: str, number: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.write() as session:
+        service.delete_customer(session, actor_for(request, ctx), number)
+    return JSONResponse({"result": "deleted"})
+
+
+__all__ = ["Issue", "IssueOut", "router"]

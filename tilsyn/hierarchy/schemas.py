@@ -1,0 +1,98 @@
+"""Wire format of grid hierarchy elements and of locations (all three historical forms)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tilsyn.core.wire import Float, Latitude, Longitude, PostalCode, RequiredText, Text
+
+
+class CoordinatesIn(BaseModel):
+    """``{latitude, longitude}`` or the legacy ``{lat, long}`` (change note 4/4/22)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    lat: Latitude | None = Field(None, description="Legacy spelling of latitude")
+    long: Longitude | None = Field(None, description="Legacy spelling of longitude")
+
+
+class LocationIn(BaseModel):
+    """WGS84 position; ``{"coordinates": {...}}`` inside it is accepted too."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    coordinates: CoordinatesIn | None = None
+
+
+class ElementAddressIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    addressText: Text | None = None
+    postalCode: PostalCode | None = None
+
+
+class NetStationIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: RequiredText = Field(description="Key of the net station within the instance")
+    address: ElementAddressIn | None = None
+    location: LocationIn | None = None
+
+
+class TransformerIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: RequiredText = Field(description="Key of the transformer within the instance")
+    address: ElementAddressIn | None = None
+    location: LocationIn | None = None
+    netStation: NetStationIn | None = None
+
+
+class ConnectionPointIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: RequiredText = Field(description="Key of the connection point within the instance")
+    address: ElementAddressIn | None = None
+    location: LocationIn | None = None
+    transformer: TransformerIn | None = None
+
+
+class LocationOut(BaseModel):
+    latitude: float | None
+    longitude: float | None
+
+
+class ElementAddressOut(BaseModel):
+    addressText: str | None
+    postalCode: str | None
+
+
+class NetStationOut(BaseModel):
+    name: str
+    address: ElementAddressOut
+    location: LocationOut
+
+
+class TransformerOut(NetStationOut):
+    netStation: NetStationOut | None
+
+
+class ConnectionPointOut(NetStationOut):
+    transformer: TransformerOut | None
+
+
+__all__ = [
+    "ConnectionPointIn",
+    "ConnectionPointOut",
+    "CoordinatesIn",
+    "ElementAddressIn",
+    "Float",
+    "LocationIn",
+    "LocationOut",
+    "NetStationIn",
+    "TransformerIn",
+]

@@ -1,0 +1,177 @@
+"""Instances (separated registries) and their API keys.
+
+Keys are 160 random bits with a recognisable prefix per environment, shown once and stored
+only as HMAC-SHA256 under the server secret, so a leaked database does not leak usable keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tilsyn.core.models import ApiKey, Instance
+from tilsyn.core.time import utc_now
+
+ENVIRONMENTS = ("test", "prod")
+SCOPES = ("import", "admin")
+KEY_PREFIX = "tilsyn_{environment}_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class InstanceError(ValueError):
+    """A request on instances or keys that cannot be honoured (unknown name, duplicate...)."""
+
+
+@dataclass(frozen=True)
+class KeyContext:
+    """Who is calling: the key and its instance, resolved once per request."""
+
+    key_id: int
+    scope: str
+    instance_id: int
+    instance_name: str
+    environment: str
+    strict_validation: bool
+    last_used_at: datetime | None = None
+
+    @property
+    def needs_touch(self) -> bool:
+        return last_used_needs_update(self.last_used_at, utc_now())
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    id: int
+    secret: str
+    display_prefix: str
+
+
+def hash_key(secret_key: str, api_key: str) -> str:
+    return hmac.new(secret_key.encode(), api_key.encode(), hashlib.sha256).hexdigest()
+
+
+def create_instance(
+    session: Session, *, name: str, environment: str, strict_validation: bool = False
+) -> Instance:
+    if environment not in ENVIRONMENTS:
+        raise InstanceError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+    name = name.strip()
+    if not name:
+        raise InstanceError("an instance needs a name")
+    if session.scalar(select(Instance.id).where(Instance.name == name)) is not None:
+        raise InstanceError(f"instance {name!r} exists already")
+    instance = Instance(
+        name=name,
+        environment=environment,
+        strict_validation=strict_validation,
+        created_at=utc_now(),
+    )
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+def get_instance(session: Session, name: str) -> Instance:
+    instance = session.scalar(select(Instance).where(Instance.name == name))
+    if instance is None:
+        raise InstanceError(f"no instance named {name!r}")
+    return instance
+
+
+def list_instances(session: Session) -> list[Instance]:
+    return list(session.scalars(select(Instance).order_by(Instance.name)))
+
+
+def set_strict_validation(session: Session, instance: Instance, strict: bool) -> None:
+    instance.strict_validation = strict
+    session.flush()
+
+
+def create_key(
+    session: Session,
+    instance: Instance,
+    *,
+    secret_key: str,
+    scope: str = "import",
+    label: str | None = None,
+) -> CreatedKey:
+    if scope not in SCOPES:
+        raise InstanceError(f"scope must be one of {', '.join(SCOPES)}")
+    api_key = KEY_PREFIX.format(environment=instance.environment) + secrets.token_urlsafe(20)
+    display_prefix = api_key[: len(KEY_PREFIX.format(environment=instance.environment)) + 4]
+    row = ApiKey(
+        instance_id=instance.id,
+        key_hash=hash_key(secret_key, api_key),
+        display_prefix=display_prefix,
+        label=label,
+        scope=scope,
+        created_at=utc_now(),
+    )
+    session.add(row)
+    session.flush()
+    return CreatedKey(id=row.id, secret=api_key, display_prefix=display_prefix)
+
+
+def list_keys(session: Session, instance: Instance) -> list[ApiKey]:
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.instance_id == instance.id).order_by(ApiKey.id))
+    )
+
+
+def revoke_key(session: Session, key_id: int) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise InstanceError(f"no API key with id {key_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utc_now()
+        session.flush()
+    return row
+
+
+def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyContext | None:
+    """The key's context, or None for an unknown or revoked key."""
+    digest = hash_key(secret_key, api_key)
+    row = session.execute(
+        select(ApiKey, Instance)
+        .join(Instance, Instance.id == ApiKey.instance_id)
+        .where(ApiKey.key_hash == digest)
+    ).first()
+    if row is None:
+        return None
+    key, instance = row
+    if not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+        return None
+    return KeyContext(
+        key_id=key.id,
+        scope=key.scope,
+        instance_id=instance.id,
+        instance_name=instance.name,
+        environment=instance.environment,
+        strict_validation=instance.strict_validation,
+        last_used_at=key.last_used_at,
+    )
+
+
+def last_used_needs_update(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - _aware(last_used_at) >= LAST_USED_RESOLUTION
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
+
+
+def touch_key(session: Session, key_id: int) -> None:
+    """Record use at minute resolution, so reads do not each become a write."""
+    now = utc_now()
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+    )

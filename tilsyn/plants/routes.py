@@ -1,0 +1,111 @@
+"""HTTP edge for plants: parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tilsyn.core.http import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AnyEnvKey,
+    Body,
+    Db,
+    Env,
+    actor_for,
+    json_request_body,
+)
+from tilsyn.core.time import today_in_oslo
+from tilsyn.customers.routes import DeletedOut, IssueOut
+from tilsyn.plants import service
+from tilsyn.plants.schemas import PlantOut
+
+router = APIRouter(tags=["plants"])
+
+
+class PlantUpsertOut(BaseModel):
+    result: str
+    warnings: list[IssueOut]
+    data: PlantOut
+
+
+@router.post(
+    "/api/import/{environment}/plant",
+    summary="Create or update a plant with its grid hierarchy, keyed by meteringPointId",
+    response_model=PlantUpsertOut,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_request_body("PlantIn"),
+)
+def upsert_plant(request: Request, environment: str, ctx: Env, body: Body, db: Db) -> JSONResponse:
+    """Answers 200 whether the plant was created, updated or unchanged."""
+    with db.write() as session:
+        outcome = service.upsert_plant(
+            session,
+            actor_for(request, ctx),
+            body,
+            today=today_in_oslo(),
+            strict=ctx.strict_validation,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.post(
+    "/api/import/{environment}/plant/builtby",
+    summary="Register who built a plant, or an extension of it",
+    response_model=PlantUpsertOut,
+    responses={**WRITE_ERRORS, 404: READ_ERRORS[404]},
+    openapi_extra=json_request_body("BuiltByIn"),
+)
+def register_built_by(
+    request: Request, environment: str, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    with db.write() as session:
+        outcome = service.register_built_by(
+            session,
+            actor_for(request, ctx),
+            body,
+            today=today_in_oslo(),
+            strict=ctx.strict_validation,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.get(
+    "/api/plant/{environment}/getDataForImport/{meteringPointId}",
+    summary="Read a plant in import format",
+    response_model=PlantOut,
+    responses=READ_ERRORS,
+)
+def get_plant(environment: str, meteringPointId: str, ctx: Env, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(
+            service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
+        )
+
+
+@router.get(
+    "/api/plant/{meteringPointId}",
+    summary="Read a plant (older API version; the key gives the environment)",
+    response_model=PlantOut,
+    responses=READ_ERRORS,
+)
+def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(
+            service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
+        )
+
+
+@router.delete(
+    "/api/import/{environment}/plant/{meteringPointId}",
+    summary="Delete a plant (its history keeps a tombstone)",
+    response_model=DeletedOut,
+    responses=READ_ERRORS,
+)
+def delete_plant(
+    request: Request, environment: str, meteringPointId: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.write() as session:
+        service.delete_plant(session, actor_for(request, ctx), meteringPointId)
+    return JSONResponse({"result": "deleted"})

@@ -1,0 +1,276 @@
+"""The plant's wire format: the seed's camelCase names, matched case-insensitively."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from tilsyn.core.wire import (
+    ConsumptionCode,
+    Date,
+    Int,
+    MeteringPointId,
+    PostalCode,
+    RequiredText,
+    Text,
+)
+from tilsyn.hierarchy.schemas import (
+    ConnectionPointIn,
+    ConnectionPointOut,
+    CoordinatesIn,
+    LocationIn,
+    LocationOut,
+    NetStationIn,
+    TransformerIn,
+)
+
+STATUSES = ("Spenningsatt", "Inaktivt", "Terminert")
+
+SEED_PLANT_EXAMPLE: JsonDict = {
+    "customerChangeFrom": "2020-01-01",
+    "customerId": "1234567",
+    "meteringPointId": "707057500026392734",
+    "plantId": "123456",
+    "searchCategory": "123456",
+    "consumptionCode": 23,
+    "industrialClassification": "55.102",
+    "buildingCode": 114,
+    "connectedDate": "1989-01-01",
+    "status": "Spennnigsatt",
+    "address": {
+        "addressText": "Testveien 8",
+        "postalCode": "0485",
+        "floor": "1",
+        "apartmentNumber": "1",
+        "holdingNumber": 35,
+        "subHoldingNumber": 108,
+        "leaseNumber": 2,
+        "sectionNumber": 5,
+        "residentialNumber": "H0101",
+    },
+    "meter": {
+        "meterNumber": "7359992893145468",
+        "supplier": "Målerleverandør AS",
+        "modell": "ML2784",
+    },
+    "Description": "New description",
+    "externalPlantNumber": "ExternalId",
+    "technicalData": {
+        "mainCircuitBreakerCurrent": 230,
+        "mainCircuitBreakerPhase": 3,
+        "mainCircuitBreakerAmps": 80,
+        "mainCircuitBreakerVoltage": 400,
+        "overLoadAmps": 30,
+        "overLoadPhase": 3,
+        "shortCircuitProtectionAmps": 400,
+        "shortCircuitProtectionPhase": 3,
+        "IO": 0,
+        "earthingSystem": "xxx",
+        "connectionType": "xxx",
+    },
+    "builtByElCompanyId": 12345,
+    "location": {"latitude": 59.911491, "longitude": 10.757933},
+    "connectionPoint": {
+        "name": "6293115",
+        "address": {"addressText": "Averstadmoen 24", "postalCode": "2040"},
+        "location": {"Longitude": 59.911491, "Latitude": 10.757933},
+        "transformer": {
+            "name": "TU2839-1",
+            "address": {"addressText": "Gamlevn.79", "postalCode": "2040"},
+            "location": {"Longitude": 59.911491, "Latitude": 10.757933},
+            "netStation": {
+                "name": "Gamlevn.79",
+                "address": {"addressText": "Gamlevn.79", "postalCode": "2040"},
+                "location": {"Longitude": 59.911491, "Latitude": 10.757933},
+            },
+        },
+    },
+}
+
+
+class PlantAddressIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    addressText: Text | None = None
+    postalCode: PostalCode | None = Field(None, description="4 digits; a number is zero-padded")
+    floor: Text | None = None
+    apartmentNumber: Text | None = Field(None, description="Not the bruksenhetsnummer")
+    holdingNumber: Int | None = Field(None, description="Gårdsnummer (gnr)")
+    subHoldingNumber: Int | None = Field(None, description="Bruksnummer (bnr)")
+    leaseNumber: Int | None = Field(None, description="Festenummer (fnr)")
+    sectionNumber: Int | None = Field(None, description="Seksjonsnummer (snr)")
+    residentialNumber: Text | None = Field(None, description="Bruksenhetsnummer, e.g. H0101")
+
+
+class MeterIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    meterNumber: Text | None = None
+    supplier: Text | None = Field(None, description="Meter manufacturer")
+    modell: Text | None = Field(None, description="Meter model (the seed spells it 'modell')")
+
+
+class TechnicalDataIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    mainCircuitBreakerCurrent: Int | None = None
+    mainCircuitBreakerPhase: Int | None = None
+    mainCircuitBreakerAmps: Int | None = None
+    mainCircuitBreakerVoltage: Int | None = None
+    overLoadAmps: Int | None = None
+    overLoadPhase: Int | None = None
+    shortCircuitProtectionAmps: Int | None = None
+    shortCircuitProtectionPhase: Int | None = None
+    IO: Int | None = None
+    earthingSystem: Text | None = None
+    connectionType: Text | None = Field(None, description="Distribution system")
+
+
+class AuditSpecificInfoIn(BaseModel):
+    """Values sent here are explicit; the ones left out are derived by the instance's rules."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plantType: Text | None = None
+    inspectionArea: Int | None = None
+    riskCategoryGroup: Int | None = None
+    inspectionRate: Int | None = Field(None, description="Inspection interval in years")
+
+
+class PlantIn(BaseModel):
+    """A plant upsert; the body replaces the plant's imported fields (SPEC §5)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [SEED_PLANT_EXAMPLE]})
+
+    meteringPointId: MeteringPointId
+    customerChangeFrom: Date | None = Field(
+        None, description="Date the customer change applies from (default: today, Europe/Oslo)"
+    )
+    customerId: Text | None = Field(None, description="Customer number; need not exist yet")
+    plantId: Text | None = None
+    searchCategory: Text | None = None
+    consumptionCode: ConsumptionCode = Field(
+        description="Elhub forbrukskode: 1, 1a, 2–29, 29a, 30–36"
+    )
+    industrialClassification: RequiredText = Field(description="Næringskode (SN2007), e.g. 55.102")
+    buildingCode: Int | None = Field(None, description="SSB building type code")
+    connectedDate: Date | None = Field(None, description="Cannot be cleared or moved later")
+    status: Text | None = Field(None, description="Spenningsatt, Inaktivt or Terminert")
+    address: PlantAddressIn | None = None
+    meter: MeterIn | None = None
+    description: Text | None = None
+    externalPlantNumber: Text | None = None
+    technicalData: TechnicalDataIn | None = None
+    builtByElCompanyId: Int | None = Field(None, description="Elvirksomhets-ID; kept when absent")
+    location: LocationIn | None = None
+    coordinates: CoordinatesIn | None = Field(None, description="Legacy form of location")
+    auditSpecificInfo: AuditSpecificInfoIn | None = None
+    connectionPoint: ConnectionPointIn | None = None
+    transformer: TransformerIn | None = Field(None, description="Flat form: the connection point's")
+    netStation: NetStationIn | None = Field(None, description="Flat form: the transformer's")
+
+
+class BuiltByIn(BaseModel):
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"meteringPointId": "707057500026392739", "builtByElCompanyId": 12345},
+                {
+                    "meteringPointId": "707057500026392739",
+                    "builtByElCompanyId": 12345,
+                    "extensionName": "Kjøkken",
+                    "extensionYearBuilt": 2019,
+                },
+            ]
+        },
+    )
+
+    meteringPointId: MeteringPointId
+    builtByElCompanyId: Int = Field(description="Elvirksomhets-ID from DSB's register")
+    extensionName: Text | None = None
+    extensionYearBuilt: Int | None = None
+
+
+class PlantAddressOut(BaseModel):
+    addressText: str | None
+    postalCode: str | None
+    floor: str | None
+    apartmentNumber: str | None
+    holdingNumber: int | None
+    subHoldingNumber: int | None
+    leaseNumber: int | None
+    sectionNumber: int | None
+    residentialNumber: str | None
+
+
+class MeterOut(BaseModel):
+    meterNumber: str | None
+    supplier: str | None
+    modell: str | None
+
+
+class TechnicalDataOut(BaseModel):
+    mainCircuitBreakerCurrent: int | None
+    mainCircuitBreakerPhase: int | None
+    mainCircuitBreakerAmps: int | None
+    mainCircuitBreakerVoltage: int | None
+    overLoadAmps: int | None
+    overLoadPhase: int | None
+    shortCircuitProtectionAmps: int | None
+    shortCircuitProtectionPhase: int | None
+    IO: int | None
+    earthingSystem: str | None
+    connectionType: str | None
+
+
+Source = Literal["explicit"] | str | None
+
+
+class AuditSourceOut(BaseModel):
+    plantType: str | None = Field(description="'explicit', 'rule:<id>' or null")
+    inspectionArea: str | None
+    riskCategoryGroup: str | None
+    inspectionRate: str | None
+
+
+class AuditSpecificInfoOut(BaseModel):
+    plantType: str | None
+    inspectionArea: int | None
+    riskCategoryGroup: int | None
+    inspectionRate: int | None
+    source: AuditSourceOut
+
+
+class ExtensionOut(BaseModel):
+    extensionName: str
+    extensionYearBuilt: int | None
+    builtByElCompanyId: int | None
+
+
+class PlantOut(BaseModel):
+    meteringPointId: str
+    customerId: str | None
+    customerChangeFrom: str | None
+    plantId: str | None
+    searchCategory: str | None
+    consumptionCode: int | str
+    industrialClassification: str
+    buildingCode: int | None
+    connectedDate: str | None
+    status: str | None
+    address: PlantAddressOut
+    meter: MeterOut
+    description: str | None
+    externalPlantNumber: str | None
+    technicalData: TechnicalDataOut
+    builtByElCompanyId: int | None
+    location: LocationOut
+    auditSpecificInfo: AuditSpecificInfoOut
+    connectionPoint: ConnectionPointOut | None
+    extensions: list[ExtensionOut]
+
+
+__all__ = ["STATUSES", "NetStationIn", "PlantIn", "TransformerIn"]

@@ -1,0 +1,622 @@
+"""Plants: read a body, upsert by metering point id, read, register builders, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from tilsyn.core.bodies import read_model
+from tilsyn.core.errors import InvalidBody, NotFound
+from tilsyn.core.models import CustomerPeriod, GridElement, Plant, PlantExtension
+from tilsyn.core.outcome import Outcome, Result
+from tilsyn.core.problems import Issues
+from tilsyn.core.tenancy import scoped_select
+from tilsyn.core.time import utc_now
+from tilsyn.core.upsert import insert_if_absent
+from tilsyn.customers.service import customer_exists
+from tilsyn.hierarchy.service import (
+    CONNECTION_POINT,
+    ElementSpec,
+    connection_point_view,
+    element_specs,
+    resolve_location,
+    upsert_chain,
+)
+from tilsyn.history.service import Actor, diff_documents, record_change
+from tilsyn.plants.periods import Period, apply_customer_change, in_force
+from tilsyn.plants.schemas import STATUSES, BuiltByIn, PlantIn
+from tilsyn.validation import codes, identifiers
+
+AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
+_STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
+_KNOWN_MISSPELLINGS = {
+    "spennnigsatt": "Spenningsatt",
+    "spenningssatt": "Spenningsatt",
+    "spenningsat": "Spenningsatt",
+    "spenningsatt ": "Spenningsatt",
+    "spenningsett": "Spenningsatt",
+    "inaktiv": "Inaktivt",
+    "terminet": "Terminert",
+    "terminiert": "Terminert",
+}
+MIN_EXTENSION_YEAR = 1800
+
+
+@dataclass
+class PlantChange:
+    """A plant body after parsing: what to store, and the chain to write."""
+
+    body: PlantIn
+    document: dict[str, Any]
+    connected_date: date | None
+    chain: ElementSpec | None
+    customer: str | None
+    customer_from: date | None
+    issues: Issues
+
+
+def parse_plant(data: dict[str, Any], *, today: date) -> tuple[PlantChange | None, Issues]:
+    """Structural errors and plausibility warnings of one plant body."""
+    issues = Issues()
+    body = read_model(PlantIn, data, issues)
+    if body is None:
+        return None, issues
+    status = _normalise_status(body.status, issues)
+    position = resolve_location(body.location, body.coordinates, "location", issues)
+    chain = element_specs(body.connectionPoint, body.transformer, body.netStation, issues)
+    _check_plant(body, issues, today=today)
+    document = plant_document(body, status=status, position=position)
+    customer = body.customerId.strip() if body.customerId and body.customerId.strip() else None
+    change = PlantChange(
+        body=body,
+        document=document,
+        connected_date=body.connectedDate,
+        chain=chain,
+        customer=customer,
+        customer_from=body.customerChangeFrom,
+        issues=issues,
+    )
+    return change, issues
+
+
+def _normalise_status(status: str | None, issues: Issues) -> str | None:
+    if status is None or not status.strip():
+        return None
+    folded = status.strip().casefold()
+    if folded in _STATUS_BY_FOLDED:
+        return _STATUS_BY_FOLDED[folded]
+    if folded in _KNOWN_MISSPELLINGS:
+        corrected = _KNOWN_MISSPELLINGS[folded]
+        issues.warn(
+            "status",
+            "status_corrected",
+            f"is a known misspelling; stored as '{corrected}'",
+            plausibility=False,
+        )
+        return corrected
+    issues.error("status", "invalid_status", f"must be one of {', '.join(STATUSES)}")
+    return None
+
+
+def _check_plant(body: PlantIn, issues: Issues, *, today: date) -> None:
+    def warn_all(path: str, findings: list[Any]) -> None:
+        for finding in findings:
+            issues.warn(path, finding.code, finding.message)
+
+    warn_all("meteringPointId", identifiers.metering_point_findings(body.meteringPointId))
+    warn_all("consumptionCode", codes.consumption_code_findings(body.consumptionCode))
+    warn_all("industrialClassification", codes.naeringskode_findings(body.industrialClassification))
+    if body.buildingCode is not None:
+        warn_all("buildingCode", codes.building_code_findings(body.buildingCode))
+    if body.customerId and body.customerId.strip():
+        warn_all(
+            "customerId", identifiers.customer_number_findings(body.customerId.strip(), today=today)
+        )
+    if body.builtByElCompanyId is not None:
+        warn_all("builtByElCompanyId", identifiers.el_company_id_findings(body.builtByElCompanyId))
+    if body.connectedDate is not None and body.connectedDate > today:
+        issues.warn("connectedDate", "implausible_date", "is in the future")
+    if body.connectedDate is not None and body.connectedDate.year < 1900:
+        issues.warn("connectedDate", "implausible_date", "is before 1900")
+    change_from = body.customerChangeFrom
+    if change_from is not None and (change_from.year < 1900 or (change_from - today).days > 366):
+        issues.warn("customerChangeFrom", "implausible_date", "is before 1900 or over a year ahead")
+    address = body.address
+    if address is not None:
+        if address.postalCode is not None:
+            warn_all("address.postalCode", codes.postal_code_findings(address.postalCode))
+        if address.residentialNumber:
+            warn_all(
+                "address.residentialNumber",
+                codes.residential_number_findings(address.residentialNumber),
+            )
+        for field, finding in codes.matrikkel_findings(
+            address.holdingNumber,
+            address.subHoldingNumber,
+            address.leaseNumber,
+            address.sectionNumber,
+        ):
+            issues.warn(f"address.{field}", finding.code, finding.message)
+    tech = body.technicalData
+    if tech is not None:
+        for name in ("mainCircuitBreakerPhase", "overLoadPhase", "shortCircuitProtectionPhase"):
+            value = getattr(tech, name)
+            if value is not None:
+                warn_all(f"technicalData.{name}", codes.phase_findings(value))
+        if tech.mainCircuitBreakerVoltage is not None:
+            warn_all(
+                "technicalData.mainCircuitBreakerVoltage",
+                codes.voltage_findings(tech.mainCircuitBreakerVoltage),
+            )
+        for name in ("mainCircuitBreakerAmps", "overLoadAmps", "shortCircuitProtectionAmps"):
+            value = getattr(tech, name)
+            if value is not None:
+                warn_all(f"technicalData.{name}", codes.fuse_findings(value))
+        if tech.earthingSystem:
+            warn_all(
+                "technicalData.earthingSystem", codes.earthing_system_findings(tech.earthingSystem)
+            )
+    audit = body.auditSpecificInfo
+    if audit is not None:
+        if audit.inspectionRate is not None and not 1 <= audit.inspectionRate <= 100:
+            issues.warn("auditSpecificInfo.inspectionRate", "out_of_range", "should be 1–100 years")
+        for name in ("inspectionArea", "riskCategoryGroup"):
+            value = getattr(audit, name)
+            if value is not None and value < 0:
+                issues.warn(f"auditSpecificInfo.{name}", "out_of_range", "should not be negative")
+        if audit.plantType is not None and not audit.plantType.strip():
+            issues.warn("auditSpecificInfo.plantType", "format", "is empty")
+
+
+def plant_document(
+    body: PlantIn, *, status: str | None, position: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The imported fields as stored (hierarchy and customer live in their own tables)."""
+    address = body.address
+    meter = body.meter
+    tech = body.technicalData
+    audit = body.auditSpecificInfo
+    return {
+        "plantId": body.plantId,
+        "searchCategory": body.searchCategory,
+        "consumptionCode": body.consumptionCode,
+        "industrialClassification": body.industrialClassification.strip(),
+        "buildingCode": body.buildingCode,
+        "connectedDate": None,
+        "status": status,
+        "address": {
+            name: getattr(address, name) if address else None
+            for name in (
+                "addressText",
+                "postalCode",
+                "floor",
+                "apartmentNumber",
+                "holdingNumber",
+                "subHoldingNumber",
+                "leaseNumber",
+                "sectionNumber",
+            )
+        }
+        | {
+            "residentialNumber": address.residentialNumber.strip().upper()
+            if address and address.residentialNumber
+            else None
+        },
+        "meter": {
+            "meterNumber": meter.meterNumber if meter else None,
+            "supplier": meter.supplier if meter else None,
+            "modell": meter.modell if meter else None,
+        },
+        "description": body.description,
+        "externalPlantNumber": body.externalPlantNumber,
+        "technicalData": {
+            name: getattr(tech, name) if tech else None
+            for name in (
+                "mainCircuitBreakerCurrent",
+                "mainCircuitBreakerPhase",
+                "mainCircuitBreakerAmps",
+                "mainCircuitBreakerVoltage",
+                "overLoadAmps",
+                "overLoadPhase",
+                "shortCircuitProtectionAmps",
+                "shortCircuitProtectionPhase",
+                "IO",
+                "earthingSystem",
+                "connectionType",
+            )
+        },
+        "builtByElCompanyId": body.builtByElCompanyId,
+        "location": {
+            "latitude": position[0] if position else None,
+            "longitude": position[1] if position else None,
+        },
+        "auditSpecificInfo": {
+            name: getattr(audit, name) if audit else None for name in AUDIT_FIELDS
+        },
+    }
+
+
+def upsert_plant(
+    session: Session,
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    today: date,
+    strict: bool = False,
+) -> Outcome:
+    change, issues = parse_plant(data, today=today)
+    issues.apply_strictness(strict)
+    if change is None or issues.errors:
+        raise InvalidBody(
+            "The plant was not stored; see errors.", errors=issues.errors, warnings=issues.warnings
+        )
+    return write_plant(session, actor, change, today=today)
+
+
+def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
+    """Apply a parsed plant in the current transaction."""
+    issues = change.issues
+    mpid = change.body.meteringPointId
+    connection_point_id = None
+    hierarchy_changed = False
+    if change.chain is not None:
+        lowest_id, hierarchy_changed = upsert_chain(session, actor, change.chain)
+        if change.chain.kind == CONNECTION_POINT:
+            connection_point_id = lowest_id
+
+    document = dict(change.document)
+    row = _lock_plant(session, actor.instance_id, mpid)
+    created = False
+    if row is None:
+        document["connectedDate"] = (
+            change.connected_date.isoformat() if change.connected_date else None
+        )
+        now = utc_now()
+        new_id = insert_if_absent(
+            session,
+            Plant,
+            {
+                "instance_id": actor.instance_id,
+                "metering_point_id": mpid,
+                "data": document,
+                "consumption_code": document["consumptionCode"],
+                "industrial_classification": document["industrialClassification"],
+                "status": document["status"],
+                "connected_date": change.connected_date,
+                "built_by_el_company_id": document["builtByElCompanyId"],
+                "connection_point_id": connection_point_id,
+                "created_at": now,
+                "updated_at": now,
+            },
+            key=["instance_id", "metering_point_id"],
+        )
+        row = _lock_plant(session, actor.instance_id, mpid)
+        assert row is not None, "the plant row exists after insert"
+        if new_id is not None:
+            created = True
+            diff = diff_documents(None, document)
+            if change.chain is not None and connection_point_id is not None:
+                diff["connectionPoint"] = [None, change.chain.name]
+            record_change(
+                session, actor, entity_type="plant", entity_key=mpid, operation="create", diff=diff
+            )
+
+    plant_changed = False
+    if not created:
+        document["connectedDate"] = _protected_connected_date(
+            row.connected_date, change.connected_date, issues
+        )
+        if document["builtByElCompanyId"] is None:
+            document["builtByElCompanyId"] = row.built_by_el_company_id
+        diff = diff_documents(row.data, document)
+        if row.connection_point_id != connection_point_id:
+            diff["connectionPoint"] = [
+                _element_name(session, row.connection_point_id),
+                change.chain.name if change.chain and connection_point_id else None,
+            ]
+        if diff:
+            plant_changed = True
+            row.data = document
+            row.consumption_code = document["consumptionCode"]
+            row.industrial_classification = document["industrialClassification"]
+            row.status = document["status"]
+            row.connected_date = (
+                date.fromisoformat(document["connectedDate"]) if document["connectedDate"] else None
+            )
+            row.built_by_el_company_id = document["builtByElCompanyId"]
+            row.connection_point_id = connection_point_id
+            row.updated_at = utc_now()
+            session.flush()
+            record_change(
+                session, actor, entity_type="plant", entity_key=mpid, operation="update", diff=diff
+            )
+
+    periods_changed = _apply_customer(
+        session, actor, row, change.customer, change.customer_from or today
+    )
+    if change.customer is not None and not customer_exists(
+        session, actor.instance_id, change.customer
+    ):
+        issues.warn(
+            "customerId",
+            "customer_not_found",
+            "no customer with this number exists yet; the link resolves when it arrives",
+            plausibility=False,
+        )
+    result: Result = "created" if created else "updated"
+    if not created and not (plant_changed or periods_changed or hierarchy_changed):
+        result = "unchanged"
+    return Outcome(result, plant_view(session, row, today=today), issues.warnings)
+
+
+def _protected_connected_date(stored: date | None, sent: date | None, issues: Issues) -> str | None:
+    """Once set, connectedDate can move earlier but is never cleared or moved later."""
+    if stored is None:
+        return sent.isoformat() if sent else None
+    if sent is None or sent == stored:
+        return stored.isoformat()
+    if sent < stored:
+        return sent.isoformat()
+    issues.warn(
+        "connectedDate",
+        "connected_date_kept",
+        f"cannot move to a later date; the stored date {stored.isoformat()} was kept",
+        plausibility=False,
+    )
+    return stored.isoformat()
+
+
+def _element_name(session: Session, element_id: int | None) -> str | None:
+    if element_id is None:
+        return None
+    row = session.get(GridElement, element_id)
+    return row.name if row else None
+
+
+def _load_periods(session: Session, plant_id: int) -> list[Period]:
+    rows = session.execute(
+        select(CustomerPeriod.valid_from, CustomerPeriod.customer_number)
+        .where(CustomerPeriod.plant_id == plant_id)
+        .order_by(CustomerPeriod.valid_from)
+    )
+    return [Period(valid_from, customer) for valid_from, customer in rows]
+
+
+def _apply_customer(
+    session: Session, actor: Actor, plant: Plant, customer: str | None, start: date
+) -> bool:
+    periods = _load_periods(session, plant.id)
+    new_periods = apply_customer_change(periods, customer, start)
+    if new_periods is None:
+        return False
+    session.execute(
+        delete(CustomerPeriod).where(
+            CustomerPeriod.plant_id == plant.id, CustomerPeriod.valid_from >= start
+        )
+    )
+    session.execute(
+        insert(CustomerPeriod).values(
+            instance_id=actor.instance_id,
+            plant_id=plant.id,
+            valid_from=start,
+            customer_number=customer,
+        )
+    )
+    record_change(
+        session,
+        actor,
+        entity_type="plant",
+        entity_key=plant.metering_point_id,
+        operation="customer",
+        diff={"customerPeriods": [_periods_wire(periods), _periods_wire(new_periods)]},
+    )
+    return True
+
+
+def _periods_wire(periods: list[Period]) -> list[dict[str, Any]]:
+    return [{"customerId": p.customer, "from": p.valid_from.isoformat()} for p in periods]
+
+
+def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
+    return session.scalar(
+        scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid).with_for_update()
+    )
+
+
+def find_plant(session: Session, instance_id: int, mpid: str) -> Plant:
+    row = session.scalar(
+        scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid.strip())
+    )
+    if row is None:
+        raise NotFound("No plant with that meteringPointId in this instance.")
+    return row
+
+
+def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> dict[str, Any]:
+    return plant_view(session, find_plant(session, instance_id, mpid), today=today)
+
+
+def consumption_code_out(code: str) -> int | str:
+    return int(code) if code.isdigit() else code
+
+
+def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]:
+    """The plant in import format, as GET returns it: every documented field present."""
+    data = plant.data
+    current = in_force(_load_periods(session, plant.id), today)
+    explicit = data.get("auditSpecificInfo") or {}
+    audit: dict[str, Any] = {name: explicit.get(name) for name in AUDIT_FIELDS}
+    audit["source"] = {
+        name: "explicit" if explicit.get(name) is not None else None for name in AUDIT_FIELDS
+    }
+    extensions = session.execute(
+        select(
+            PlantExtension.extension_name,
+            PlantExtension.extension_year_built,
+            PlantExtension.built_by_el_company_id,
+        )
+        .where(PlantExtension.plant_id == plant.id)
+        .order_by(PlantExtension.extension_year_built, PlantExtension.extension_name)
+    )
+    return {
+        "meteringPointId": plant.metering_point_id,
+        "customerId": current.customer if current else None,
+        "customerChangeFrom": current.valid_from.isoformat() if current else None,
+        "plantId": data["plantId"],
+        "searchCategory": data["searchCategory"],
+        "consumptionCode": consumption_code_out(data["consumptionCode"]),
+        "industrialClassification": data["industrialClassification"],
+        "buildingCode": data["buildingCode"],
+        "connectedDate": data["connectedDate"],
+        "status": data["status"],
+        "address": data["address"],
+        "meter": data["meter"],
+        "description": data["description"],
+        "externalPlantNumber": data["externalPlantNumber"],
+        "technicalData": data["technicalData"],
+        "builtByElCompanyId": data["builtByElCompanyId"],
+        "location": data["location"],
+        "auditSpecificInfo": audit,
+        "connectionPoint": connection_point_view(
+            session, plant.instance_id, plant.connection_point_id
+        ),
+        "extensions": [
+            {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
+            for name, year, company in extensions
+        ],
+    }
+
+
+def register_built_by(
+    session: Session, actor: Actor, data: dict[str, Any], *, today: date, strict: bool = False
+) -> Outcome:
+    """Who built a plant, or an extension of it (idempotent per plant, name and year)."""
+    issues = Issues()
+    body = read_model(BuiltByIn, data, issues)
+    if body is not None:
+        if body.extensionYearBuilt is not None and body.extensionName is None:
+            issues.error(
+                "extensionYearBuilt", "requires_extension_name", "is only valid with extensionName"
+            )
+        year = body.extensionYearBuilt
+        if year is not None and not MIN_EXTENSION_YEAR <= year <= today.year:
+            issues.error(
+                "extensionYearBuilt",
+                "out_of_range",
+                f"must be between {MIN_EXTENSION_YEAR} and this year",
+            )
+        if body.extensionName is not None and not body.extensionName.strip():
+            issues.error("extensionName", "missing", "must not be empty")
+        for finding in identifiers.el_company_id_findings(body.builtByElCompanyId):
+            issues.warn("builtByElCompanyId", finding.code, finding.message)
+    issues.apply_strictness(strict)
+    if body is None or issues.errors:
+        raise InvalidBody(
+            "The registration was not stored; see errors.",
+            errors=issues.errors,
+            warnings=issues.warnings,
+        )
+    plant = _lock_plant(session, actor.instance_id, body.meteringPointId)
+    if plant is None:
+        raise NotFound("No plant with that meteringPointId in this instance.")
+    if body.extensionName is None:
+        result = _set_built_by(session, actor, plant, body.builtByElCompanyId)
+    else:
+        result = _record_extension(
+            session,
+            actor,
+            plant,
+            name=body.extensionName.strip(),
+            year=body.extensionYearBuilt,
+            company=body.builtByElCompanyId,
+        )
+    return Outcome(result, plant_view(session, plant, today=today), issues.warnings)
+
+
+def _set_built_by(session: Session, actor: Actor, plant: Plant, company: int) -> Result:
+    if plant.built_by_el_company_id == company:
+        return "unchanged"
+    before = plant.built_by_el_company_id
+    plant.built_by_el_company_id = company
+    plant.data = {**plant.data, "builtByElCompanyId": company}
+    plant.updated_at = utc_now()
+    session.flush()
+    record_change(
+        session,
+        actor,
+        entity_type="plant",
+        entity_key=plant.metering_point_id,
+        operation="builtby",
+        diff={"builtByElCompanyId": [before, company]},
+    )
+    return "updated"
+
+
+def _record_extension(
+    session: Session, actor: Actor, plant: Plant, *, name: str, year: int | None, company: int
+) -> Result:
+    key = f"{name}\x1f{year if year is not None else ''}"
+    existing = session.scalar(
+        select(PlantExtension)
+        .where(PlantExtension.plant_id == plant.id, PlantExtension.extension_key == key)
+        .with_for_update()
+    )
+    label = f"extensions[{name}|{year if year is not None else ''}]"
+    if existing is None:
+        inserted = insert_if_absent(
+            session,
+            PlantExtension,
+            {
+                "instance_id": actor.instance_id,
+                "plant_id": plant.id,
+                "extension_key": key,
+                "extension_name": name,
+                "extension_year_built": year,
+                "built_by_el_company_id": company,
+                "created_at": utc_now(),
+            },
+            key=["plant_id", "extension_key"],
+        )
+        if inserted is not None:
+            record_change(
+                session,
+                actor,
+                entity_type="plant",
+                entity_key=plant.metering_point_id,
+                operation="extension",
+                diff={f"{label}.builtByElCompanyId": [None, company]},
+            )
+            return "created"
+        return "unchanged"
+    if existing.built_by_el_company_id == company:
+        return "unchanged"
+    before = existing.built_by_el_company_id
+    existing.built_by_el_company_id = company
+    session.flush()
+    record_change(
+        session,
+        actor,
+        entity_type="plant",
+        entity_key=plant.metering_point_id,
+        operation="extension",
+        diff={f"{label}.builtByElCompanyId": [before, company]},
+    )
+    return "updated"
+
+
+def delete_plant(session: Session, actor: Actor, mpid: str) -> None:
+    plant = _lock_plant(session, actor.instance_id, mpid.strip())
+    if plant is None:
+        raise NotFound("No plant with that meteringPointId in this instance.")
+    key = plant.metering_point_id
+    session.execute(delete(CustomerPeriod).where(CustomerPeriod.plant_id == plant.id))
+    session.execute(delete(PlantExtension).where(PlantExtension.plant_id == plant.id))
+    session.delete(plant)
+    session.flush()
+    record_change(
+        session, actor, entity_type="plant", entity_key=key, operation="delete", diff=None
+    )
