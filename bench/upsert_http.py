@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from tilsyn.demo_data import generate_plants
 
 
@@ -65,7 +64,9 @@ async def run_load(
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers={"api-key": key}, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"api-key": key}, limits=limits, timeout=60
+    ) as client:
 
         async def worker() -> None:
             while True:
@@ -90,7 +91,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
@@ -106,7 +109,18 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "tilsyn", "--db", db, "serve", "--port", str(port), "--workers", str(args.workers)],
+        [
+            sys.executable,
+            "-m",
+            "tilsyn",
+            "--db",
+            db,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -122,12 +136,12 @@ def main() -> None:
         server.wait(timeout=30)
     backend = db.split(":", 1)[0]
     rate = len(latencies) / elapsed
-    print(f"\nsingle-plant upsert over HTTP ({backend}, {args.clients} clients, {args.workers} worker(s))")
+    p50 = percentile(latencies, 0.50) * 1000
+    p99 = percentile(latencies, 0.99) * 1000
+    mean = statistics.mean(latencies) * 1000
+    print(f"\nsingle-plant upsert over HTTP ({backend}, {args.clients} clients)")
     print(f"{'requests':>10} {'req/s':>10} {'p50 ms':>10} {'p99 ms':>10} {'mean ms':>10}  statuses")
-    print(
-        f"{len(latencies):>10} {rate:>10.1f} {percentile(latencies, 0.50) * 1000:>10.1f} "
-        f"{percentile(latencies, 0.99) * 1000:>10.1f} {statistics.mean(latencies) * 1000:>10.1f}  {statuses}"
-    )
+    print(f"{len(latencies):>10} {rate:>10.1f} {p50:>10.1f} {p99:>10.1f} {mean:>10.1f}  {statuses}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
@@ -38,7 +40,15 @@ REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (CustomerIn, PlantIn, BuiltByIn)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in AnyIO's thread pool; each holds at most one connection at a
+        # time, so as many threads as pooled connections means no request waits on the pool.
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tilsyn",
         version=__version__,
         description=DESCRIPTION,

@@ -31,16 +31,16 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_timeout=60,
+            pool_timeout=120,
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=0,
+        max_overflow=2,
         pool_pre_ping=True,
-        pool_timeout=30,
+        pool_timeout=60,
         pool_recycle=3600,
     )
 
@@ -79,11 +79,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A read transaction; closing it rolls back without expiring what was loaded."""
         with self._reader() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -1,0 +1,156 @@
+"""The `tilsyn` command, run in-process against real database files, and `serve` for real."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tilsyn.cli import app
+from tilsyn.core.db import Database
+from tilsyn.core.migrate import head_revision
+from tilsyn.instances.service import authenticate
+
+runner = CliRunner()
+SECRET = "cli-secret"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILSYN_SECRET_KEY", SECRET)
+
+
+def invoke(db_url: str, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--db", db_url, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_instance_and_key_lifecycle(db_url: str) -> None:
+    code, _, err = invoke(db_url, "instance", "create", "nett", "--environment", "prod")
+    assert code == 0, err
+    code, out, _ = invoke(db_url, "key", "create", "nett", "--label", "nightly sync")
+    assert code == 0
+    key = out.strip()
+    assert key.startswith("tilsyn_prod_")
+    assert "\n" not in key, "key create prints only the key"
+    database = Database(db_url)
+    with database.read() as session:
+        ctx = authenticate(session, secret_key=SECRET, api_key=key)
+    assert ctx is not None
+    assert ctx.environment == "prod"
+    assert ctx.scope == "import"
+
+    code, out, _ = invoke(db_url, "key", "list", "nett")
+    assert code == 0
+    assert "nightly sync" in out
+    assert key not in out, "the key itself is never shown again"
+
+    code, _, _ = invoke(db_url, "key", "revoke", str(ctx.key_id))
+    assert code == 0
+    with database.read() as session:
+        assert authenticate(session, secret_key=SECRET, api_key=key) is None
+    database.dispose()
+
+
+def test_admin_key_scope(db_url: str) -> None:
+    invoke(db_url, "instance", "create", "nett", "--environment", "test")
+    _, out, _ = invoke(db_url, "key", "create", "nett", "--admin")
+    database = Database(db_url)
+    with database.read() as session:
+        ctx = authenticate(session, secret_key=SECRET, api_key=out.strip())
+    assert ctx is not None
+    assert ctx.scope == "admin"
+    database.dispose()
+
+
+def test_errors_exit_non_zero_with_a_message(db_url: str) -> None:
+    assert invoke(db_url, "instance", "create", "nett", "--environment", "test")[0] == 0
+    code, _, err = invoke(db_url, "instance", "create", "nett", "--environment", "test")
+    assert code == 1
+    assert "exists already" in err
+    code, _, err = invoke(db_url, "instance", "create", "other", "--environment", "staging")
+    assert code == 1
+    assert "environment" in err
+    code, _, err = invoke(db_url, "key", "create", "missing")
+    assert code == 1
+    assert "no instance" in err
+    code, _, _ = invoke(db_url, "key", "revoke", "999")
+    assert code == 1
+
+
+def test_every_command_migrates_a_new_database(db_url: str) -> None:
+    code, out, _ = invoke(db_url, "instance", "list")
+    assert code == 0
+    code, out, _ = invoke(db_url, "db", "current")
+    assert code == 0
+    assert out.strip() == head_revision()
+
+
+def test_database_url_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("TILSYN_DATABASE_URL", url)
+    result = runner.invoke(app, ["instance", "create", "nett", "--environment", "test"])
+    assert result.exit_code == 0
+    assert (tmp_path / "env.db").exists()
+
+
+def test_demo_loads_sample_data_without_serving(db_url: str) -> None:
+    code, out, err = invoke(db_url, "demo", "--plants", "30", "--no-serve")
+    assert code == 0, err
+    assert "tilsyn_test_" in out
+    assert "curl -H 'api-key: tilsyn_test_" in out
+    assert "30 plants" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_healthz_and_openapi(db_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "TILSYN_SECRET_KEY": SECRET}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tilsyn", "--db", db_url, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert response.status_code == 200
+        schema = httpx.get(f"{base}/openapi.json").json()
+        assert "/api/import/{environment}/plant" in schema["paths"]
+        assert "server" not in {k.lower() for k in response.headers}
+        unauthorized = httpx.get(f"{base}/api/plant/707057500026392739")
+        assert unauthorized.status_code == 401
+        assert unauthorized.headers["content-type"] == "application/problem+json"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stdout:
+            server.stdout.close()
+        if server.stderr:
+            server.stderr.close()
