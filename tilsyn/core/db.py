@@ -8,8 +8,9 @@ with "database is locked" when they upgrade a read lock. PostgreSQL uses a sized
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -72,6 +73,10 @@ class Database:
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=write_bind, expire_on_commit=False)
+        # SQLite admits one writer; threads of this process queue here, in order, instead of
+        # polling the file lock with SQLite's sleeping busy handler. Other processes still
+        # wait on busy_timeout.
+        self._write_lock = threading.Lock() if is_sqlite(self.engine) else None
 
     @property
     def dialect(self) -> str:
@@ -86,7 +91,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One short write transaction, committed when the block ends without error."""
-        with self._writer() as session:
+        with self._write_lock or nullcontext(), self._writer() as session:
             try:
                 yield session
                 session.commit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from tilsyn.core.models import GridElement
@@ -262,19 +262,28 @@ def _element_view(row: GridElement | None) -> dict[str, Any] | None:
     }
 
 
+_TRANSFORMER = aliased(GridElement, name="transformer")
+_NET_STATION = aliased(GridElement, name="net_station")
+# Built once: a fresh aliased() per call defeats SQLAlchemy's statement cache.
+_CHAIN_QUERY = (
+    select(GridElement, _TRANSFORMER, _NET_STATION)
+    .outerjoin(_TRANSFORMER, _TRANSFORMER.id == GridElement.parent_id)
+    .outerjoin(_NET_STATION, _NET_STATION.id == _TRANSFORMER.parent_id)
+    .where(
+        GridElement.id == bindparam("element_id"),
+        GridElement.instance_id == bindparam("instance_id"),
+    )
+)
+
+
 def connection_point_view(
     session: Session, instance_id: int, connection_point_id: int | None
 ) -> dict[str, Any] | None:
     """The nested import form of a connection point with its transformer and net station."""
     if connection_point_id is None:
         return None
-    transformer = aliased(GridElement)
-    net_station = aliased(GridElement)
     row = session.execute(
-        select(GridElement, transformer, net_station)
-        .outerjoin(transformer, transformer.id == GridElement.parent_id)
-        .outerjoin(net_station, net_station.id == transformer.parent_id)
-        .where(GridElement.id == connection_point_id, GridElement.instance_id == instance_id)
+        _CHAIN_QUERY, {"element_id": connection_point_id, "instance_id": instance_id}
     ).first()
     if row is None:
         return None
