@@ -25,7 +25,11 @@ from tilsyn.core.migrate import (
 )
 from tilsyn.instances import service as instances
 
-app = typer.Typer(no_args_is_help=True, help="tilsyn: registry of customers and plants for DLE.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="tilsyn: registry of customers and plants for DLE.",
+    pretty_exceptions_show_locals=False,  # locals may hold keys or personal data
+)
 instance_app = typer.Typer(no_args_is_help=True, help="Instances: separated registries.")
 key_app = typer.Typer(no_args_is_help=True, help="API keys of an instance.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")

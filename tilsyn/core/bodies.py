@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -42,8 +43,12 @@ def _object_pairs(pairs: list[tuple[str, Any]]) -> _PairsDict:
     return obj
 
 
+class _ConstantError(ValueError):
+    """NaN, Infinity and -Infinity: Python's json accepts them, JSON does not."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _ConstantError(f"{name} is not valid JSON")
 
 
 def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -56,16 +61,49 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise InvalidBody(f"The request body is not UTF-8 (byte {exc.start}).") from None
     _check_depth(text, max_depth)
     try:
-        return json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+        data = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidBody(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
             f"column {exc.colno}."
         ) from None
-    except ValueError as exc:
+    except _ConstantError as exc:
         raise InvalidBody(f"The request body is not valid JSON: {exc}.") from None
+    except ValueError:
+        # Python's limit on the digits of an integer; its message names interpreter internals.
+        raise InvalidBody("The request body has a number with too many digits.") from None
     except RecursionError:
         raise InvalidBody(f"JSON is nested deeper than {max_depth} levels.") from None
+    if _SURROGATE_ESCAPE.search(text):
+        _reject_lone_surrogates(data)
+    return data
+
+
+# A \uD800–\uDFFF escape; json decodes a lone one into a str that cannot be encoded as UTF-8,
+# which neither the database nor the response could hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _reject_lone_surrogates(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        texts: list[str] = []
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            texts.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidBody(
+                    "The request body is not valid JSON text: it has a \\u escape of an "
+                    "unpaired UTF-16 surrogate."
+                ) from None
 
 
 def _check_depth(text: str, max_depth: int) -> None:
@@ -217,6 +255,8 @@ def validate(
                 loc = join_path(loc, part)
             code = err["type"]
             message = _MESSAGES.get(code) or err["msg"]
+            if code == "string_too_long" and err.get("ctx"):
+                message = f"is longer than {err['ctx']['max_length']} characters"
             if code in {"greater_than_equal", "less_than_equal"} and err.get("ctx"):
                 limit = next(iter(err["ctx"].values()))
                 message = (

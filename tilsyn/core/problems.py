@@ -30,6 +30,9 @@ class Issues:
     warnings: list[Issue] = field(default_factory=list)
 
     def error(self, path: str, code: str, message: str) -> None:
+        # One problem found by two checks (the reader's and the type's) is reported once.
+        if any(e.field == path and e.code == code for e in self.errors):
+            return
         self.errors.append(Issue(path, code, message))
 
     def warn(self, path: str, code: str, message: str, *, plausibility: bool = True) -> None:

@@ -55,7 +55,10 @@ def to_float(value: Any) -> Any:
     if isinstance(value, bool):
         raise PydanticCustomError("float_type", "must be a number, not a boolean")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise PydanticCustomError("float_type", "must be a finite number") from None
     elif isinstance(value, str) and _FLOAT_RE.match(value.strip()):
         number = float(value.strip())
     else:
@@ -86,6 +89,11 @@ def to_str(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float) and math.isfinite(value):
+        if value.is_integer() and abs(value) > MAX_SAFE_INTEGER:
+            # 707057500026392739.0 decodes to ...704: a float this large has lost digits.
+            raise PydanticCustomError(
+                "string_type", "is a number too large to be exact; send it as a string"
+            )
         return str(int(value)) if value.is_integer() else repr(value)
     raise PydanticCustomError("string_type", "must be a string")
 

@@ -44,7 +44,8 @@ class CustomerIn(BaseModel):
     )
 
     Number: RequiredText = Field(
-        description="Key: 11-digit personal number, 9-digit organisation number, or an agreed id"
+        max_length=64,  # customers.number
+        description="Key: 11-digit personal number, 9-digit organisation number, or an agreed id",
     )
     FirstName: Text | None = None
     LastName: Text | None = Field(None, description="Last name, or the company name")

@@ -157,6 +157,8 @@ def customer_exists(session: Session, instance_id: int, number: str) -> bool:
 
 
 def get_customer(session: Session, instance_id: int, number: str) -> dict[str, Any]:
+    if "\x00" in number:  # from a URL; PostgreSQL cannot compare text holding NUL
+        raise NotFound("No customer with that number in this instance.")
     row = session.scalar(
         scoped_select(Customer, instance_id).where(Customer.number == number.strip())
     )
@@ -168,7 +170,7 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
     """Erase a customer for good (GDPR): the row, its number on plants, and its history."""
     number = number.strip()
-    row = _lock_customer(session, actor.instance_id, number)
+    row = None if "\x00" in number else _lock_customer(session, actor.instance_id, number)
     if row is None:
         raise NotFound("No customer with that number in this instance.")
     session.delete(row)

@@ -32,13 +32,15 @@ class ElementAddressIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     addressText: Text | None = None
-    postalCode: PostalCode | None = None
+    postalCode: PostalCode | None = Field(None, max_length=20)
 
 
 class NetStationIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(description="Key of the net station within the instance")
+    name: RequiredText = Field(
+        max_length=200, description="Key of the net station within the instance"
+    )
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
 
@@ -46,7 +48,9 @@ class NetStationIn(BaseModel):
 class TransformerIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(description="Key of the transformer within the instance")
+    name: RequiredText = Field(
+        max_length=200, description="Key of the transformer within the instance"
+    )
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
     netStation: NetStationIn | None = None
@@ -55,7 +59,9 @@ class TransformerIn(BaseModel):
 class ConnectionPointIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(description="Key of the connection point within the instance")
+    name: RequiredText = Field(
+        max_length=200, description="Key of the connection point within the instance"
+    )
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
     transformer: TransformerIn | None = None

@@ -148,13 +148,18 @@ class PlantIn(BaseModel):
     customerChangeFrom: Date | None = Field(
         None, description="Date the customer change applies from (default: today, Europe/Oslo)"
     )
-    customerId: Text | None = Field(None, description="Customer number; need not exist yet")
+    customerId: Text | None = Field(
+        None, max_length=64, description="Customer number; need not exist yet"
+    )
     plantId: Text | None = None
     searchCategory: Text | None = None
+    # The lengths are those of the columns the values are also kept in.
     consumptionCode: ConsumptionCode = Field(
-        description="Elhub forbrukskode: 1, 1a, 2–29, 29a, 30–36"
+        max_length=20, description="Elhub forbrukskode: 1, 1a, 2–29, 29a, 30–36"
     )
-    industrialClassification: RequiredText = Field(description="Næringskode (SN2007), e.g. 55.102")
+    industrialClassification: RequiredText = Field(
+        max_length=40, description="Næringskode (SN2007), e.g. 55.102"
+    )
     buildingCode: Int | None = Field(None, description="SSB building type code")
     connectedDate: Date | None = Field(None, description="Cannot be cleared or moved later")
     status: Text | None = Field(None, description="Spenningsatt, Inaktivt or Terminert")
@@ -190,7 +195,7 @@ class BuiltByIn(BaseModel):
 
     meteringPointId: MeteringPointId
     builtByElCompanyId: Int = Field(description="Elvirksomhets-ID from DSB's register")
-    extensionName: Text | None = None
+    extensionName: Text | None = Field(None, max_length=200)
     extensionYearBuilt: Int | None = None
 
 

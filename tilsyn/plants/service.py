@@ -336,7 +336,7 @@ def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: d
             )
 
     periods_changed = _apply_customer(
-        session, actor, row, change.customer, change.customer_from or today
+        session, actor, row, change.customer, change.customer_from or today, today=today
     )
     if change.customer is not None and not customer_exists(
         session, actor.instance_id, change.customer
@@ -387,25 +387,33 @@ def _load_periods(session: Session, plant_id: int) -> list[Period]:
 
 
 def _apply_customer(
-    session: Session, actor: Actor, plant: Plant, customer: str | None, start: date
+    session: Session,
+    actor: Actor,
+    plant: Plant,
+    customer: str | None,
+    start: date,
+    *,
+    today: date,
 ) -> bool:
     periods = _load_periods(session, plant.id)
-    new_periods = apply_customer_change(periods, customer, start)
+    new_periods = apply_customer_change(periods, customer, start, today=today)
     if new_periods is None:
         return False
-    session.execute(
-        delete(CustomerPeriod).where(
-            CustomerPeriod.plant_id == plant.id, CustomerPeriod.valid_from >= start
+    # The new list may merge with or drop periods before ``start``: write it whole.
+    session.execute(delete(CustomerPeriod).where(CustomerPeriod.plant_id == plant.id))
+    if new_periods:
+        session.execute(
+            insert(CustomerPeriod),
+            [
+                {
+                    "instance_id": actor.instance_id,
+                    "plant_id": plant.id,
+                    "valid_from": period.valid_from,
+                    "customer_number": period.customer,
+                }
+                for period in new_periods
+            ],
         )
-    )
-    session.execute(
-        insert(CustomerPeriod).values(
-            instance_id=actor.instance_id,
-            plant_id=plant.id,
-            valid_from=start,
-            customer_number=customer,
-        )
-    )
     record_change(
         session,
         actor,
@@ -428,9 +436,12 @@ def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
 
 
 def find_plant(session: Session, instance_id: int, mpid: str) -> Plant:
-    row = session.scalar(
-        scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid.strip())
-    )
+    # From a URL; PostgreSQL cannot compare text holding NUL.
+    row = None
+    if "\x00" not in mpid:
+        row = session.scalar(
+            scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid.strip())
+        )
     if row is None:
         raise NotFound("No plant with that meteringPointId in this instance.")
     return row
@@ -609,7 +620,7 @@ def _record_extension(
 
 
 def delete_plant(session: Session, actor: Actor, mpid: str) -> None:
-    plant = _lock_plant(session, actor.instance_id, mpid.strip())
+    plant = None if "\x00" in mpid else _lock_plant(session, actor.instance_id, mpid.strip())
     if plant is None:
         raise NotFound("No plant with that meteringPointId in this instance.")
     key = plant.metering_point_id
