@@ -42,7 +42,9 @@ def running_server(
     env = {**os.environ, "TILSYN_SECRET_KEY": secret, "TILSYN_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "tilsyn", "--db", db_url, "serve", "--port", str(port)]
     command += ["--workers", str(workers), *extra_args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, process)

@@ -63,7 +63,12 @@ def test_parallel_clients_on_several_workers(database: Database, database_url: s
                     variant = (index + round_no) % 2
                     jobs = [
                         ("plant", CONTESTED, plant_body(CONTESTED, variant), variant),
-                        ("plant", gsrn(index * ROUNDS + round_no), plant_body(gsrn(index * ROUNDS + round_no), 0), 0),
+                        (
+                            "plant",
+                            gsrn(index * ROUNDS + round_no),
+                            plant_body(gsrn(index * ROUNDS + round_no), 0),
+                            0,
+                        ),
                         ("customer", CUSTOMER, CUSTOMER_BODY, 0),
                     ]
                     for kind, key, body, job_variant in jobs:
@@ -73,9 +78,13 @@ def test_parallel_clients_on_several_workers(database: Database, database_url: s
                         )
                         with lock:
                             if response.status_code != 200:
-                                failures.append(f"{kind} {response.status_code} {response.text[:200]}")
+                                failures.append(
+                                    f"{kind} {response.status_code} {response.text[:200]}"
+                                )
                             else:
-                                results.append((f"{kind}:{key}", rid, response.json()["result"], job_variant))
+                                results.append(
+                                    (f"{kind}:{key}", rid, response.json()["result"], job_variant)
+                                )
 
         threads = [threading.Thread(target=client_run, args=(i,)) for i in range(CLIENTS)]
         for thread in threads:

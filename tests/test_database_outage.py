@@ -32,16 +32,18 @@ def test_outage_gives_503_then_recovers(postgres_database_url: str) -> None:
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
-        with running_server(proxied, secret=SECRET) as base, httpx.Client(
-            base_url=base, headers=tenant.headers, timeout=60
-        ) as client:
+        with (
+            running_server(proxied, secret=SECRET) as base,
+            httpx.Client(base_url=base, headers=tenant.headers, timeout=60) as client,
+        ):
             assert client.post("/api/import/test/plant", json=BODY).status_code == 200
 
             proxy.down()
-            for path in ("/api/import/test/plant", "/api/plant/test/getDataForImport/707057500053182051"):
-                response = (
-                    client.post(path, json=BODY) if "import" in path else client.get(path)
-                )
+            for path in (
+                "/api/import/test/plant",
+                "/api/plant/test/getDataForImport/707057500053182051",
+            ):
+                response = client.post(path, json=BODY) if "import" in path else client.get(path)
                 assert response.status_code == 503, response.text
                 assert response.headers["Retry-After"].isdigit()
                 assert response.headers["content-type"] == "application/problem+json"

@@ -57,7 +57,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
-    app.state.db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    app.state.db = db or Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        read_url=settings.read_database_url,
+    )
     install_error_handlers(app)
     app.include_router(customers_router)
     app.include_router(plants_router)

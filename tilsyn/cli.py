@@ -200,11 +200,15 @@ def _configure_logging() -> None:
     )
 
 
-def _run_server(host: str, port: int, workers: int, pool_size: int) -> None:
+def _run_server(
+    host: str, port: int, workers: int, pool_size: int, read_url: str | None = None
+) -> None:
     import uvicorn
 
     os.environ["TILSYN_DATABASE_URL"] = state.url
     os.environ["TILSYN_DB_POOL_SIZE"] = str(pool_size)
+    if read_url:
+        os.environ["TILSYN_DATABASE_READ_URL"] = read_url
     _configure_logging()
     settings = _settings()
     if settings.uses_default_secret:
@@ -229,13 +233,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
-    db_pool_size: Annotated[int, typer.Option(help="Database connections per worker")] = 8,
+    db_pool_size: Annotated[
+        int, typer.Option(help="Database connections per worker; also its request threads")
+    ] = 8,
+    db_read_url: Annotated[
+        str | None, typer.Option(help="Read replica for GET requests (PostgreSQL)")
+    ] = None,
 ) -> None:
     """Run the API server (creates or migrates the schema first)."""
+    if db_pool_size < 1 or workers < 1:
+        raise _fail("--workers and --db-pool-size must be at least 1")
     database = _database()
     database.dispose()
     console.print(f"tilsyn serving on http://{host}:{port} (docs at /docs)")
-    _run_server(host, port, workers, db_pool_size)
+    _run_server(host, port, workers, db_pool_size, db_read_url)
 
 
 @app.command()

@@ -13,6 +13,7 @@ INSECURE_DEFAULT_SECRET = "tilsyn-insecure-development-secret"  # noqa: S105
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    read_database_url: str | None = None
     secret_key: str = INSECURE_DEFAULT_SECRET
     db_pool_size: int = 8
     max_body_bytes: int = 10 * 1024 * 1024
@@ -31,6 +32,7 @@ class Settings:
             database_url=database_url
             or os.environ.get("TILSYN_DATABASE_URL")
             or DEFAULT_DATABASE_URL,
+            read_database_url=os.environ.get("TILSYN_DATABASE_READ_URL") or None,
             secret_key=os.environ.get("TILSYN_SECRET_KEY") or INSECURE_DEFAULT_SECRET,
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},

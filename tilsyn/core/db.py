@@ -67,11 +67,15 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """An engine plus the two kinds of session tilsyn uses: reading and writing."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8, read_url: str | None = None) -> None:
         self.url = url
         self.engine = create_db_engine(url, pool_size=pool_size)
+        # GETs may go to a read replica; writes, and the reads inside them, never do.
+        self.read_engine = (
+            create_db_engine(read_url, pool_size=pool_size) if read_url else self.engine
+        )
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=write_bind, expire_on_commit=False)
         # SQLite admits one writer; threads of this process queue here, in order, instead of
         # polling the file lock with SQLite's sleeping busy handler. Other processes still
@@ -101,3 +105,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
