@@ -19,10 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
 from tilsyn.demo_data import generate_plants
 
 
@@ -102,6 +108,29 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="tilsyn-bench-"))
     db = args.db or f"sqlite:///{workdir / 'bench.db'}"
+    with fresh_database(db) as db:
+        run(args, db)
+
+
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """SQLite files are fresh already; on PostgreSQL, a throwaway database on that server."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        yield url
+        return
+    name = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
+    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(args: argparse.Namespace, db: str) -> None:
     env = {**os.environ, "TILSYN_SECRET_KEY": "bench-secret", "TILSYN_LOG_LEVEL": "WARNING"}
     name = f"bench-{int(time.time())}"
     cli(db, "instance", "create", name, "--environment", "test", env=env)

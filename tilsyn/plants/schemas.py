@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from tilsyn.core.wire import (
     ConsumptionCode,
@@ -27,6 +28,27 @@ from tilsyn.hierarchy.schemas import (
 )
 
 STATUSES = ("Spenningsatt", "Inaktivt", "Terminert")
+STATUS_MISSPELLINGS = {
+    "spennnigsatt": "Spenningsatt",
+    "spenningssatt": "Spenningsatt",
+    "spenningsat": "Spenningsatt",
+    "spenningsett": "Spenningsatt",
+    "inaktiv": "Inaktivt",
+    "terminet": "Terminert",
+    "terminiert": "Terminert",
+}
+"""Known misspellings, stored corrected with a warning (the seed's own example has one)."""
+_KNOWN_STATUSES = {status.casefold() for status in STATUSES} | set(STATUS_MISSPELLINGS)
+
+
+def _known_status(value: str) -> str:
+    """An unknown status is a structural error, reported with the body's other errors."""
+    if value.strip() and value.strip().casefold() not in _KNOWN_STATUSES:
+        raise PydanticCustomError("invalid_status", f"must be one of {', '.join(STATUSES)}")
+    return value
+
+
+Status = Annotated[Text, AfterValidator(_known_status)]
 
 SEED_PLANT_EXAMPLE: JsonDict = {
     "customerChangeFrom": "2020-01-01",
@@ -162,7 +184,7 @@ class PlantIn(BaseModel):
     )
     buildingCode: Int | None = Field(None, description="SSB building type code")
     connectedDate: Date | None = Field(None, description="Cannot be cleared or moved later")
-    status: Text | None = Field(None, description="Spenningsatt, Inaktivt or Terminert")
+    status: Status | None = Field(None, description="Spenningsatt, Inaktivt or Terminert")
     address: PlantAddressIn | None = None
     meter: MeterIn | None = None
     description: Text | None = None

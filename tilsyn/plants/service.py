@@ -28,21 +28,12 @@ from tilsyn.hierarchy.service import (
 )
 from tilsyn.history.service import Actor, diff_documents, record_change
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
-from tilsyn.plants.schemas import STATUSES, BuiltByIn, PlantIn
+from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
 from tilsyn.validation import codes, identifiers
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
 _STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
-_KNOWN_MISSPELLINGS = {
-    "spennnigsatt": "Spenningsatt",
-    "spenningssatt": "Spenningsatt",
-    "spenningsat": "Spenningsatt",
-    "spenningsatt ": "Spenningsatt",
-    "spenningsett": "Spenningsatt",
-    "inaktiv": "Inaktivt",
-    "terminet": "Terminert",
-    "terminiert": "Terminert",
-}
+_KNOWN_MISSPELLINGS = STATUS_MISSPELLINGS
 MIN_EXTENSION_YEAR = 1800
 
 
