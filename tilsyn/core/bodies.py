@@ -254,6 +254,9 @@ def validate(
             for part in err["loc"]:
                 loc = join_path(loc, part)
             code = err["type"]
+            if code == "too_long":
+                # A max_length on a coerced text type is checked generically: same problem.
+                code = "string_too_long"
             message = _MESSAGES.get(code) or err["msg"]
             if code == "string_too_long" and err.get("ctx"):
                 message = f"is longer than {err['ctx']['max_length']} characters"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from pydantic import BaseModel
 
 from tilsyn.core.bodies import parse_json_object
@@ -49,8 +49,18 @@ def key_context(
     return ctx
 
 
+# Documented as an enum, checked by hand: the key must be checked (401) before it (400).
+EnvironmentPath = Annotated[
+    str,
+    Path(
+        description="'test' or 'prod'; must match the environment of the key's instance",
+        json_schema_extra={"enum": list(ENVIRONMENTS)},
+    ),
+]
+
+
 def environment_context(
-    environment: str, ctx: Annotated[KeyContext, Depends(key_context)]
+    environment: EnvironmentPath, ctx: Annotated[KeyContext, Depends(key_context)]
 ) -> KeyContext:
     if environment not in ENVIRONMENTS:
         raise BadEnvironment("The environment in the URL must be 'test' or 'prod'.")

@@ -13,6 +13,7 @@ from tilsyn.core.http import (
     Body,
     Db,
     Env,
+    EnvironmentPath,
     actor_for,
     json_request_body,
 )
@@ -48,7 +49,7 @@ class DeletedOut(BaseModel):
     openapi_extra=json_request_body("CustomerIn"),
 )
 def upsert_customer(
-    request: Request, environment: str, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
     with db.write() as session:
@@ -68,7 +69,7 @@ def upsert_customer(
     response_model=CustomerOut,
     responses=READ_ERRORS,
 )
-def get_customer(environment: str, number: str, ctx: Env, db: Db) -> JSONResponse:
+def get_customer(environment: EnvironmentPath, number: str, ctx: Env, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
@@ -91,7 +92,7 @@ def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     responses=READ_ERRORS,
 )
 def delete_customer(
-    request: Request, environment: str, number: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, number: str, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)

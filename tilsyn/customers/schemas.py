@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from tilsyn.core.wire import Bool, Date, RequiredText, Text
+from tilsyn.core.wire import Bool, Date, Key, Text
 from tilsyn.core.wire import PostalCode as PostalCodeText
 
 SEED_CUSTOMER_EXAMPLE: JsonDict = {
@@ -43,7 +43,7 @@ class CustomerIn(BaseModel):
         json_schema_extra={"examples": [SEED_CUSTOMER_EXAMPLE]},
     )
 
-    Number: RequiredText = Field(
+    Number: Key = Field(
         max_length=64,  # customers.number
         description="Key: 11-digit personal number, 9-digit organisation number, or an agreed id",
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from tilsyn.core.wire import Float, Latitude, Longitude, PostalCode, RequiredText, Text
+from tilsyn.core.wire import Float, Key, Latitude, Longitude, PostalCode, Text
 
 
 class CoordinatesIn(BaseModel):
@@ -32,15 +34,13 @@ class ElementAddressIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     addressText: Text | None = None
-    postalCode: PostalCode | None = Field(None, max_length=20)
+    postalCode: Annotated[PostalCode, Field(max_length=20)] | None = None
 
 
 class NetStationIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(
-        max_length=200, description="Key of the net station within the instance"
-    )
+    name: Key = Field(max_length=200, description="Key of the net station within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
 
@@ -48,9 +48,7 @@ class NetStationIn(BaseModel):
 class TransformerIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(
-        max_length=200, description="Key of the transformer within the instance"
-    )
+    name: Key = Field(max_length=200, description="Key of the transformer within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
     netStation: NetStationIn | None = None
@@ -59,9 +57,7 @@ class TransformerIn(BaseModel):
 class ConnectionPointIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: RequiredText = Field(
-        max_length=200, description="Key of the connection point within the instance"
-    )
+    name: Key = Field(max_length=200, description="Key of the connection point within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
     transformer: TransformerIn | None = None

@@ -13,6 +13,7 @@ from tilsyn.core.http import (
     Body,
     Db,
     Env,
+    EnvironmentPath,
     actor_for,
     json_request_body,
 )
@@ -37,7 +38,9 @@ class PlantUpsertOut(BaseModel):
     responses=WRITE_ERRORS,
     openapi_extra=json_request_body("PlantIn"),
 )
-def upsert_plant(request: Request, environment: str, ctx: Env, body: Body, db: Db) -> JSONResponse:
+def upsert_plant(
+    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
     with db.write() as session:
         outcome = service.upsert_plant(
@@ -58,7 +61,7 @@ def upsert_plant(request: Request, environment: str, ctx: Env, body: Body, db: D
     openapi_extra=json_request_body("BuiltByIn"),
 )
 def register_built_by(
-    request: Request, environment: str, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         outcome = service.register_built_by(
@@ -77,7 +80,7 @@ def register_built_by(
     response_model=PlantOut,
     responses=READ_ERRORS,
 )
-def get_plant(environment: str, meteringPointId: str, ctx: Env, db: Db) -> JSONResponse:
+def get_plant(environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(
             service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
@@ -104,7 +107,7 @@ def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONRespon
     responses=READ_ERRORS,
 )
 def delete_plant(
-    request: Request, environment: str, meteringPointId: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_plant(session, actor_for(request, ctx), meteringPointId)

@@ -170,8 +170,8 @@ class PlantIn(BaseModel):
     customerChangeFrom: Date | None = Field(
         None, description="Date the customer change applies from (default: today, Europe/Oslo)"
     )
-    customerId: Text | None = Field(
-        None, max_length=64, description="Customer number; need not exist yet"
+    customerId: Annotated[Text, Field(max_length=64)] | None = Field(
+        None, description="Customer number; need not exist yet"
     )
     plantId: Text | None = None
     searchCategory: Text | None = None
@@ -217,7 +217,7 @@ class BuiltByIn(BaseModel):
 
     meteringPointId: MeteringPointId
     builtByElCompanyId: Int = Field(description="Elvirksomhets-ID from DSB's register")
-    extensionName: Text | None = Field(None, max_length=200)
+    extensionName: Annotated[Text, Field(max_length=200)] | None = None
     extensionYearBuilt: Int | None = None
 
 
