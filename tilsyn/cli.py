@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -64,15 +66,19 @@ def _settings() -> Settings:
     return Settings.from_env(database_url=state.url)
 
 
-def _database(*, pool_size: int = 4) -> Database:
-    """The database, its schema created or migrated as needed."""
+@contextmanager
+def _database(*, pool_size: int = 4) -> Iterator[Database]:
+    """The database, its schema created or migrated as needed; closed afterwards."""
     database = Database(state.url, pool_size=pool_size)
     try:
-        upgrade_database(database.engine)
-    except DatabaseTooNewError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    return database
+        try:
+            upgrade_database(database.engine)
+        except DatabaseTooNewError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        yield database
+    finally:
+        database.dispose()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -87,37 +93,39 @@ def instance_create(
     strict_validation: Annotated[bool, typer.Option(help="Reject implausible values")] = False,
 ) -> None:
     """Create an instance."""
-    database = _database()
-    try:
-        with database.write() as session:
-            instance = instances.create_instance(
-                session, name=name, environment=environment, strict_validation=strict_validation
-            )
-            console.print(f"created instance {instance.name} ({instance.environment})")
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
+    with _database() as database:
+        try:
+            with database.write() as session:
+                instance = instances.create_instance(
+                    session, name=name, environment=environment, strict_validation=strict_validation
+                )
+                console.print(f"created instance {instance.name} ({instance.environment})")
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
 
 
 @instance_app.command("list")
 def instance_list() -> None:
     """List instances."""
-    database = _database()
-    with database.read() as session:
-        table = Table("name", "environment", "strict validation")
-        for instance in instances.list_instances(session):
-            table.add_row(instance.name, instance.environment, str(instance.strict_validation))
-    out.print(table)
+    with _database() as database:
+        with database.read() as session:
+            table = Table("name", "environment", "strict validation")
+            for instance in instances.list_instances(session):
+                table.add_row(instance.name, instance.environment, str(instance.strict_validation))
+        out.print(table)
 
 
 @instance_app.command("set-strict")
 def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) -> None:
     """Turn strict validation on or off (plausibility warnings become 400 errors)."""
-    database = _database()
-    try:
-        with database.write() as session:
-            instances.set_strict_validation(session, instances.get_instance(session, name), strict)
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
+    with _database() as database:
+        try:
+            with database.write() as session:
+                instances.set_strict_validation(
+                    session, instances.get_instance(session, name), strict
+                )
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
 
 
 @key_app.command("create")
@@ -127,61 +135,61 @@ def key_create(
     label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
 ) -> None:
     """Create an API key; prints only the key, which is not shown again."""
-    database = _database()
-    try:
-        with database.write() as session:
-            created = instances.create_key(
-                session,
-                instances.get_instance(session, instance),
-                secret_key=_settings().secret_key,
-                scope="admin" if admin else "import",
-                label=label,
-            )
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
-    print(created.secret)
+    with _database() as database:
+        try:
+            with database.write() as session:
+                created = instances.create_key(
+                    session,
+                    instances.get_instance(session, instance),
+                    secret_key=_settings().secret_key,
+                    scope="admin" if admin else "import",
+                    label=label,
+                )
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
+        print(created.secret)
 
 
 @key_app.command("list")
 def key_list(instance: str) -> None:
     """List an instance's keys (never the keys themselves)."""
-    database = _database()
-    try:
-        with database.read() as session:
-            rows = instances.list_keys(session, instances.get_instance(session, instance))
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
-    table = Table("id", "prefix", "scope", "label", "created", "last used", "revoked")
-    for row in rows:
-        table.add_row(
-            str(row.id),
-            row.display_prefix + "…",
-            row.scope,
-            row.label or "",
-            f"{row.created_at:%Y-%m-%d %H:%M}",
-            f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "",
-            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
-        )
-    out.print(table)
+    with _database() as database:
+        try:
+            with database.read() as session:
+                rows = instances.list_keys(session, instances.get_instance(session, instance))
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
+        table = Table("id", "prefix", "scope", "label", "created", "last used", "revoked")
+        for row in rows:
+            table.add_row(
+                str(row.id),
+                row.display_prefix + "…",
+                row.scope,
+                row.label or "",
+                f"{row.created_at:%Y-%m-%d %H:%M}",
+                f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "",
+                f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
+            )
+        out.print(table)
 
 
 @key_app.command("revoke")
 def key_revoke(key_id: int) -> None:
     """Revoke a key by its id (see `tilsyn key list`)."""
-    database = _database()
-    try:
-        with database.write() as session:
-            instances.revoke_key(session, key_id)
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"revoked key {key_id}")
+    with _database() as database:
+        try:
+            with database.write() as session:
+                instances.revoke_key(session, key_id)
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
+        console.print(f"revoked key {key_id}")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this release's head."""
-    database = _database()
-    out.print(current_revision(database.engine))
+    with _database() as database:
+        out.print(current_revision(database.engine))
 
 
 @db_app.command("current")
@@ -190,6 +198,7 @@ def db_current() -> None:
     database = Database(state.url)
     console.print(f"code head: {head_revision()}")
     out.print(current_revision(database.engine) or "empty")
+    database.dispose()
 
 
 def _configure_logging() -> None:
@@ -243,8 +252,8 @@ def serve(
     """Run the API server (creates or migrates the schema first)."""
     if db_pool_size < 1 or workers < 1:
         raise _fail("--workers and --db-pool-size must be at least 1")
-    database = _database()
-    database.dispose()
+    with _database():
+        pass  # only to create or migrate the schema before the workers start
     console.print(f"tilsyn serving on http://{host}:{port} (docs at /docs)")
     _run_server(host, port, workers, db_pool_size, db_read_url)
 
@@ -259,18 +268,19 @@ def demo(
     """A ready-to-try server: demo instances, fresh keys printed, sample data loaded."""
     from tilsyn.demo import load_demo
 
-    database = _database()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with (
+        _database() as database,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
         summary = load_demo(
             database, secret_key=_settings().secret_key, plants=plants, progress=progress
         )
-    database.dispose()
     base = f"http://{host}:{port}"
     out.print("\n[bold]tilsyn demo[/bold]")
     for line in summary.lines():
