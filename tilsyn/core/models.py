@@ -52,6 +52,9 @@ class Instance(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     environment: Mapped[str] = mapped_column(String(10))
     strict_validation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped by every change of the instance's audit rules; server processes compare it
+    # with the version of their compiled rules cache.
+    rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -159,6 +162,24 @@ class PlantExtension(Base):
     extension_year_built: Mapped[int | None] = mapped_column(Integer)
     built_by_el_company_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRule(Base):
+    """Derives auditSpecificInfo values from consumption code and næringskode prefix."""
+
+    __tablename__ = "audit_rules"
+    __table_args__ = (UniqueConstraint("instance_id", "rule_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    consumption_code: Mapped[str | None] = mapped_column(String(20))
+    naeringskode_prefix: Mapped[str | None] = mapped_column(String(20))
+    plant_type: Mapped[str | None] = mapped_column(Text)
+    inspection_area: Mapped[int | None] = mapped_column(Integer)
+    risk_category_group: Mapped[int | None] = mapped_column(Integer)
+    inspection_rate: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
 
 
 class Change(Base):
