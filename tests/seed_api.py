@@ -84,8 +84,14 @@ def make_orgnr(serial: int) -> str:
 
 
 def seed_plant(**overrides: Any) -> dict[str, Any]:
-    """The seed's plant example (made valid), with top-level fields replaced."""
+    """The seed's plant example (made valid), with top-level fields replaced.
+
+    An override replaces the field whatever its casing (the seed writes ``Description``).
+    """
     body = copy.deepcopy(SEED_PLANT_EXAMPLE)
+    for name in overrides:
+        for key in [k for k in body if k.casefold() == name.casefold()]:
+            del body[key]
     body.update(overrides)
     return body
 

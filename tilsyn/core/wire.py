@@ -296,6 +296,7 @@ Key = Annotated[
         }
     ),
 ]
+RequiredInt = Annotated[int, BeforeValidator(to_int), BeforeValidator(required)]
 Latitude = Annotated[
     float,
     BeforeValidator(to_float),

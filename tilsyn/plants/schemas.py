@@ -14,6 +14,7 @@ from tilsyn.core.wire import (
     Int,
     MeteringPointId,
     PostalCode,
+    RequiredInt,
     RequiredText,
     Text,
 )
@@ -216,7 +217,7 @@ class BuiltByIn(BaseModel):
     )
 
     meteringPointId: MeteringPointId
-    builtByElCompanyId: Int = Field(description="Elvirksomhets-ID from DSB's register")
+    builtByElCompanyId: RequiredInt = Field(description="Elvirksomhets-ID from DSB's register")
     extensionName: Annotated[Text, Field(max_length=200)] | None = None
     extensionYearBuilt: Int | None = None
 
