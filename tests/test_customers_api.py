@@ -374,3 +374,17 @@ def test_customers_are_per_instance(
     assert fetch_customer(client, tenant, NUMBER)["FirstName"] == "Test"
     assert fetch_customer(client, prod_tenant, NUMBER)["FirstName"] == "Ola"
     problem(client.get(plant_get_url(make_mpid(1), "prod"), headers=prod_tenant.headers), 404)
+
+
+def test_synthetic_numbers_are_expected_in_test_but_flagged_in_prod(
+    client: TestClient, tenant: Tenant, prod_tenant: Tenant
+) -> None:
+    """DOMAIN.md §12 row 8: Tenor test numbers are normal in a test instance."""
+    tenor = "10915596784"
+    body = {"Number": tenor, "LastName": "Testesen"}
+    in_test = client.post("/api/import/test/customer", json=body, headers=tenant.headers)
+    in_prod = client.post("/api/import/prod/customer", json=body, headers=prod_tenant.headers)
+    assert in_test.status_code == 200
+    assert in_prod.status_code == 200
+    assert [w["code"] for w in in_test.json()["warnings"]] == []
+    assert [w["code"] for w in in_prod.json()["warnings"]] == ["synthetic_number"]

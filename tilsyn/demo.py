@@ -55,7 +55,8 @@ def load_demo(
         actor = Actor(instance_id=test_instance.id, request_id="demo")
     today = today_in_oslo()
     customer_count = max(1, plants * 9 // 10)
-    customers = list(generate_customers(customer_count, seed=1))
+    # Synthetic (Tenor) numbers: a demo must not hold numbers that may be real people's.
+    customers = list(generate_customers(customer_count, seed=1, synthetic_ids=True))
     numbers = [c["Number"] for c in customers]
     task = (
         progress.add_task("loading demo data", total=customer_count + plants) if progress else None
@@ -63,7 +64,7 @@ def load_demo(
     for start in range(0, len(customers), CHUNK):
         with database.write() as session:
             for customer in customers[start : start + CHUNK]:
-                upsert_customer(session, actor, customer, today=today)
+                upsert_customer(session, actor, customer, today=today, synthetic_ok=True)
                 summary.customers += 1
         if progress is not None and task is not None:
             progress.advance(task, min(CHUNK, len(customers) - start))
@@ -71,7 +72,7 @@ def load_demo(
     while batch := list(islice(plant_iter, CHUNK)):
         with database.write() as session:
             for plant in batch:
-                upsert_plant(session, actor, plant, today=today)
+                upsert_plant(session, actor, plant, today=today, synthetic_ok=True)
                 summary.plants += 1
                 summary.sample_metering_point = summary.sample_metering_point or str(
                     plant["meteringPointId"]

@@ -92,9 +92,10 @@ def upsert_customer(
     *,
     today: date,
     strict: bool = False,
+    synthetic_ok: bool = False,
 ) -> Outcome:
     customer, issues = parse_customer(data, today=today)
-    issues.apply_strictness(strict)
+    issues.apply_strictness(strict, synthetic_ok=synthetic_ok)
     if customer is None or issues.errors:
         raise InvalidBody(
             "The customer was not stored; see errors.",

@@ -238,9 +238,10 @@ def upsert_plant(
     *,
     today: date,
     strict: bool = False,
+    synthetic_ok: bool = False,
 ) -> Outcome:
     change, issues = parse_plant(data, today=today)
-    issues.apply_strictness(strict)
+    issues.apply_strictness(strict, synthetic_ok=synthetic_ok)
     if change is None or issues.errors:
         raise InvalidBody(
             "The plant was not stored; see errors.", errors=issues.errors, warnings=issues.warnings
@@ -494,7 +495,13 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
 
 
 def register_built_by(
-    session: Session, actor: Actor, data: dict[str, Any], *, today: date, strict: bool = False
+    session: Session,
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    today: date,
+    strict: bool = False,
+    synthetic_ok: bool = False,
 ) -> Outcome:
     """Who built a plant, or an extension of it (idempotent per plant, name and year)."""
     issues = Issues()
@@ -515,7 +522,7 @@ def register_built_by(
             issues.error("extensionName", "missing", "must not be empty")
         for finding in identifiers.el_company_id_findings(body.builtByElCompanyId):
             issues.warn("builtByElCompanyId", finding.code, finding.message)
-    issues.apply_strictness(strict)
+    issues.apply_strictness(strict, synthetic_ok=synthetic_ok)
     if body is None or issues.errors:
         raise InvalidBody(
             "The registration was not stored; see errors.",
