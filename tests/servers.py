@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -36,14 +37,21 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], timeout: float
 
 @contextmanager
 def running_server(
-    db_url: str, *, secret: str, workers: int = 1, extra_args: tuple[str, ...] = ()
+    db_url: str,
+    *,
+    secret: str,
+    workers: int = 1,
+    extra_args: tuple[str, ...] = (),
+    log_path: Path | None = None,
+    log_level: str = "WARNING",
 ) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "TILSYN_SECRET_KEY": secret, "TILSYN_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "TILSYN_SECRET_KEY": secret, "TILSYN_LOG_LEVEL": log_level}
     command = [sys.executable, "-m", "tilsyn", "--db", db_url, "serve", "--port", str(port)]
     command += ["--workers", str(workers), *extra_args]
+    log = log_path.open("wb") if log_path else None
     process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -56,3 +64,5 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if log:
+            log.close()

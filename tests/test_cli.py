@@ -146,3 +146,13 @@ def test_serve_answers_healthz_and_openapi(db_url: str, tmp_path: Path) -> None:
             server.stdout.close()
         if server.stderr:
             server.stderr.close()
+
+
+def test_serve_refuses_prod_data_with_the_default_secret(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(db_url, "instance", "create", "nett", "--environment", "prod")
+    monkeypatch.delenv("TILSYN_SECRET_KEY")
+    code, _, err = invoke(db_url, "serve", "--port", "1")
+    assert code == 2
+    assert "TILSYN_SECRET_KEY" in err

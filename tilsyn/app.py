@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,12 +13,16 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from tilsyn import __version__
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
+from tilsyn.core.http import problem
+from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.plants.routes import router as plants_router
@@ -37,6 +42,20 @@ answered with 400 and an RFC 9457 problem listing every field at fault.
 """
 
 REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (CustomerIn, PlantIn, BuiltByIn)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _request_id(sent: str | None) -> str:
+    """The client's X-Request-ID when it is a plain token, else a new one."""
+    if sent and _REQUEST_ID.match(sent):
+        return sent
+    return uuid.uuid4().hex
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -70,26 +89,56 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: answers 200 when the database answers",
+        responses={503: problem("The database is not reachable")},
+    )
+    def readyz() -> dict[str, str]:
+        with app.state.db.read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ready"}
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        include_in_schema=settings.docs_enabled,
+    )
+    def metrics() -> Response:
+        payload, content_type = metrics_payload()
+        return Response(payload, media_type=content_type)
+
     @app.middleware("http")
-    async def _request_log(
+    async def _observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        request.state.request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = _request_id(request.headers.get("x-request-id"))
         started = time.perf_counter()
         response = await call_next(request)
+        elapsed = time.perf_counter() - started
         response.headers["X-Request-ID"] = request.state.request_id
-        route = request.scope.get("route")
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         # The route template, never the raw path: paths carry personal numbers.
+        route = getattr(request.scope.get("route"), "path", "<unmatched>")
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(request.method, route).observe(elapsed)
         access_log.info(
-            "%s %s %s %.1fms",
+            "%s %s %s",
             request.method,
-            getattr(route, "path", "<unmatched>"),
+            route,
             response.status_code,
-            (time.perf_counter() - started) * 1000,
             extra={
                 "request_id": request.state.request_id,
                 "key_id": getattr(request.state, "key_id", None),
                 "instance": getattr(request.state, "instance", None),
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
             },
         )
         return response

@@ -5,9 +5,8 @@ Output meant for scripts (a new key) prints only the value; everything else is f
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -201,12 +200,39 @@ def db_current() -> None:
     database.dispose()
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("TILSYN_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _log_config() -> dict[str, Any]:
+    """JSON lines on stderr for tilsyn and uvicorn alike, in every worker process."""
+    level = os.environ.get("TILSYN_LOG_LEVEL", "INFO").upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "tilsyn.core.observability.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": "WARNING", "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": "WARNING", "propagate": True},
+        },
+    }
+
+
+def _check_secret(database: Database, *, allow_default: bool) -> None:
+    """Refuse the public development secret where it would guard production data."""
+    if allow_default or not _settings().uses_default_secret:
+        return
+    with database.read() as session:
+        if any(i.environment == "prod" for i in instances.list_instances(session)):
+            console.print(
+                "[red]error:[/red] TILSYN_SECRET_KEY is not set and this database holds a prod "
+                "instance. Set TILSYN_SECRET_KEY (and create new keys under it) before serving it."
+            )
+            raise typer.Exit(2)
 
 
 def _run_server(
@@ -218,7 +244,8 @@ def _run_server(
     os.environ["TILSYN_DB_POOL_SIZE"] = str(pool_size)
     if read_url:
         os.environ["TILSYN_DATABASE_READ_URL"] = read_url
-    _configure_logging()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tilsyn-metrics-")
     settings = _settings()
     if settings.uses_default_secret:
         console.print(
@@ -233,6 +260,7 @@ def _run_server(
         workers=workers,
         access_log=False,
         server_header=False,
+        log_config=_log_config(),
         log_level="warning",
     )
 
@@ -248,12 +276,15 @@ def serve(
     db_read_url: Annotated[
         str | None, typer.Option(help="Read replica for GET requests (PostgreSQL)")
     ] = None,
+    allow_insecure_secret: Annotated[
+        bool, typer.Option(help="Serve prod instances without TILSYN_SECRET_KEY (never do this)")
+    ] = False,
 ) -> None:
     """Run the API server (creates or migrates the schema first)."""
     if db_pool_size < 1 or workers < 1:
         raise _fail("--workers and --db-pool-size must be at least 1")
-    with _database():
-        pass  # only to create or migrate the schema before the workers start
+    with _database() as database:
+        _check_secret(database, allow_default=allow_insecure_secret)
     console.print(f"tilsyn serving on http://{host}:{port} (docs at /docs)")
     _run_server(host, port, workers, db_pool_size, db_read_url)
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tilsyn.core.observability import DATABASE_ERRORS
 from tilsyn.core.problems import Issue
 
 log = logging.getLogger("tilsyn")
@@ -158,6 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", type(exc.orig).__name__)
+        DATABASE_ERRORS.labels("unavailable").inc()
         return problem_response(
             503,
             ServiceUnavailableError.title,
@@ -171,6 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.connection_invalidated:
             return await _db_unavailable(_request, OperationalError("", {}, exc))
         log.error("database error: %s", type(exc.orig).__name__)
+        DATABASE_ERRORS.labels("error").inc()
         return problem_response(
             500, "Internal error", "The request could not be completed.", slug="internal"
         )

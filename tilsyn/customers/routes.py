@@ -17,6 +17,7 @@ from tilsyn.core.http import (
     actor_for,
     json_request_body,
 )
+from tilsyn.core.observability import observe_outcome
 from tilsyn.core.problems import Issue
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers import service
@@ -61,6 +62,7 @@ def upsert_customer(
             strict=ctx.strict_validation,
             synthetic_ok=ctx.environment == "test",
         )
+    observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
 

@@ -17,6 +17,7 @@ from tilsyn.core.http import (
     actor_for,
     json_request_body,
 )
+from tilsyn.core.observability import observe_outcome
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import DeletedOut, IssueOut
 from tilsyn.plants import service
@@ -51,6 +52,7 @@ def upsert_plant(
             strict=ctx.strict_validation,
             synthetic_ok=ctx.environment == "test",
         )
+    observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
 
@@ -73,6 +75,7 @@ def register_built_by(
             strict=ctx.strict_validation,
             synthetic_ok=ctx.environment == "test",
         )
+    observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
 
