@@ -19,6 +19,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 64
     max_string_length: int = 10_000
+    body_timeout_seconds: float = 30.0
     docs_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -36,4 +37,5 @@ class Settings:
             secret_key=os.environ.get("TILSYN_SECRET_KEY") or INSECURE_DEFAULT_SECRET,
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
+            body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),
         )

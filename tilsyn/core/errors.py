@@ -77,6 +77,12 @@ class PayloadTooLarge(ApiError):
     title = "Request body too large"
 
 
+class RequestTimeout(ApiError):
+    status = 408
+    slug = "request-timeout"
+    title = "The request body came too slowly"
+
+
 class ServiceUnavailableError(ApiError):
     status = 503
     slug = "unavailable"

@@ -9,13 +9,21 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Header, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from tilsyn.core.bodies import parse_json_object
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
-from tilsyn.core.errors import BadEnvironment, Forbidden, PayloadTooLarge, Unauthorized
+from tilsyn.core.errors import (
+    BadEnvironment,
+    Forbidden,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+)
 from tilsyn.history.service import Actor
 from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
 
@@ -78,20 +86,33 @@ def admin_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> K
     return ctx
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, read within the size limit."""
-    limit = get_settings(request).max_body_bytes
+async def read_body(request: Request) -> bytes:
+    """The raw body, within the size limit and the time a slow client may take to send it."""
+    settings = get_settings(request)
+    limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return parse_json_object(b"".join(chunks))
+    try:
+        with anyio.fail_after(settings.body_timeout_seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The body did not arrive within {settings.body_timeout_seconds:g} seconds."
+        ) from None
+    return b"".join(chunks)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; parsed off the event loop, since it may be 10 MiB."""
+    raw = await read_body(request)
+    return await run_in_threadpool(parse_json_object, raw)
 
 
 def actor_for(request: Request, ctx: KeyContext) -> Actor:
