@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tilsyn.core.backup import BackupError, backup, restore
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import (
@@ -198,6 +200,29 @@ def db_current() -> None:
     console.print(f"code head: {head_revision()}")
     out.print(current_revision(database.engine) or "empty")
     database.dispose()
+
+
+@db_app.command("backup")
+def db_backup(destination: Path) -> None:
+    """Write a consistent backup while the server runs (SQLite file, or pg_dump archive)."""
+    with _database() as database:
+        try:
+            backup(database, destination)
+        except BackupError as exc:
+            raise _fail(str(exc)) from None
+    console.print(f"backup written to {destination}")
+
+
+@db_app.command("restore")
+def db_restore(source: Path) -> None:
+    """Replace the database with a backup. Stop every server on it first."""
+    try:
+        restore(state.url, source)
+    except BackupError as exc:
+        raise _fail(str(exc)) from None
+    with _database():
+        pass  # a backup from an older release is migrated now
+    console.print(f"restored from {source}")
 
 
 def _log_config() -> dict[str, Any]:
