@@ -143,6 +143,7 @@ class Shape:
     names: dict[str, str]
     nested: dict[str, Shape]
     canonical: tuple[str, ...]
+    exact: dict[str, str]
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -170,7 +171,8 @@ def shape_of(model: type[BaseModel]) -> Shape:
         sub = _model_of(info.annotation)
         if sub is not None:
             nested[wire_name] = shape_of(sub)
-    return Shape(names=names, nested=nested, canonical=tuple(names.values()))
+    canonical = tuple(names.values())
+    return Shape(names=names, nested=nested, canonical=canonical, exact={n: n for n in canonical})
 
 
 def _closest(name: str, shape: Shape) -> str | None:
@@ -187,8 +189,10 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
         issues.error(join_path(path, name), "duplicate_field", "is given more than once")
     out: dict[str, Any] = {}
     sent_as: dict[str, str] = {}
+    exact = shape.exact
     for key, item in value.items():
-        canonical = shape.names.get(key.casefold())
+        # Most clients spell names as the seed does: an exact look-up before case folding.
+        canonical = exact.get(key) or shape.names.get(key.casefold())
         if canonical is None:
             hint = _closest(key, shape)
             message = "is not a known field and was ignored"
@@ -197,10 +201,9 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
             issues.warn(join_path(path, key), "unknown_field", message, plausibility=False)
             _check_strings(item, join_path(path, key), issues)
             continue
-        field_path = join_path(path, canonical)
         if canonical in sent_as:
             issues.error(
-                field_path,
+                join_path(path, canonical),
                 "duplicate_field",
                 f"is given twice, as '{sent_as[canonical]}' and '{key}'",
             )
@@ -208,10 +211,13 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
         sent_as[canonical] = key
         sub = shape.nested.get(canonical)
         if sub is not None and isinstance(item, dict):
-            out[canonical] = fold_keys(item, sub, field_path, issues)
-        else:
-            _check_strings(item, field_path, issues)
-            out[canonical] = item
+            out[canonical] = fold_keys(item, sub, join_path(path, canonical), issues)
+            continue
+        if isinstance(item, dict | list) or (
+            isinstance(item, str) and len(item) > MAX_STRING_LENGTH
+        ):
+            _check_strings(item, join_path(path, canonical), issues)
+        out[canonical] = item
     return out
 
 
