@@ -1,0 +1,128 @@
+"""Tenant isolation matrix: every endpoint, called with the keys of every other instance and
+environment, never shows or changes another instance's data.
+
+The endpoints come from the OpenAPI document, so new endpoints join the matrix by themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.conftest import Tenant, make_tenant
+from tilsyn.core.db import Database
+from tilsyn.core.models import Change
+
+NUMBER = "15108695088"
+MPID = "707057500053182051"
+SECRET_NAME = "Hemmelig-Hansen"
+SECRET_NOTE = "only-in-instance-a"
+
+
+def customer_body(name: str) -> dict[str, Any]:
+    return {"Number": NUMBER, "FirstName": name, "LastName": name, "Email": f"{name}@example.no"}
+
+
+def plant_body(note: str) -> dict[str, Any]:
+    return {
+        "meteringPointId": MPID,
+        "customerId": NUMBER,
+        "consumptionCode": 35,
+        "industrialClassification": "98.200",
+        "description": note,
+        "connectionPoint": {
+            "name": f"CP-{note}",
+            "transformer": {"name": f"T-{note}", "netStation": {"name": f"NS-{note}"}},
+        },
+    }
+
+
+def body_for(path: str, method: str, marker: str) -> Any:
+    if method not in {"post", "put", "patch"}:
+        return None
+    if path.endswith("/customer"):
+        return customer_body(marker)
+    if path.endswith("/plant"):
+        return plant_body(marker)
+    if path.endswith("/builtby"):
+        return {"meteringPointId": MPID, "builtByElCompanyId": 4242}
+    if path.endswith("/bulk"):
+        return [plant_body(marker)] if "plant" in path else [customer_body(marker)]
+    if path.endswith("/validation"):
+        return {"strictValidation": True}
+    if path.endswith("/audit-rules"):
+        return {"rules": []}
+    return {}
+
+
+def fill(path: str, environment: str) -> str:
+    values = {"environment": environment, "number": NUMBER, "meteringPointId": MPID}
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "x"), path)
+
+
+def snapshot(client: TestClient, tenant: Tenant) -> tuple[Any, Any]:
+    customer = client.get(
+        f"/api/customer/environment/test/bynumber/{NUMBER}", headers=tenant.headers
+    )
+    plant = client.get(f"/api/plant/test/getDataForImport/{MPID}", headers=tenant.headers)
+    return customer.json(), plant.json()
+
+
+def test_no_endpoint_crosses_instances(client: TestClient, database: Database) -> None:
+    owner = make_tenant(database, "owner", "test")
+    same_env_other = make_tenant(database, "neighbour", "test")
+    other_env = make_tenant(database, "prod-neighbour", "prod")
+    assert (
+        client.post(
+            "/api/import/test/customer", json=customer_body(SECRET_NAME), headers=owner.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/api/import/test/plant", json=plant_body(SECRET_NOTE), headers=owner.headers
+        ).status_code
+        == 200
+    )
+    before = snapshot(client, owner)
+    with database.read() as session:
+        owner_changes = len(
+            session.scalars(select(Change.id).where(Change.instance_id == owner.instance_id)).all()
+        )
+
+    operations = [
+        (path, method)
+        for path, item in client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
+        if path.startswith("/api/")
+        for method in item
+    ]
+    assert len(operations) >= 10
+    called = 0
+    for intruder in (same_env_other, other_env):
+        for key in (intruder.key, intruder.admin_key):
+            for environment in ("test", "prod"):
+                for path, method in sorted(operations, key=lambda op: op[1] == "delete"):
+                    url = fill(path, environment)
+                    body = body_for(path, method, f"intruder-{intruder.name}")
+                    response = client.request(
+                        method.upper(), url, json=body, headers={"api-key": key}
+                    )
+                    called += 1
+                    assert response.status_code < 500, (method, url, response.text[:300])
+                    assert SECRET_NAME not in response.text, (method, url)
+                    assert SECRET_NOTE not in response.text, (method, url)
+                    if "{environment}" in path and environment != intruder.environment:
+                        assert response.status_code == 400, (method, url, response.status_code)
+    assert called >= 4 * len(operations)
+
+    assert snapshot(client, owner) == before, "the owner's data is unchanged"
+    with database.read() as session:
+        after = len(
+            session.scalars(select(Change.id).where(Change.instance_id == owner.instance_id)).all()
+        )
+    assert after == owner_changes, "no history was written in the owner's instance"
+    assert before[0]["FirstName"] == SECRET_NAME
+    assert before[1]["description"] == SECRET_NOTE
