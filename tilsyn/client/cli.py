@@ -1,0 +1,201 @@
+"""``tilsyn sync``: the nightly job of a grid company's integration, as one command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from tilsyn.client.sync import SyncResult
+
+console = Console(stderr=True)
+out = Console()
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def phase(self, label: str, total: int | None) -> None:
+        if self._task is not None:
+            self._progress.stop_task(self._task)
+        self._task = self._progress.add_task(label, total=total)
+
+    def advance(self, count: int = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, count)
+
+
+def _print_summary(result: SyncResult, *, show: int) -> None:
+    from rich.table import Table
+
+    if result.dry_run:
+        shown = 0
+        for record in result.records:
+            if record.result not in {"would-update", "would-terminate"} or not record.diff:
+                continue
+            if shown >= show:
+                out.print(f"… more changes in {result.report_paths[-1]}")
+                break
+            shown += 1
+            where = f"{record.file}:{record.line}" if record.file else "server"
+            out.print(f"[bold]{record.kind} {record.key}[/bold] ({where}) {record.result}")
+            for path, (before, after) in record.diff.items():
+                out.print(
+                    f"    {path}: {json.dumps(before, ensure_ascii=False)} → "
+                    f"{json.dumps(after, ensure_ascii=False)}",
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
+    table = Table("kind", "result", "rows", title="dry run" if result.dry_run else "sync")
+    for kind, counts in result.counts().items():
+        for name, count in sorted(counts.items()):
+            table.add_row(kind, name, str(count))
+    console.print(table)
+    failed = [r for r in result.records if r.failed]
+    for record in failed[:show]:
+        where = f"{record.file}:{record.line}" if record.file else record.key
+        errors = "; ".join(str(e) for e in record.errors) or record.message
+        console.print(f"[red]{record.result}[/red] {where} {record.key}: {errors}", soft_wrap=True)
+    if len(failed) > show:
+        console.print(f"… {len(failed) - show} more failed rows in the report")
+    for problem in result.problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    seconds = (result.finished - result.started).total_seconds()
+    console.print(
+        f"{len(result.records)} records in {seconds:.1f} s, {result.requests} requests, "
+        f"{result.retries} retries; report: {', '.join(str(p) for p in result.report_paths)}"
+    )
+
+
+def sync(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Exports: CSV (dotted columns), NDJSON or JSON; plants and/or customers",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    url: Annotated[str, typer.Option(help="Server base URL", envvar="TILSYN_URL")],
+    key: Annotated[
+        str, typer.Option(help="API key (better: TILSYN_API_KEY)", envvar="TILSYN_API_KEY")
+    ],
+    environment: Annotated[
+        str | None,
+        typer.Option(help="test or prod (default: from a tilsyn key's prefix)"),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="JSON/YAML file: source column → field path", exists=True),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Compare with the server; send nothing")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted sync; skip its finished rows")
+    ] = False,
+    changed_only: Annotated[
+        bool,
+        typer.Option(
+            "--changed-only", help="Skip rows the server confirmed unchanged in an earlier sync"
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Report what the server has and the export does not")
+    ] = False,
+    terminate: Annotated[
+        bool,
+        typer.Option("--terminate", help="With --full: set such plants' status to Terminert"),
+    ] = False,
+    max_terminate: Annotated[
+        str, typer.Option(help="Refuse to terminate more plants than this (N or N%)")
+    ] = "10%",
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight")] = 8,
+    bulk: Annotated[bool, typer.Option(help="Use bulk endpoints when the server has them")] = True,
+    bulk_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per bulk request")] = 500,
+    report: Annotated[
+        Path, typer.Option(help="Report path without suffix: writes .csv and .json")
+    ] = Path("tilsyn-sync"),
+    state: Annotated[
+        Path | None, typer.Option(help="State file (default: beside the report)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per request")] = 60.0,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per request")] = 6,
+    show: Annotated[int, typer.Option(help="Changes and failures to print")] = 50,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Sync exports from a CIS/MDM to the registry: validate, send, report.
+
+    Exits 0 when every row went through, 1 when any row was invalid or failed, 2 when the sync
+    could not run (unreadable file, server unreachable, key refused).
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from tilsyn.client.sdk import ApiError, RetryPolicy
+    from tilsyn.client.sync import Sync, SyncError, SyncOptions
+
+    if terminate and not full:
+        console.print("[red]error:[/red] --terminate needs --full")
+        raise typer.Exit(2)
+    if environment not in (None, "test", "prod"):
+        console.print("[red]error:[/red] --environment must be test or prod")
+        raise typer.Exit(2)
+    options = SyncOptions(
+        url=url,
+        api_key=key,
+        files=list(files),
+        environment="test" if environment == "test" else "prod" if environment else None,
+        mapping=mapping,
+        concurrency=concurrency,
+        bulk=bulk,
+        bulk_size=bulk_size,
+        dry_run=dry_run,
+        resume=resume,
+        changed_only=changed_only,
+        full=full,
+        terminate=terminate,
+        max_terminate=max_terminate,
+        report=report,
+        state=state,
+        timeout=timeout,
+        retry=RetryPolicy(max_attempts=max_attempts),
+    )
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    )
+    try:
+        with progress:
+            engine = Sync(
+                options,
+                progress=_RichProgress(progress),
+                log=console.print,
+            )
+            result = engine.run()
+    except (SyncError, ApiError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _print_summary(result, show=show)
+    raise typer.Exit(result.exit_code)

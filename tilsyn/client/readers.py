@@ -1,0 +1,316 @@
+"""Reading exports: CSV with dotted column names, NDJSON and JSON, each row with its line.
+
+- **CSV** (``.csv``, ``.tsv``, ``.txt``): the first line names the columns; a dotted name
+  nests (``address.postalCode`` → ``{"address": {"postalCode": …}}``). The delimiter is the
+  one of ``,`` ``;`` or tab that the header uses most (Norwegian spreadsheets write ``;``).
+  UTF-8, with or without a byte-order mark. Cells are sent as text; the server coerces
+  ``"23"`` to a number and ``"true"`` to a boolean where the field wants one.
+- **An empty cell is absent**: the field is not sent. For an upsert that replaces the entity,
+  absent and null mean the same thing (the field is cleared; ``connectedDate`` and
+  ``builtByElCompanyId`` keep their stored values), so a CSV cannot and need not say null.
+- **NDJSON** (``.ndjson``, ``.jsonl``): one JSON object per line; **JSON** (``.json``): an
+  array of objects, or one object.
+- **Mapping file** (JSON or YAML): ``{"source column": "address.postalCode"}`` renames the
+  source system's columns (for JSON, its dotted paths); a column mapped to ``null`` or ``""``
+  is dropped; columns not named in the mapping pass through as they are.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain, islice, pairwise
+from pathlib import Path
+from typing import Any
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
+JSON_SUFFIXES = {".json"}
+
+Mapping = dict[str, str | None]
+
+
+class SourceError(ValueError):
+    """A file that cannot be read as a whole: nothing of it is sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One record of an export: its line (where it starts), the body, or why it is unreadable."""
+
+    line: int
+    body: dict[str, Any] | None
+    error: str | None = None
+
+
+def load_mapping(path: Path) -> Mapping:
+    """A ``{source column: target path}`` mapping from a JSON or YAML file."""
+    text = path.read_text(encoding="utf-8-sig")
+    data: Any
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        import yaml  # noqa: PLC0415 - only mapping files need it
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SourceError(f"{path}: not valid YAML: {exc}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in data.items()
+    ):
+        raise SourceError(f"{path}: a mapping must be an object of column name → field path")
+    return {k.strip(): (v.strip() or None) if v else None for k, v in data.items()}
+
+
+def file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in NDJSON_SUFFIXES:
+        return "ndjson"
+    if suffix in JSON_SUFFIXES:
+        return "json"
+    raise SourceError(f"{path}: unknown file type (use .csv, .ndjson/.jsonl or .json)")
+
+
+def field_names(path: Path, *, mapping: Mapping | None = None) -> set[str]:
+    """The top-level field names of an export, folded: a CSV's header (rows or not), else
+    the first readable record's."""
+    if file_format(path) == "csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+            header = next(csv.reader([first], delimiter=_delimiter(first)), [])
+        paths = _column_paths(header, mapping or {}, path) if first.strip() else []
+        return {parts[0].casefold() for parts in paths if parts}
+    for row in read_rows(path, mapping=mapping):
+        if row.body is not None:
+            return {name.casefold() for name in row.body}
+    return set()
+
+
+def read_rows(path: Path, *, mapping: Mapping | None = None) -> Iterator[SourceRow]:
+    """The rows of an export file, streaming (CSV and NDJSON never load the whole file)."""
+    kind = file_format(path)
+    if kind == "csv":
+        yield from _read_csv(path, mapping or {})
+    elif kind == "ndjson":
+        yield from _read_ndjson(path, mapping)
+    else:
+        yield from _read_json(path, mapping)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _column_paths(header: list[str], mapping: Mapping, path: Path) -> list[list[str] | None]:
+    """Each column's target path as parts (None: dropped), checked for clashes."""
+    paths: list[list[str] | None] = []
+    seen: dict[str, str] = {}
+    for column in header:
+        name = column.strip()
+        target = mapping.get(name, name) if mapping else name
+        if not target:
+            paths.append(None)
+            continue
+        parts = [part.strip() for part in target.split(".")]
+        if any(not part for part in parts):
+            raise SourceError(f"{path}: column '{name}' has an empty part in '{target}'")
+        folded = ".".join(parts).casefold()
+        if folded in seen:
+            raise SourceError(f"{path}: columns '{seen[folded]}' and '{name}' both give '{target}'")
+        seen[folded] = name
+        paths.append(parts)
+    targets = sorted(seen)
+    for a, b in pairwise(targets):
+        if b.startswith(a + "."):
+            raise SourceError(
+                f"{path}: column '{seen[a]}' is a value, but '{seen[b]}' makes it an object"
+            )
+    return paths
+
+
+def _read_csv(path: Path, mapping: Mapping) -> Iterator[SourceRow]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+        if not first.strip():
+            return
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=_delimiter(first))
+        try:
+            header = next(reader)
+        except csv.Error as exc:
+            raise SourceError(f"{path}: line 1: {exc}") from None
+        paths = _column_paths(header, mapping, path)
+        previous_end = reader.line_num
+        while True:
+            start = previous_end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise SourceError(f"{path}: line {start}: {exc}") from None
+            previous_end = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(header):
+                yield SourceRow(
+                    start,
+                    None,
+                    f"has {len(cells)} cells but the header names {len(header)} columns",
+                )
+                continue
+            body: dict[str, Any] = {}
+            for parts, cell in zip(paths, cells, strict=False):
+                if parts is None or not cell.strip():
+                    continue
+                _put(body, parts, cell)
+            yield SourceRow(start, body)
+
+
+def _put(target: dict[str, Any], parts: list[str], value: Any) -> None:
+    for part in parts[:-1]:
+        nested = target.get(part)
+        if not isinstance(nested, dict):
+            nested = target[part] = {}
+        target = nested
+    target[parts[-1]] = value
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(item, dict) and item:
+            out.update(_flatten(item, path))
+        else:
+            out[path] = item
+    return out
+
+
+def apply_mapping(body: dict[str, Any], mapping: Mapping | None) -> dict[str, Any]:
+    """Rename a JSON record's dotted paths by the mapping; unnamed paths stay as they are."""
+    if not mapping:
+        return body
+    out: dict[str, Any] = {}
+    for path, value in _flatten(body).items():
+        target = mapping.get(path, path)
+        if target:
+            _put(out, target.split("."), value)
+    return out
+
+
+def _row(line: int, value: Any, mapping: Mapping | None) -> SourceRow:
+    if not isinstance(value, dict):
+        return SourceRow(line, None, "is not a JSON object")
+    return SourceRow(line, apply_mapping(value, mapping))
+
+
+def _read_ndjson(path: Path, mapping: Mapping | None) -> Iterator[SourceRow]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield SourceRow(number, None, f"is not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            yield _row(number, value, mapping)
+
+
+def _read_json(path: Path, mapping: Mapping | None) -> Iterator[SourceRow]:
+    text = path.read_text(encoding="utf-8-sig")
+    decoder = json.JSONDecoder()
+    position = _skip_space(text, 0)
+    if position >= len(text):
+        return
+    line = 1 + text.count("\n", 0, position)
+
+    def fail(at: int, message: str) -> SourceError:
+        at_line = 1 + text.count("\n", 0, at)
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        return SourceError(f"{path}: line {at_line}, column {column}: {message}")
+
+    if text[position] == "{":
+        try:
+            value, _ = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise fail(exc.pos, exc.msg) from None
+        yield _row(line, value, mapping)
+        return
+    if text[position] != "[":
+        raise fail(position, "expected a JSON array of objects")
+    counted_to = position
+    position = _skip_space(text, position + 1)
+    if position < len(text) and text[position] == "]":
+        return
+    while True:
+        line += text.count("\n", counted_to, position)
+        counted_to = position
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise fail(exc.pos, exc.msg) from None
+        yield _row(line, value, mapping)
+        position = _skip_space(text, end)
+        if position >= len(text):
+            raise fail(position, "the array is not closed")
+        if text[position] == "]":
+            return
+        if text[position] != ",":
+            raise fail(position, "expected ',' or ']'")
+        position = _skip_space(text, position + 1)
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], *, sample: int = 1000) -> int:
+    """Write records as CSV with dotted column names (the inverse of reading one).
+
+    The columns are those of the first ``sample`` records; None is an empty cell. Returns the
+    number of records written.
+    """
+    iterator = iter(rows)
+    head = [_flatten(row) for row in islice(iterator, sample)]
+    columns: list[str] = []
+    for flat in head:
+        columns.extend(name for name in flat if name not in columns)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for flat in chain(head, (_flatten(row) for row in iterator)):
+            unknown = set(flat) - set(columns)
+            if unknown:
+                raise ValueError(f"record {count + 1} has columns the first ones lack: {unknown}")
+            writer.writerow(["" if flat.get(c) is None else _cell(flat[c]) for c in columns])
+            count += 1
+    return count
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
