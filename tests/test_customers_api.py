@@ -273,9 +273,14 @@ def test_delete_keeps_a_tombstone(client: TestClient, database: Database, tenant
     upsert_customer(client, tenant, seed_customer())
     client.delete(f"/api/import/test/customer/{NUMBER}", headers=tenant.headers)
     rows = history(database, tenant.instance_id)
-    assert [(r.entity_type, r.operation) for r in rows] == [("customer", "erase")]
-    assert rows[0].entity_key != NUMBER
+    # The customer's own entries stay (when, which key), emptied; the tombstone names them.
+    assert [(r.entity_type, r.entity_key, r.operation) for r in rows] == [
+        ("customer", "[erased]", "create"),
+        ("customer", "[erased]", "erase"),
+    ]
     assert rows[0].diff is None
+    assert rows[0].api_key_id is not None
+    assert rows[1].diff == {"erasedChanges": [None, [rows[0].id]]}
 
 
 def test_delete_only_touches_its_own_instance(

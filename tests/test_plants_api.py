@@ -66,7 +66,20 @@ TECHNICAL_FIELDS = (
     "connectionType",
 )
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
-EMPTY_AUDIT = dict.fromkeys(AUDIT_FIELDS) | {"source": dict.fromkeys(AUDIT_FIELDS)}
+# What the default rules derive for minimal_plant's consumption code 23 with næringskode
+# 55.102: the rule 'overnatting' (prefix 55); no default rule gives inspectionArea.
+DERIVED_AUDIT = {
+    "plantType": "Overnattingsvirksomhet",
+    "inspectionArea": None,
+    "riskCategoryGroup": 4,
+    "inspectionRate": 5,
+    "source": {
+        "plantType": "rule:overnatting",
+        "inspectionArea": None,
+        "riskCategoryGroup": "rule:overnatting",
+        "inspectionRate": "rule:overnatting",
+    },
+}
 
 
 def test_seed_example_is_accepted_with_its_warnings(client: TestClient, tenant: Tenant) -> None:
@@ -118,7 +131,7 @@ def test_get_shape_is_stable_for_an_empty_plant(client: TestClient, tenant: Tena
         "meter": dict.fromkeys(METER_FIELDS),
         "technicalData": dict.fromkeys(TECHNICAL_FIELDS),
         "location": {"latitude": None, "longitude": None},
-        "auditSpecificInfo": EMPTY_AUDIT,
+        "auditSpecificInfo": DERIVED_AUDIT,
         "extensions": [],
     }
 
@@ -359,12 +372,12 @@ def test_audit_specific_info_explicit_values(client: TestClient, tenant: Tenant)
     assert audit == {
         "plantType": "Bolighus/leiligheter",
         "inspectionArea": None,
-        "riskCategoryGroup": None,
+        "riskCategoryGroup": 4,
         "inspectionRate": 20,
         "source": {
             "plantType": "explicit",
             "inspectionArea": None,
-            "riskCategoryGroup": None,
+            "riskCategoryGroup": "rule:overnatting",
             "inspectionRate": "explicit",
         },
     }
@@ -390,7 +403,7 @@ def test_audit_specific_info_absent_clears_explicit_values(
     upsert_plant(client, tenant, minimal_plant(MPID, auditSpecificInfo={"inspectionArea": 63}))
     response = upsert_plant(client, tenant, minimal_plant(MPID))
     assert response["result"] == "updated"
-    assert response["data"]["auditSpecificInfo"] == EMPTY_AUDIT
+    assert response["data"]["auditSpecificInfo"] == DERIVED_AUDIT
 
 
 # --- location -------------------------------------------------------------------------------

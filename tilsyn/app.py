@@ -25,8 +25,11 @@ from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
+from tilsyn.history.routes import router as history_router
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn
+from tilsyn.rules.routes import router as rules_router
+from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
 
 access_log = logging.getLogger("tilsyn.access")
 
@@ -41,7 +44,13 @@ unknown properties and implausible values come back as `warnings`; structural pr
 answered with 400 and an RFC 9457 problem listing every field at fault.
 """
 
-REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (CustomerIn, PlantIn, BuiltByIn)
+REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (
+    CustomerIn,
+    PlantIn,
+    BuiltByIn,
+    AuditRulesIn,
+    ValidationSettingsIn,
+)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -84,6 +93,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(customers_router)
     app.include_router(plants_router)
+    app.include_router(history_router)
+    app.include_router(rules_router)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: answers once the server is up")
     def healthz() -> dict[str, str]:

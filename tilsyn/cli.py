@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tilsyn.client.cli import sync as sync_command
 from tilsyn.core.backup import BackupError, backup, restore
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
@@ -26,7 +27,9 @@ from tilsyn.core.migrate import (
     head_revision,
     upgrade_database,
 )
+from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
+from tilsyn.rules.cli import rules_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -39,6 +42,9 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 app.add_typer(instance_app, name="instance")
 app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")
+app.add_typer(rules_app, name="rules")
+app.add_typer(history_app, name="history")
+app.command("sync")(sync_command)
 
 console = Console(stderr=True)
 out = Console()

@@ -65,6 +65,14 @@ class InvalidBody(ApiError):
     title = "The request body is not valid"
 
 
+class InvalidRequest(ApiError):
+    """A query parameter that its schema lets through but its meaning does not (a date)."""
+
+    status = 400
+    slug = "invalid-request"
+    title = "The request is not valid"
+
+
 class NotFound(ApiError):
     status = 404
     slug = "not-found"

@@ -116,7 +116,12 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def actor_for(request: Request, ctx: KeyContext) -> Actor:
-    return Actor(instance_id=ctx.instance_id, api_key_id=ctx.key_id, request_id=request_id(request))
+    return Actor(
+        instance_id=ctx.instance_id,
+        api_key_id=ctx.key_id,
+        request_id=request_id(request),
+        api_key_label=ctx.label,
+    )
 
 
 def request_id(request: Request) -> str:

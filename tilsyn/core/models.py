@@ -183,7 +183,11 @@ class AuditRule(Base):
 
 
 class Change(Base):
-    """One effective change of one entity: the history and the change feed read this."""
+    """One effective change of one entity: the history and the change feed read this.
+
+    Within an instance, ids follow commit order (history/service.py), so the feed's cursor
+    is an id. ``api_key_label`` keeps who sent it readable even if keys change later.
+    """
 
     __tablename__ = "changes"
     __table_args__ = (
@@ -195,6 +199,7 @@ class Change(Base):
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     api_key_id: Mapped[int | None] = mapped_column(Integer)
+    api_key_label: Mapped[str | None] = mapped_column(String(200))
     request_id: Mapped[str | None] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(30))
     entity_key: Mapped[str] = mapped_column(String(200))

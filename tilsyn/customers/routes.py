@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -22,6 +24,8 @@ from tilsyn.core.problems import Issue
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers import service
 from tilsyn.customers.schemas import CustomerOut
+from tilsyn.history import views as history
+from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
 
 router = APIRouter(tags=["customers"])
 
@@ -68,12 +72,17 @@ def upsert_customer(
 
 @router.get(
     "/api/customer/environment/{environment}/bynumber/{number}",
-    summary="Read a customer",
+    summary="Read a customer (with asOf: as stored at the end of that day)",
     response_model=CustomerOut,
-    responses=READ_ERRORS,
+    responses=AS_OF_ERRORS,
 )
-def get_customer(environment: EnvironmentPath, number: str, ctx: Env, db: Db) -> JSONResponse:
+def get_customer(
+    environment: EnvironmentPath, number: str, ctx: Env, db: Db, as_of: AsOf = None
+) -> JSONResponse:
+    day = as_of_day(as_of)
     with db.read() as session:
+        if day is not None:
+            return JSONResponse(history.customer_as_of(session, ctx.instance_id, number, day))
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
 
@@ -100,6 +109,38 @@ def delete_customer(
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)
     return JSONResponse({"result": "deleted"})
+
+
+class CustomerKeyOut(BaseModel):
+    Number: str
+
+
+class CustomerKeysOut(BaseModel):
+    items: list[CustomerKeyOut]
+    next: str | None
+
+
+@router.get(
+    "/api/customer/environment/{environment}/numbers",
+    summary="List the instance's customer numbers (keyset pages, for reconciliation)",
+    response_model=CustomerKeysOut,
+    responses=READ_ERRORS,
+)
+def list_customer_numbers(
+    environment: EnvironmentPath,
+    ctx: Env,
+    db: Db,
+    after: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00]*$", description="`next` of the page before"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
+) -> JSONResponse:
+    with db.read() as session:
+        items, next_after = service.list_customer_numbers(
+            session, ctx.instance_id, after=after, limit=limit
+        )
+    return JSONResponse({"items": items, "next": next_after})
 
 
 __all__ = ["Issue", "IssueOut", "router"]

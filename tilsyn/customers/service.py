@@ -5,22 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
 from tilsyn.core.errors import InvalidBody, NotFound
-from tilsyn.core.models import Change, Customer, CustomerPeriod
+from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.problems import Issues
-from tilsyn.core.tenancy import scoped_delete, scoped_select, scoped_update
+from tilsyn.core.tenancy import scoped_select, scoped_update
 from tilsyn.core.time import utc_now
 from tilsyn.core.upsert import insert_if_absent
 from tilsyn.customers.schemas import CustomerIn
-from tilsyn.history.service import Actor, diff_documents, record_change
+from tilsyn.history.service import Actor, diff_documents, erase_entity, record_change
 from tilsyn.validation import codes, identifiers
-
-ERASED = "[erased]"
 
 
 def parse_customer(data: dict[str, Any], *, today: date) -> tuple[CustomerIn | None, Issues]:
@@ -169,7 +167,7 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
 
 
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
-    """Erase a customer for good (GDPR): the row, its number on plants, and its history."""
+    """Erase a customer for good (GDPR): the row, its number on plants, and in history."""
     number = number.strip()
     row = None if "\x00" in number else _lock_customer(session, actor.instance_id, number)
     if row is None:
@@ -180,32 +178,25 @@ def delete_customer(session: Session, actor: Actor, number: str) -> None:
         .where(CustomerPeriod.customer_number == number)
         .values(customer_number=None)
     )
-    erase_from_history(session, actor.instance_id, number)
-    record_change(
-        session, actor, entity_type="customer", entity_key=ERASED, operation="erase", diff=None
+    erase_entity(session, actor, entity_type="customer", entity_key=number, personal=number)
+
+
+MAX_KEYS_PAGE = 10_000
+
+
+def list_customer_numbers(
+    session: Session, instance_id: int, *, after: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One keyset page of the instance's customer numbers, in number order; ``next`` is the
+    ``after`` of the following page, ``None`` on the last one."""
+    query = (
+        scoped_select(Customer, instance_id)
+        .with_only_columns(Customer.number)
+        .order_by(Customer.number)
+        .limit(limit + 1)
     )
-    session.flush()
-
-
-def erase_from_history(session: Session, instance_id: int, number: str) -> None:
-    """Remove a customer's data from every history record that holds it."""
-    session.execute(
-        scoped_delete(Change, instance_id).where(
-            Change.entity_type == "customer", Change.entity_key == number
-        )
-    )
-    mentions = session.scalars(
-        scoped_select(Change, instance_id).where(cast(Change.diff, String).contains(number))
-    )
-    for change in mentions:
-        change.diff = _scrub(change.diff, number)
-
-
-def _scrub(value: Any, number: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _scrub(v, number) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, number) for v in value]
-    if isinstance(value, str) and number in value:
-        return ERASED
-    return value
+    if after:
+        query = query.where(Customer.number > after)
+    numbers = list(session.scalars(query))
+    items = [{"Number": number} for number in numbers[:limit]]
+    return items, numbers[limit - 1] if len(numbers) > limit else None

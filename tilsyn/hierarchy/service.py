@@ -252,7 +252,20 @@ def _wire_diff(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return {_WIRE_NAMES[field]: change for field, change in diff.items()}
 
 
-def _element_view(row: GridElement | None) -> dict[str, Any] | None:
+def history_state(session: Session, row: GridElement) -> dict[str, Any]:
+    """The element as its history paths name it (history/service.py replays these)."""
+    parent = session.get(GridElement, row.parent_id) if row.parent_id else None
+    return {
+        _WIRE_NAMES["address_text"]: row.address_text,
+        _WIRE_NAMES["postal_code"]: row.postal_code,
+        _WIRE_NAMES["latitude"]: row.latitude,
+        _WIRE_NAMES["longitude"]: row.longitude,
+        _WIRE_NAMES["parent"]: parent.name if parent else None,
+    }
+
+
+def element_view(row: GridElement | None) -> dict[str, Any] | None:
+    """An element in the plant's nested import form (without its parent)."""
     if row is None:
         return None
     return {
@@ -288,10 +301,10 @@ def connection_point_view(
     if row is None:
         return None
     cp, tr, ns = row
-    view = _element_view(cp)
+    view = element_view(cp)
     assert view is not None
-    tr_view = _element_view(tr)
+    tr_view = element_view(tr)
     if tr_view is not None:
-        tr_view["netStation"] = _element_view(ns)
+        tr_view["netStation"] = element_view(ns)
     view["transformer"] = tr_view
     return view

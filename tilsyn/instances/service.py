@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.core.time import utc_now
+from tilsyn.rules.service import seed_default_rules
 
 ENVIRONMENTS = ("test", "prod")
 SCOPES = ("import", "admin")
@@ -39,6 +40,7 @@ class KeyContext:
     environment: str
     strict_validation: bool
     last_used_at: datetime | None = None
+    label: str | None = None
 
     @property
     def needs_touch(self) -> bool:
@@ -57,8 +59,14 @@ def hash_key(secret_key: str, api_key: str) -> str:
 
 
 def create_instance(
-    session: Session, *, name: str, environment: str, strict_validation: bool = False
+    session: Session,
+    *,
+    name: str,
+    environment: str,
+    strict_validation: bool = False,
+    default_rules: bool = True,
 ) -> Instance:
+    """A new registry; it starts with the default audit rules (docs/rules.md) unless told not."""
     if environment not in ENVIRONMENTS:
         raise InstanceError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
     name = name.strip()
@@ -74,6 +82,8 @@ def create_instance(
     )
     session.add(instance)
     session.flush()
+    if default_rules:
+        seed_default_rules(session, instance.id)
     return instance
 
 
@@ -155,6 +165,7 @@ def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyConte
         environment=instance.environment,
         strict_validation=instance.strict_validation,
         last_used_at=key.last_used_at,
+        label=key.label,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -20,6 +22,8 @@ from tilsyn.core.http import (
 from tilsyn.core.observability import observe_outcome
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import DeletedOut, IssueOut
+from tilsyn.history import views as history
+from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
 from tilsyn.plants import service
 from tilsyn.plants.schemas import PlantOut
 
@@ -81,12 +85,17 @@ def register_built_by(
 
 @router.get(
     "/api/plant/{environment}/getDataForImport/{meteringPointId}",
-    summary="Read a plant in import format",
+    summary="Read a plant in import format (with asOf: as stored at the end of that day)",
     response_model=PlantOut,
-    responses=READ_ERRORS,
+    responses=AS_OF_ERRORS,
 )
-def get_plant(environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db) -> JSONResponse:
+def get_plant(
+    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db, as_of: AsOf = None
+) -> JSONResponse:
+    day = as_of_day(as_of)
     with db.read() as session:
+        if day is not None:
+            return JSONResponse(history.plant_as_of(session, ctx.instance_id, meteringPointId, day))
         return JSONResponse(
             service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
         )
@@ -117,3 +126,36 @@ def delete_plant(
     with db.write() as session:
         service.delete_plant(session, actor_for(request, ctx), meteringPointId)
     return JSONResponse({"result": "deleted"})
+
+
+class PlantKeyOut(BaseModel):
+    meteringPointId: str
+    status: str | None
+
+
+class PlantKeysOut(BaseModel):
+    items: list[PlantKeyOut]
+    next: str | None
+
+
+@router.get(
+    "/api/plant/{environment}/ids",
+    summary="List the instance's metering point ids (keyset pages, for reconciliation)",
+    response_model=PlantKeysOut,
+    responses=READ_ERRORS,
+)
+def list_plant_ids(
+    environment: EnvironmentPath,
+    ctx: Env,
+    db: Db,
+    after: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00]*$", description="`next` of the page before"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
+) -> JSONResponse:
+    with db.read() as session:
+        items, next_after = service.list_plant_keys(
+            session, ctx.instance_id, after=after, limit=limit
+        )
+    return JSONResponse({"items": items, "next": next_after})

@@ -26,9 +26,10 @@ from tilsyn.hierarchy.service import (
     resolve_location,
     upsert_chain,
 )
-from tilsyn.history.service import Actor, diff_documents, record_change
+from tilsyn.history.service import Actor, diff_documents, flatten, record_change
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
 from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
+from tilsyn.rules.service import audit_info, note_stamp, warn_if_uncovered, with_stamp
 from tilsyn.validation import codes, identifiers
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
@@ -342,7 +343,14 @@ def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: d
     result: Result = "created" if created else "updated"
     if not created and not (plant_changed or periods_changed or hierarchy_changed):
         result = "unchanged"
-    return Outcome(result, plant_view(session, row, today=today), issues.warnings)
+    view = plant_view(session, row, today=today)
+    warn_if_uncovered(
+        view["auditSpecificInfo"],
+        issues,
+        consumption_code=row.consumption_code,
+        naeringskode=row.industrial_classification,
+    )
+    return Outcome(result, view, issues.warnings)
 
 
 def _protected_connected_date(stored: date | None, sent: date | None, issues: Issues) -> str | None:
@@ -421,6 +429,29 @@ def _periods_wire(periods: list[Period]) -> list[dict[str, Any]]:
     return [{"customerId": p.customer, "from": p.valid_from.isoformat()} for p in periods]
 
 
+def extension_label(name: str, year: int | None) -> str:
+    """How history names an extension: ``extensions[name|year]``."""
+    return f"extensions[{name}|{year if year is not None else ''}]"
+
+
+def history_state(session: Session, plant: Plant) -> dict[str, Any]:
+    """The plant as its history paths name it: the document's fields, ``connectionPoint``,
+    ``customerPeriods`` and each extension's builder (history/service.py replays these)."""
+    state = flatten(plant.data)
+    state["connectionPoint"] = _element_name(session, plant.connection_point_id)
+    state["customerPeriods"] = _periods_wire(_load_periods(session, plant.id))
+    extensions = session.execute(
+        select(
+            PlantExtension.extension_name,
+            PlantExtension.extension_year_built,
+            PlantExtension.built_by_el_company_id,
+        ).where(PlantExtension.plant_id == plant.id)
+    )
+    for name, year, company in extensions:
+        state[f"{extension_label(name, year)}.builtByElCompanyId"] = company
+    return state
+
+
 def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
     return session.scalar(
         scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid).with_for_update()
@@ -429,13 +460,18 @@ def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
 
 def find_plant(session: Session, instance_id: int, mpid: str) -> Plant:
     # From a URL; PostgreSQL cannot compare text holding NUL.
-    row = None
+    found = None
     if "\x00" not in mpid:
-        row = session.scalar(
-            scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid.strip())
-        )
-    if row is None:
+        # With the rules stamp, so that deriving auditSpecificInfo needs no read of its own.
+        found = session.execute(
+            with_stamp(scoped_select(Plant, instance_id)).where(
+                Plant.metering_point_id == mpid.strip()
+            )
+        ).first()
+    if found is None:
         raise NotFound("No plant with that meteringPointId in this instance.")
+    note_stamp(session, instance_id, found)
+    row: Plant = found[0]
     return row
 
 
@@ -451,11 +487,14 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
     """The plant in import format, as GET returns it: every documented field present."""
     data = plant.data
     current = in_force(_load_periods(session, plant.id), today)
-    explicit = data.get("auditSpecificInfo") or {}
-    audit: dict[str, Any] = {name: explicit.get(name) for name in AUDIT_FIELDS}
-    audit["source"] = {
-        name: "explicit" if explicit.get(name) is not None else None for name in AUDIT_FIELDS
-    }
+    # Values sent are explicit; the others are derived by the rules in force now (SPEC §7).
+    audit = audit_info(
+        session,
+        plant.instance_id,
+        data.get("auditSpecificInfo") or {},
+        consumption_code=plant.consumption_code,
+        naeringskode=plant.industrial_classification,
+    )
     extensions = session.execute(
         select(
             PlantExtension.extension_name,
@@ -574,7 +613,7 @@ def _record_extension(
         .where(PlantExtension.plant_id == plant.id, PlantExtension.extension_key == key)
         .with_for_update()
     )
-    label = f"extensions[{name}|{year if year is not None else ''}]"
+    label = extension_label(name, year)
     if existing is None:
         inserted = insert_if_absent(
             session,
@@ -622,10 +661,36 @@ def delete_plant(session: Session, actor: Actor, mpid: str) -> None:
     if plant is None:
         raise NotFound("No plant with that meteringPointId in this instance.")
     key = plant.metering_point_id
+    # The tombstone holds what was deleted, so that as-of reads of earlier days still work.
+    removed = diff_documents(history_state(session, plant), None)
     session.execute(delete(CustomerPeriod).where(CustomerPeriod.plant_id == plant.id))
     session.execute(delete(PlantExtension).where(PlantExtension.plant_id == plant.id))
     session.delete(plant)
     session.flush()
     record_change(
-        session, actor, entity_type="plant", entity_key=key, operation="delete", diff=None
+        session, actor, entity_type="plant", entity_key=key, operation="delete", diff=removed
     )
+
+
+MAX_KEYS_PAGE = 10_000
+
+
+def list_plant_keys(
+    session: Session, instance_id: int, *, after: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One keyset page of the instance's metering point ids (with status), in id order.
+
+    For clients that reconcile a full export against the registry; ``next`` is the ``after``
+    of the following page, ``None`` on the last one.
+    """
+    query = (
+        scoped_select(Plant, instance_id)
+        .with_only_columns(Plant.metering_point_id, Plant.status)
+        .order_by(Plant.metering_point_id)
+        .limit(limit + 1)
+    )
+    if after:
+        query = query.where(Plant.metering_point_id > after)
+    rows = session.execute(query).all()
+    items = [{"meteringPointId": mpid, "status": status} for mpid, status in rows[:limit]]
+    return items, items[-1]["meteringPointId"] if len(rows) > limit else None

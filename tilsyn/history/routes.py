@@ -1,0 +1,114 @@
+"""HTTP edge for history: an entity's changes, the instance's change feed, as-of reads."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from tilsyn.core.errors import InvalidRequest
+from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, problem
+from tilsyn.core.problems import Issue
+from tilsyn.history import service, views
+from tilsyn.history.schemas import ChangeFeedOut, HistoryOut, PlantHistoryOut
+
+router = APIRouter(tags=["history"])
+
+MAX_PAGE = 1000
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Changes per page")]
+Before = Annotated[
+    int | None,
+    Query(ge=1, le=service.MAX_ID, description="`next` of the page before: older changes"),
+]
+After = Annotated[
+    str | None,
+    Query(max_length=64, description="`next` of the answer before; absent: from the start"),
+]
+AsOf = Annotated[
+    str | None,
+    Query(
+        alias="asOf",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="YYYY-MM-DD: as stored at the end of that day (Europe/Oslo)",
+        json_schema_extra={"format": "date"},
+    ),
+]
+AS_OF_ERRORS: dict[int | str, dict[str, Any]] = {
+    **READ_ERRORS,
+    410: problem("History of that day has been pruned"),
+}
+
+
+def as_of_day(value: str | None) -> date | None:
+    """The ``asOf`` day; a 400 problem (never a 422) for a date that does not exist."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            "asOf must be a date, YYYY-MM-DD.",
+            errors=[Issue("asOf", "invalid_date", "is not a valid date")],
+        ) from None
+
+
+@router.get(
+    "/api/customer/environment/{environment}/bynumber/{number}/history",
+    summary="A customer's changes, newest first",
+    response_model=HistoryOut,
+    responses=READ_ERRORS,
+)
+def customer_history(
+    environment: EnvironmentPath,
+    number: str,
+    ctx: Env,
+    db: Db,
+    *,
+    limit: Limit = 50,
+    before: Before = None,
+) -> JSONResponse:
+    with db.read() as session:
+        page = views.customer_history(session, ctx.instance_id, number, limit=limit, before=before)
+    return JSONResponse(page)
+
+
+@router.get(
+    "/api/plant/{environment}/{meteringPointId}/history",
+    summary="A plant's changes, newest first, with its customer periods",
+    response_model=PlantHistoryOut,
+    responses=READ_ERRORS,
+)
+def plant_history(
+    environment: EnvironmentPath,
+    meteringPointId: str,
+    ctx: Env,
+    db: Db,
+    *,
+    limit: Limit = 50,
+    before: Before = None,
+) -> JSONResponse:
+    with db.read() as session:
+        page = views.plant_history(
+            session, ctx.instance_id, meteringPointId, limit=limit, before=before
+        )
+    return JSONResponse(page)
+
+
+@router.get(
+    "/api/changes/{environment}",
+    summary="The instance's change feed, in commit order",
+    description="Follow it with `after=next`: the cursor never skips or repeats a change.",
+    response_model=ChangeFeedOut,
+    responses={400: READ_ERRORS[400], 401: READ_ERRORS[401]},
+)
+def change_feed(
+    environment: EnvironmentPath, ctx: Env, db: Db, after: After = None, limit: Limit = 50
+) -> JSONResponse:
+    with db.read() as session:
+        changes, next_cursor = service.change_feed(
+            session, ctx.instance_id, after=after, limit=limit
+        )
+    return JSONResponse({"changes": changes, "next": next_cursor})
