@@ -20,6 +20,7 @@ class Settings:
     max_json_depth: int = 64
     max_string_length: int = 10_000
     body_timeout_seconds: float = 30.0
+    max_bulk_items: int = 5_000_000
     docs_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -1,0 +1,199 @@
+"""Bulk endpoints: the single-entity rules per item, chunked commits, streamed results."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from tests.conftest import SECRET, Tenant, make_tenant
+from tests.servers import running_server
+from tilsyn.core.db import Database
+from tilsyn.core.models import Plant
+from tilsyn.demo_data import generate_customers, generate_plants
+
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def ndjson(items: list[Any]) -> bytes:
+    return b"".join(json.dumps(item).encode() + b"\n" for item in items)
+
+
+def lines(response: httpx.Response) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def test_each_item_gets_its_result_and_a_bad_item_sinks_nothing(
+    client: TestClient, tenant: Tenant
+) -> None:
+    plants = list(generate_plants(3, customer_numbers=[], seed=5))
+    broken = {**plants[1], "status": "Nope"}
+    body = ndjson([plants[0], broken]) + b"{not json\n" + ndjson([[1, 2], plants[2]])
+    response = client.post(
+        "/api/import/test/plant/bulk", content=body, headers={**tenant.headers, **NDJSON}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    results = lines(response)
+    assert [r.get("result") for r in results[:-1]] == [
+        "created",
+        "failed",
+        "failed",
+        "failed",
+        "created",
+    ]
+    assert [r["index"] for r in results[:-1]] == [0, 1, 2, 3, 4]
+    assert results[0]["key"] == plants[0]["meteringPointId"]
+    assert results[1]["errors"][0]["field"] == "status"
+    assert results[2]["errors"][0]["code"] == "invalid_json"
+    assert results[-1] == {
+        "summary": {
+            "created": 2,
+            "updated": 0,
+            "unchanged": 0,
+            "superseded": 0,
+            "failed": 3,
+            "total": 5,
+        }
+    }
+    stored = client.get(
+        f"/api/plant/test/getDataForImport/{plants[2]['meteringPointId']}", headers=tenant.headers
+    )
+    assert stored.status_code == 200
+    missing = client.get(
+        f"/api/plant/test/getDataForImport/{plants[1]['meteringPointId']}", headers=tenant.headers
+    )
+    assert missing.status_code == 404
+
+
+def test_json_array_and_customers(client: TestClient, tenant: Tenant) -> None:
+    customers = list(generate_customers(4, seed=3))
+    response = client.post("/api/import/test/customer/bulk", json=customers, headers=tenant.headers)
+    results = lines(response)
+    assert [r["result"] for r in results[:-1]] == ["created"] * 4
+    again = lines(
+        client.post("/api/import/test/customer/bulk", json=customers, headers=tenant.headers)
+    )
+    assert [r["result"] for r in again[:-1]] == ["unchanged"] * 4
+
+
+def test_duplicate_keys_keep_the_last(client: TestClient, tenant: Tenant) -> None:
+    plant = next(generate_plants(1, customer_numbers=[], seed=8))
+    first = {**plant, "description": "first"}
+    last = {**plant, "description": "last"}
+    results = lines(
+        client.post(
+            "/api/import/test/plant/bulk",
+            content=ndjson([first, last]),
+            headers={**tenant.headers, **NDJSON},
+        )
+    )
+    assert [r["result"] for r in results[:-1]] == ["superseded", "created"]
+    stored = client.get(
+        f"/api/plant/test/getDataForImport/{plant['meteringPointId']}", headers=tenant.headers
+    ).json()
+    assert stored["description"] == "last"
+
+
+def test_bulk_checks_key_and_environment_first(client: TestClient, tenant: Tenant) -> None:
+    assert client.post("/api/import/test/plant/bulk", content=b"[]").status_code == 401
+    assert (
+        client.post(
+            "/api/import/prod/plant/bulk", content=b"[]", headers=tenant.headers
+        ).status_code
+        == 400
+    )
+
+
+_fields = st.sampled_from(
+    ["status", "consumptionCode", "address", "location", "builtByElCompanyId", "connectedDate"]
+)
+_values = st.one_of(
+    st.none(),
+    st.integers(-5, 100),
+    st.text(max_size=5),
+    st.just("Spennnigsatt"),
+    st.just({"latitude": 10.7, "longitude": 59.9}),
+    st.just("2019-02-30"),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(changes=st.lists(st.tuples(st.integers(0, 4), _fields, _values), max_size=8))
+def test_bulk_and_single_store_the_same(
+    client: TestClient, database: Database, changes: list[tuple[int, str, Any]]
+) -> None:
+    """The same items through the single endpoint and through bulk: same results, warnings
+    and stored plants."""
+    suffix = str(time.monotonic_ns())
+    single = make_tenant(database, f"single-{suffix}")
+    bulk = make_tenant(database, f"bulk-{suffix}")
+    items = list(generate_plants(5, customer_numbers=["15108695088"], seed=21))
+    for position, name, value in changes:
+        items[position] = {**items[position], name: value}
+    one_by_one = [
+        client.post("/api/import/test/plant", json=item, headers=single.headers) for item in items
+    ]
+    results = lines(
+        client.post(
+            "/api/import/test/plant/bulk", content=ndjson(items), headers={**bulk.headers, **NDJSON}
+        )
+    )[:-1]
+    for item, alone, together in zip(items, one_by_one, results, strict=True):
+        if alone.status_code == 200:
+            assert together["result"] == alone.json()["result"]
+            assert together["warnings"] == alone.json()["warnings"]
+            url = f"/api/plant/test/getDataForImport/{item['meteringPointId']}"
+            assert (
+                client.get(url, headers=bulk.headers).json()
+                == client.get(url, headers=single.headers).json()
+            )
+        else:
+            assert together["result"] == "failed"
+            assert together["errors"] == alone.json()["errors"]
+
+
+def test_a_client_that_disconnects_keeps_its_committed_chunks(
+    database: Database, database_url: str
+) -> None:
+    tenant = make_tenant(database, "disconnect")
+    plants = list(generate_plants(1100, customer_numbers=[], seed=13))
+    with running_server(database_url, secret=SECRET) as base:
+        port = int(base.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(
+            b"POST /api/import/test/plant/bulk HTTP/1.1\r\nHost: x\r\n"
+            + f"api-key: {tenant.key}\r\n".encode()
+            + b"Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        for plant in plants:
+            line = json.dumps(plant).encode() + b"\n"
+            sock.sendall(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with database.read() as session:
+                if session.scalar(select(func.count()).select_from(Plant)) >= 1000:
+                    break
+            time.sleep(0.2)
+        sock.close()  # gone before sending the last 100 items' end of body
+        time.sleep(1)
+        with httpx.Client(base_url=base, headers=tenant.headers) as client:
+            with database.read() as session:
+                stored = set(session.scalars(select(Plant.metering_point_id)))
+            assert len(stored) == 1000, "two whole chunks, and nothing of the unfinished one"
+            for plant in plants[:1000:97]:
+                assert plant["meteringPointId"] in stored
+                single = client.get(f"/api/plant/test/getDataForImport/{plant['meteringPointId']}")
+                assert single.json()["description"] == plant["description"]

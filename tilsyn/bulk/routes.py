@@ -1,0 +1,163 @@
+"""HTTP edge for bulk upserts: a streamed body in, a streamed NDJSON answer out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
+
+from tilsyn.bulk.service import CHUNK_SIZE, ItemResult, Kind, Summary, process_chunk
+from tilsyn.bulk.stream import RawItem, split_body
+from tilsyn.core.errors import RequestTimeout
+from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
+from tilsyn.core.observability import observe_outcome
+from tilsyn.core.time import today_in_oslo
+from tilsyn.customers.routes import IssueOut
+
+router = APIRouter(tags=["bulk"])
+NDJSON = "application/x-ndjson"
+
+
+class RequestStreamingResponse(StreamingResponse):
+    """Streams the answer while the request body is still being read.
+
+    Starlette's StreamingResponse listens for a disconnect on ``receive`` while it streams,
+    which would take the body's chunks away from the reader; here a disconnect shows as a
+    failed send instead, and the chunk in progress is either committed or not at all.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
+class BulkItemOut(BaseModel):
+    """One line of the answer per item sent; then one line ``{"summary": {...}}``."""
+
+    index: int
+    key: str | None
+    result: str
+    warnings: list[IssueOut]
+    errors: list[IssueOut]
+
+
+def _openapi(schema_name: str) -> dict[str, Any]:
+    item = {"$ref": f"#/components/schemas/{schema_name}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "NDJSON (one object per line, streamed) or a JSON array",
+            "content": {
+                NDJSON: {"schema": item},
+                "application/json": {"schema": {"type": "array", "items": item}},
+            },
+        }
+    }
+
+
+async def _chunks(request: Request) -> AsyncIterator[bytes]:
+    """The body as it arrives; a client that stalls longer than the body timeout is cut."""
+    timeout = get_settings(request).body_timeout_seconds
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise RequestTimeout(f"No data arrived for {timeout:g} seconds.") from None
+        yield chunk
+
+
+def _is_ndjson(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").lower()
+    return "json" not in content_type or "ndjson" in content_type or "jsonl" in content_type
+
+
+def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
+    actor = actor_for(request, ctx)
+    limit = get_settings(request).max_bulk_items
+
+    async def lines() -> AsyncIterator[bytes]:
+        summary = Summary()
+        chunk: list[RawItem] = []
+
+        async def flush() -> AsyncIterator[bytes]:
+            results: list[ItemResult] = await run_in_threadpool(
+                process_chunk,
+                db,
+                actor,
+                kind,
+                chunk,
+                today=today_in_oslo(),
+                strict=ctx.strict_validation,
+                synthetic_ok=ctx.environment == "test",
+            )
+            summary.add(results)
+            for result in results:
+                if result.result not in {"failed", "superseded"}:
+                    observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
+                yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+
+        try:
+            async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
+                if item.index >= limit:
+                    error = f"more than {limit} items in one request; send the rest in another"
+                    chunk.append(RawItem(item.index, error=error))
+                    break
+                chunk.append(item)
+                if len(chunk) >= CHUNK_SIZE:
+                    async for line in flush():
+                        yield line
+                    chunk = []
+        except RequestTimeout as exc:
+            chunk.append(RawItem(len(chunk), error=exc.detail))
+        if chunk:
+            async for line in flush():
+                yield line
+        yield (json.dumps(summary.as_dict()) + "\n").encode()
+
+    return RequestStreamingResponse(lines(), media_type=NDJSON)
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    200: {
+        "description": "One result line per item, then a summary line",
+        "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/BulkItemOut"}}},
+    },
+}
+
+
+@router.post(
+    "/api/import/{environment}/customer/bulk",
+    summary="Create or update many customers; one result line per item",
+    response_class=StreamingResponse,
+    responses=_RESPONSES,
+    openapi_extra=_openapi("CustomerIn"),
+)
+def bulk_customers(
+    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
+) -> StreamingResponse:
+    """Each item follows exactly the rules of the single customer endpoint."""
+    return _bulk("customer", request, ctx, db)
+
+
+@router.post(
+    "/api/import/{environment}/plant/bulk",
+    summary="Create or update many plants; one result line per item",
+    response_class=StreamingResponse,
+    responses=_RESPONSES,
+    openapi_extra=_openapi("PlantIn"),
+)
+def bulk_plants(
+    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
+) -> StreamingResponse:
+    """Each item follows exactly the rules of the single plant endpoint."""
+    return _bulk("plant", request, ctx, db)
