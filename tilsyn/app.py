@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from tilsyn import __version__
+from tilsyn.bulk.routes import BulkItemOut
+from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
@@ -45,6 +47,7 @@ answered with 400 and an RFC 9457 problem listing every field at fault.
 """
 
 REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (
+    BulkItemOut,
     CustomerIn,
     PlantIn,
     BuiltByIn,
@@ -91,6 +94,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         read_url=settings.read_database_url,
     )
     install_error_handlers(app)
+    # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
+    app.include_router(bulk_router)
     app.include_router(customers_router)
     app.include_router(plants_router)
     app.include_router(history_router)

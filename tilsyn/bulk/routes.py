@@ -54,8 +54,8 @@ def _openapi(schema_name: str) -> dict[str, Any]:
             "required": True,
             "description": "NDJSON (one object per line, streamed) or a JSON array",
             "content": {
-                NDJSON: {"schema": item},
                 "application/json": {"schema": {"type": "array", "items": item}},
+                NDJSON: {"schema": item},
             },
         }
     }
