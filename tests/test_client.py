@@ -126,7 +126,8 @@ def test_key_listings_page_through_everything(live: Live) -> None:
         capabilities = client.capabilities()
         assert capabilities.list_plants
         assert capabilities.list_customers
-        assert not capabilities.bulk_plants, "no bulk endpoint on the server yet"
+        assert capabilities.bulk_plants
+        assert capabilities.bulk_customers
 
 
 def test_listings_are_scoped_to_the_keys_instance(live: Live, database: Database) -> None:
@@ -257,3 +258,21 @@ def test_environment_must_be_known() -> None:
     client = TilsynClient("http://127.0.0.1:9", "tilsyn_prod_abc")
     assert client.environment == "prod"
     client.close()
+
+
+def test_bulk_methods_against_the_server(live: Live) -> None:
+    """The SDK's bulk methods against the server's real bulk endpoints."""
+    customers = list(generate_customers(3, seed=6, synthetic_ids=True))
+    plants = list(generate_plants(4, customer_numbers=[c["Number"] for c in customers], seed=6))
+    plants[2] = {**plants[2], "status": "Nope"}
+    with TilsynClient(live.base, live.tenant.key) as client:
+        answer = client.bulk_upsert_customers(customers)
+        assert [item.result for item in answer.items] == ["created"] * 3
+        assert answer.summary["summary"]["created"] == 3
+        answer = client.bulk_upsert_plants(plants)
+        assert [item.result for item in answer.items] == ["created", "created", "failed", "created"]
+        assert answer.items[2].errors[0].field == "status"
+        assert answer.items[0].key == plants[0]["meteringPointId"]
+        assert (
+            client.get_plant(plants[3]["meteringPointId"])["customerId"] == plants[3]["customerId"]
+        )

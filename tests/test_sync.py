@@ -74,7 +74,9 @@ def write(live: Live, name: str, rows: list[dict[str, Any]]) -> Path:
 
 
 def sync(live: Live, *files: Path, via_proxy: bool = False, **options: Any) -> SyncResult:
+    """A sync in one request per row, unless a test asks for bulk."""
     options.setdefault("report", live.tmp / "report" / "sync")
+    options.setdefault("bulk", False)
     return Sync(
         SyncOptions(
             url=live.proxy.url if via_proxy else live.base,
@@ -324,12 +326,12 @@ def test_retries_through_injected_429_and_503(live: Live) -> None:
 
 
 def test_bulk_endpoints_are_used_when_the_server_offers_them(live: Live) -> None:
+    """The server's own bulk endpoints, with a 503 injected in front of them."""
     customers, plants = make_export(30, 45, seed=11)
     plants[3]["consumptionCode"] = None  # invalid: never sent, not even in a batch
     files = [write(live, "customers.csv", customers), write(live, "plants.csv", plants)]
-    live.proxy.bulk = True
     live.proxy.inject(Fault(503, (("Retry-After", "0"),)))
-    result = sync(live, *files, via_proxy=True, bulk_size=20)
+    result = sync(live, *files, via_proxy=True, bulk=True, bulk_size=20)
     assert result.bulk_used == {"customer": True, "plant": True}
     bulk_posts = [s for s in live.proxy.posts() if s.path.endswith("/bulk")]
     assert len(bulk_posts) == 2 + 3 + 1, "30 customers in 2 batches, 44 plants in 3, 1 retried"
