@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tilsyn.bulk.cli import demo_data, import_files
 from tilsyn.client.cli import sync as sync_command
 from tilsyn.core.backup import BackupError, backup, restore
 from tilsyn.core.config import Settings
@@ -45,6 +46,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(history_app, name="history")
 app.command("sync")(sync_command)
+app.command("import")(import_files)
+app.command("demo-data")(demo_data)
 
 console = Console(stderr=True)
 out = Console()

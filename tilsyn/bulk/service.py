@@ -62,6 +62,10 @@ class Summary:
         for result in results:
             self.counts[result.result] += 1
 
+    def add_counts(self, other: Summary) -> None:
+        for name, count in other.counts.items():
+            self.counts[name] += count
+
     def as_dict(self) -> dict[str, Any]:
         return {"summary": {**self.counts, "total": sum(self.counts.values())}}
 

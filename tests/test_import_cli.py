@@ -1,0 +1,85 @@
+"""`tilsyn demo-data` and `tilsyn import`: files into the database through the bulk path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import make_tenant
+from tilsyn.cli import app
+from tilsyn.core.db import Database
+from tilsyn.core.time import today_in_oslo
+from tilsyn.plants.service import get_plant
+
+runner = CliRunner()
+
+
+def test_demo_data_then_import_with_a_report(
+    database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TILSYN_SECRET_KEY", "test-secret")
+    tenant = make_tenant(database, "importer", "test")
+    out = tmp_path / "data"
+    result = runner.invoke(
+        app, ["demo-data", "--plants", "60", "--customers", "40", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    plants = (out / "plants.ndjson").read_text().splitlines()
+    assert len(plants) == 60
+    broken = json.loads(plants[4])
+    broken["status"] = "Nope"
+    plants[4] = json.dumps(broken)
+    plants.insert(7, "{not json")
+    (out / "plants.ndjson").write_text("\n".join(plants) + "\n")
+
+    report = tmp_path / "report.ndjson"
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            database_url,
+            "import",
+            "importer",
+            str(out / "customers.ndjson"),
+            str(out / "plants.ndjson"),
+            "--report",
+            str(report),
+        ],
+    )
+    assert result.exit_code == 1, "a failed row makes the import exit non-zero"
+    assert "'created': 40" in result.stderr
+    assert "'created': 59" in result.stderr
+    problems = [json.loads(line) for line in report.read_text().splitlines()]
+    failed = {(p["line"], p["result"]) for p in problems if p["result"] == "failed"}
+    assert failed == {(5, "failed"), (8, "failed")}
+    first = json.loads(plants[0])
+    with database.read() as session:
+        stored = get_plant(
+            session, tenant.instance_id, first["meteringPointId"], today=today_in_oslo()
+        )
+    assert stored["customerId"] == first["customerId"]
+    rerun = runner.invoke(
+        app,
+        [
+            "--db",
+            database_url,
+            "import",
+            "importer",
+            str(out / "customers.ndjson"),
+            "--report",
+            str(report),
+        ],
+    )
+    assert rerun.exit_code == 0
+    assert "'unchanged': 40" in rerun.stderr
+
+
+def test_import_refuses_an_unknown_instance(database_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "c.ndjson"
+    data.write_text('{"Number": "988077917"}\n')
+    result = runner.invoke(app, ["--db", database_url, "import", "nope", str(data)])
+    assert result.exit_code == 1
+    assert "no instance" in result.stderr
