@@ -80,6 +80,10 @@ def test_demo_data_then_import_with_a_report(
 def test_import_refuses_an_unknown_instance(database_url: str, tmp_path: Path) -> None:
     data = tmp_path / "c.ndjson"
     data.write_text('{"Number": "988077917"}\n')
-    result = runner.invoke(app, ["--db", database_url, "import", "nope", str(data)])
+    report = tmp_path / "report.ndjson"
+    result = runner.invoke(
+        app, ["--db", database_url, "import", "nope", str(data), "--report", str(report)]
+    )
     assert result.exit_code == 1
     assert "no instance" in result.stderr
+    assert not report.exists(), "no report is written when nothing was imported"

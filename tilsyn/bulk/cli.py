@@ -56,56 +56,57 @@ def import_files(
     from tilsyn.cli import _database
 
     totals = Summary()
-    with _database() as database, report.open("w", encoding="utf-8") as out:
+    with _database() as database:
         with database.read() as session:
             try:
                 target = instances.get_instance(session, instance)
             except instances.InstanceError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(1) from None
-        actor = Actor(instance_id=target.id, request_id=f"import-{uuid.uuid4().hex[:12]}")
-        synthetic_ok = target.environment == "test"
-        for path in files:
-            try:
-                kind = kind_of(path)
-            except (SourceError, OSError) as exc:
-                console.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(1) from None
-            summary = Summary()
-            rows = _items(path)
-            with Progress(
-                TextColumn(f"{path.name} ({kind}s)"),
-                BarColumn(),
-                TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
-                task = progress.add_task("import", total=None, rate=0.0)
-                while batch := list(islice(rows, CHUNK_SIZE)):
-                    lines = {item.index: line for line, item in batch}
-                    results = process_chunk(
-                        database,
-                        actor,
-                        kind,
-                        [item for _, item in batch],
-                        today=today_in_oslo(),
-                        strict=target.strict_validation,
-                        synthetic_ok=synthetic_ok,
-                    )
-                    summary.add(results)
-                    for result in results:
-                        if result.warnings or result.errors or result.result == "superseded":
-                            record = {
-                                "file": str(path),
-                                "line": lines[result.index],
-                                **result.as_dict(),
-                            }
-                            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    progress.advance(task, len(batch))
-                    elapsed = progress.tasks[0].elapsed or 1e-9
-                    progress.update(task, rate=progress.tasks[0].completed / elapsed)
-            console.print(f"{path}: {summary.as_dict()['summary']}")
-            totals.add_counts(summary)
+        with report.open("w", encoding="utf-8") as out:
+            actor = Actor(instance_id=target.id, request_id=f"import-{uuid.uuid4().hex[:12]}")
+            synthetic_ok = target.environment == "test"
+            for path in files:
+                try:
+                    kind = kind_of(path)
+                except (SourceError, OSError) as exc:
+                    console.print(f"[red]error:[/red] {exc}")
+                    raise typer.Exit(1) from None
+                summary = Summary()
+                rows = _items(path)
+                with Progress(
+                    TextColumn(f"{path.name} ({kind}s)"),
+                    BarColumn(),
+                    TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
+                    TimeElapsedColumn(),
+                    console=console,
+                ) as progress:
+                    task = progress.add_task("import", total=None, rate=0.0)
+                    while batch := list(islice(rows, CHUNK_SIZE)):
+                        lines = {item.index: line for line, item in batch}
+                        results = process_chunk(
+                            database,
+                            actor,
+                            kind,
+                            [item for _, item in batch],
+                            today=today_in_oslo(),
+                            strict=target.strict_validation,
+                            synthetic_ok=synthetic_ok,
+                        )
+                        summary.add(results)
+                        for result in results:
+                            if result.warnings or result.errors or result.result == "superseded":
+                                record = {
+                                    "file": str(path),
+                                    "line": lines[result.index],
+                                    **result.as_dict(),
+                                }
+                                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        progress.advance(task, len(batch))
+                        elapsed = progress.tasks[0].elapsed or 1e-9
+                        progress.update(task, rate=progress.tasks[0].completed / elapsed)
+                console.print(f"{path}: {summary.as_dict()['summary']}")
+                totals.add_counts(summary)
     console.print(f"total: {totals.as_dict()['summary']}; report: {report}")
     if totals.counts["failed"]:
         raise typer.Exit(1)
