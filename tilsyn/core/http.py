@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -64,6 +64,13 @@ EnvironmentPath = Annotated[
         description="'test' or 'prod'; must match the environment of the key's instance",
         json_schema_extra={"enum": list(ENVIRONMENTS)},
     ),
+]
+
+
+# The `next` of the page before, for keyset-paged listings.
+PageAfter = Annotated[
+    str | None,
+    Query(max_length=200, pattern=r"^[^\x00]*$", description="`next` of the page before"),
 ]
 
 

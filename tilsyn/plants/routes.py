@@ -16,6 +16,7 @@ from tilsyn.core.http import (
     Db,
     Env,
     EnvironmentPath,
+    PageAfter,
     actor_for,
     json_request_body,
 )
@@ -148,10 +149,7 @@ def list_plant_ids(
     environment: EnvironmentPath,
     ctx: Env,
     db: Db,
-    after: Annotated[
-        str | None,
-        Query(max_length=200, pattern=r"^[^\x00]*$", description="`next` of the page before"),
-    ] = None,
+    after: PageAfter = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
 ) -> JSONResponse:
     with db.read() as session:
