@@ -1,8 +1,8 @@
-"""Single-plant upserts over HTTP: rate and latency at N concurrent clients.
+"""Single-plant upserts over HTTP against a no-op endpoint: rate and latency at N clients.
 
-Starts a real ``tilsyn serve`` on a fresh database (SQLite by default, or ``--db URL``),
-creates an instance and key with the CLI, then sends distinct plants (and a share of
-re-sends of the same plant, which answer "unchanged") from concurrent clients.
+Starts a real server on a fresh database (SQLite by default, or ``--db URL``), creates an
+instance and key with the CLI, and sends distinct plants from concurrent clients: first to a
+no-op POST endpoint on the same stack (bench/noop_app.py), then to the plant upsert.
 
     python bench/upsert_http.py --requests 4000 --clients 32
     python bench/upsert_http.py --db sqlite:///bench.db --db postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -12,57 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
+from common import backend, fresh_database, instance_with_key, percentile, running_server
 
 from tilsyn.demo_data import generate_plants
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cli(db: str, *args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "tilsyn", "--db", db, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return result.stdout.strip()
-
-
-def wait_ready(base: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not become ready")
-
-
 async def run_load(
-    base: str, key: str, bodies: list[dict[str, Any]], clients: int
+    base: str, path: str, key: str, bodies: list[dict[str, Any]], clients: int
 ) -> tuple[list[float], dict[int, int], float]:
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for body in bodies:
@@ -81,7 +42,7 @@ async def run_load(
                 except asyncio.QueueEmpty:
                     return
                 started = time.perf_counter()
-                response = await client.post("/api/import/test/plant", json=body)
+                response = await client.post(path, json=body)
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
@@ -91,9 +52,58 @@ async def run_load(
     return latencies, statuses, elapsed
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+@dataclass
+class Measured:
+    name: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+
+
+def measure(base: str, path: str, key: str, *, requests: int, clients: int, name: str) -> Measured:
+    bodies = list(generate_plants(requests, customer_numbers=[], seed=7))
+    warmup = list(generate_plants(300, customer_numbers=[], seed=99))
+    asyncio.run(run_load(base, path, key, warmup, clients))
+    latencies, statuses, elapsed = asyncio.run(run_load(base, path, key, bodies, clients))
+    return Measured(
+        name,
+        len(latencies) / elapsed,
+        percentile(latencies, 0.50) * 1000,
+        percentile(latencies, 0.99) * 1000,
+        statuses,
+    )
+
+
+def run(args: argparse.Namespace, url: str | None) -> list[Measured]:
+    """The no-op endpoint and the single upsert, on the same server stack and database."""
+    rows = []
+    with fresh_database(url) as db:
+        key = instance_with_key(db)
+        label = backend(db)
+        with running_server(db, workers=args.workers, app="noop_app:app_with_noop") as server:
+            rows.append(
+                measure(
+                    server.base,
+                    "/bench/noop",
+                    key,
+                    requests=args.requests,
+                    clients=args.clients,
+                    name="no-op",
+                )
+            )
+        with running_server(db, workers=args.workers) as server:
+            rows.append(
+                measure(
+                    server.base,
+                    "/api/import/test/plant",
+                    key,
+                    requests=args.requests,
+                    clients=args.clients,
+                    name=f"upsert {label}",
+                )
+            )
+    return rows
 
 
 def main() -> None:
@@ -110,78 +120,19 @@ def main() -> None:
         "the server, the bench uses a throwaway database on it",
     )
     args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="tilsyn-bench-"))
-    rows = []
-    for url in args.db or [f"sqlite:///{workdir / 'bench.db'}"]:
-        with fresh_database(url) as db:
-            rows.append(run(args, db))
+    results = [run(args, url) for url in args.db or [None]]
     print(
         f"\nsingle-plant upsert over HTTP: {args.requests} distinct plants, {args.clients} "
         f"concurrent clients, {args.workers} server worker(s), client on the same machine"
     )
-    print(f"{'database':<12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}  statuses")
-    for row in rows:
-        print(row)
-
-
-@contextmanager
-def fresh_database(url: str) -> Iterator[str]:
-    """SQLite files are fresh already; on PostgreSQL, a throwaway database on that server."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        yield url
-        return
-    name = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
-    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def run(args: argparse.Namespace, db: str) -> str:
-    env = {**os.environ, "TILSYN_SECRET_KEY": "bench-secret", "TILSYN_LOG_LEVEL": "WARNING"}
-    name = f"bench-{int(time.time())}"
-    cli(db, "instance", "create", name, "--environment", "test", env=env)
-    key = cli(db, "key", "create", name, env=env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tilsyn",
-            "--db",
-            db,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(base)
-        bodies = list(generate_plants(args.requests, customer_numbers=[], seed=7))
-        warmup = list(generate_plants(200, customer_numbers=[], seed=99))
-        asyncio.run(run_load(base, key, warmup, args.clients))
-        latencies, statuses, elapsed = asyncio.run(run_load(base, key, bodies, args.clients))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    backend = make_url(db).get_backend_name()
-    rate = len(latencies) / elapsed
-    p50 = percentile(latencies, 0.50) * 1000
-    p99 = percentile(latencies, 0.99) * 1000
-    mean = statistics.mean(latencies) * 1000
-    return f"{backend:<12} {rate:>8.1f} {p50:>8.1f} {p99:>8.1f} {mean:>8.1f}  {statuses}"
+    print(f"{'endpoint':<20} {'req/s':>8} {'of no-op':>9} {'p50 ms':>8} {'p99 ms':>8}  statuses")
+    for noop, upsert in results:
+        for row in (noop, upsert):
+            ratio = f"{100 * row.rate / noop.rate:.0f} %"
+            print(
+                f"{row.name:<20} {row.rate:>8.1f} {ratio:>9} {row.p50_ms:>8.1f} "
+                f"{row.p99_ms:>8.1f}  {row.statuses}"
+            )
 
 
 if __name__ == "__main__":

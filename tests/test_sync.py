@@ -182,7 +182,7 @@ def test_killed_sync_resumes_without_resending_finished_rows(live: Live) -> None
     live.proxy.delay = 0.01
     command = [
         sys.executable, "-m", "tilsyn", "sync", str(path), "--url", live.proxy.url,
-        "--report", str(report), "--concurrency", "2", "--quiet",
+        "--report", str(report), "--concurrency", "2", "--quiet", "--bulk-size", "20",
     ]  # fmt: skip
     env = {**os.environ, "TILSYN_API_KEY": live.tenant.key}
     process = subprocess.Popen(

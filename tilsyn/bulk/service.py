@@ -1,15 +1,16 @@
 """Bulk upserts: each item goes through the single-entity service, a chunk per transaction.
 
-An item runs in its own savepoint, so a bad item never sinks its neighbours; a chunk is one
-transaction, so a client that disconnects loses no committed chunk and leaves no item
-half-written. Within a chunk, a key sent twice keeps the last item and reports the earlier
-ones as superseded (across chunks the items simply apply in order, so the last wins too).
+Plants are parsed one by one and written as one batch by the same writer a single upsert uses
+(a batch of one there); should the batch fail in the database, they are written one by one in
+savepoints. Customers go one by one, each in its own savepoint. So a bad item never sinks its
+neighbours; a chunk is one transaction, so a client that disconnects loses no committed chunk
+and leaves no item half-written. Within a chunk, a key sent twice keeps the last item and
+reports the earlier ones as superseded (across chunks the items apply in order: the last wins).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -20,16 +21,15 @@ from sqlalchemy.orm import Session
 from tilsyn.bulk.stream import RawItem
 from tilsyn.core.db import Database
 from tilsyn.core.errors import ApiError, InvalidBody
-from tilsyn.core.outcome import Outcome
+from tilsyn.core.problems import Issues
+from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers.service import upsert_customer
-from tilsyn.history.service import _PENDING, Actor
-from tilsyn.plants.service import upsert_plant
+from tilsyn.history.service import Actor, restore_pending, snapshot_pending
+from tilsyn.plants.service import PlantChange, parse_valid_plant, write_plants_atomically
 
 Kind = Literal["customer", "plant"]
 CHUNK_SIZE = 500
 KEY_FIELD: dict[Kind, str] = {"customer": "number", "plant": "meteringpointid"}
-Upsert = Callable[..., Outcome]
-UPSERTS: dict[Kind, Upsert] = {"customer": upsert_customer, "plant": upsert_plant}
 
 
 @dataclass
@@ -94,35 +94,90 @@ def process_chunk(
     """Apply one chunk in one transaction; one result per item, in order."""
     keys = [item_key(kind, item.value) for item in items]
     last_of_key = {key: position for position, key in enumerate(keys) if key is not None}
-    results: list[ItemResult] = []
-    upsert = UPSERTS[kind]
+    results: list[ItemResult | None] = []
+    todo: list[tuple[int, RawItem, str | None]] = []
+    for position, (item, key) in enumerate(zip(items, keys, strict=True)):
+        if item.error is not None:
+            error = {"field": "", "code": "invalid_json", "message": item.error}
+            results.append(ItemResult(item.index, key, "failed", errors=[error]))
+        elif key is not None and last_of_key[key] != position:
+            results.append(ItemResult(item.index, key, "superseded"))
+        else:
+            results.append(None)
+            todo.append((position, item, key))
     with database.write() as session:
-        for position, (item, key) in enumerate(zip(items, keys, strict=True)):
-            if item.error is not None:
-                error = {"field": "", "code": "invalid_json", "message": item.error}
-                results.append(ItemResult(item.index, key, "failed", errors=[error]))
-                continue
-            if key is not None and last_of_key[key] != position:
-                results.append(ItemResult(item.index, key, "superseded"))
-                continue
-            results.append(
-                _apply(
-                    session,
-                    upsert,
-                    actor,
-                    item,
-                    key,
-                    today=today,
-                    strict=strict,
-                    synthetic_ok=synthetic_ok,
+        if kind == "plant":
+            done = _apply_plants(session, actor, todo, today=today, strict=strict, ok=synthetic_ok)
+        else:
+            done = {
+                position: _apply_customer(
+                    session, actor, item, key, today=today, strict=strict, synthetic_ok=synthetic_ok
                 )
-            )
+                for position, item, key in todo
+            }
+    for position, result in done.items():
+        results[position] = result
+    assert all(result is not None for result in results)
+    return [result for result in results if result is not None]
+
+
+def _apply_plants(
+    session: Session,
+    actor: Actor,
+    todo: list[tuple[int, RawItem, str | None]],
+    *,
+    today: date,
+    strict: bool,
+    ok: bool,
+) -> dict[int, ItemResult]:
+    """Parse each plant, then write the valid ones as one batch; should the batch fail in the
+    database, write them one by one so that only the item at fault fails."""
+    results: dict[int, ItemResult] = {}
+    valid: list[tuple[int, RawItem, str | None, PlantChange]] = []
+    for position, item, key in todo:
+        try:
+            change = parse_valid_plant(item.value, today=today, strict=strict, synthetic_ok=ok)
+        except InvalidBody as exc:
+            results[position] = _failed(item, key, exc)
+            continue
+        valid.append((position, item, key, change))
+    try:
+        written = write_plants_atomically(
+            session, actor, [change for *_, change in valid], today=today
+        )
+    except (BatchConflict, SQLAlchemyError):
+        written = None
+    if written is not None:
+        for (position, item, key, change), outcome in zip(valid, written, strict=True):
+            results[position] = _written(item, key, outcome.result, change.issues)
+        return results
+    for position, item, key, change in valid:
+        try:
+            [outcome] = write_plants_atomically(session, actor, [change], today=today)
+        except (BatchConflict, SQLAlchemyError):
+            error = {"field": "", "code": "not_stored", "message": "the item could not be stored"}
+            results[position] = ItemResult(item.index, key, "failed", errors=[error])
+            continue
+        results[position] = _written(item, key, outcome.result, change.issues)
     return results
 
 
-def _apply(
+def _written(item: RawItem, key: str | None, result: str, issues: Issues) -> ItemResult:
+    return ItemResult(item.index, key, result, warnings=[w.as_dict() for w in issues.warnings])
+
+
+def _failed(item: RawItem, key: str | None, exc: InvalidBody) -> ItemResult:
+    return ItemResult(
+        item.index,
+        key,
+        "failed",
+        warnings=[w.as_dict() for w in exc.warnings],
+        errors=[e.as_dict() for e in exc.errors],
+    )
+
+
+def _apply_customer(
     session: Session,
-    upsert: Upsert,
     actor: Actor,
     item: RawItem,
     key: str | None,
@@ -132,27 +187,21 @@ def _apply(
     synthetic_ok: bool,
 ) -> ItemResult:
     # History waits in the session until commit: put it back as it was if the item fails.
-    pending = copy.deepcopy(session.info.get(_PENDING))
+    pending = snapshot_pending(session)
     try:
         with session.begin_nested():
-            outcome = upsert(
+            outcome = upsert_customer(
                 session, actor, item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
             )
     except InvalidBody as exc:
-        _restore(session, pending)
-        return ItemResult(
-            item.index,
-            key,
-            "failed",
-            warnings=[w.as_dict() for w in exc.warnings],
-            errors=[e.as_dict() for e in exc.errors],
-        )
+        restore_pending(session, pending)
+        return _failed(item, key, exc)
     except ApiError as exc:
-        _restore(session, pending)
+        restore_pending(session, pending)
         error = {"field": "", "code": exc.slug, "message": exc.detail}
         return ItemResult(item.index, key, "failed", errors=[error])
     except SQLAlchemyError:
-        _restore(session, pending)
+        restore_pending(session, pending)
         error = {"field": "", "code": "not_stored", "message": "the item could not be stored"}
         return ItemResult(item.index, key, "failed", errors=[error])
     return ItemResult(
@@ -161,10 +210,3 @@ def _apply(
         outcome.result,
         warnings=[w.as_dict() for w in outcome.warnings],
     )
-
-
-def _restore(session: Session, pending: Any) -> None:
-    if pending is None:
-        session.info.pop(_PENDING, None)
-    else:
-        session.info[_PENDING] = pending

@@ -29,3 +29,27 @@ def insert_if_absent(
     )
     result: int | None = session.execute(statement).scalar()
     return result
+
+
+class BatchConflict(Exception):
+    """A batch met a row another transaction wrote meanwhile; retry it item by item."""
+
+
+def insert_many_if_absent(
+    session: Session,
+    model: type[Base],
+    rows: list[dict[str, Any]],
+    *,
+    key: list[str],
+    returning: str,
+) -> dict[Any, int]:
+    """Insert rows whose key does not exist yet, in one statement; ``{row[returning]: id}``
+    of the rows inserted (those missing lost to another transaction)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    table: Any = model.__table__
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(table.c[returning], table.c.id)
+    )
+    return dict(session.execute(statement, rows).all())

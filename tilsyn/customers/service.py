@@ -155,6 +155,16 @@ def customer_exists(session: Session, instance_id: int, number: str) -> bool:
     return session.scalar(query) is not None
 
 
+def existing_customers(session: Session, instance_id: int, numbers: set[str]) -> set[str]:
+    """Which of these customer numbers exist in the instance."""
+    if not numbers:
+        return set()
+    query = select(Customer.number).where(
+        Customer.instance_id == instance_id, Customer.number.in_(sorted(numbers))
+    )
+    return set(session.scalars(query))
+
+
 def get_customer(session: Session, instance_id: int, number: str) -> dict[str, Any]:
     if "\x00" in number:  # from a URL; PostgreSQL cannot compare text holding NUL
         raise NotFound("No customer with that number in this instance.")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -150,6 +151,19 @@ def record_change(
         before, after = _pair(value)
         merged[path] = [_pair(merged[path])[0], after] if path in merged else [before, after]
     entry.diff = {path: pair for path, pair in merged.items() if pair[0] != pair[1]}
+
+
+def snapshot_pending(session: Session) -> Any:
+    """The changes noted so far, to put back with :func:`restore_pending` when a savepoint
+    that noted more rolls back."""
+    return copy.deepcopy(session.info.get(_PENDING))
+
+
+def restore_pending(session: Session, snapshot: Any) -> None:
+    if snapshot is None:
+        session.info.pop(_PENDING, None)
+    else:
+        session.info[_PENDING] = snapshot
 
 
 def _pair(value: Any) -> tuple[Any, Any]:

@@ -1,0 +1,156 @@
+"""What the benchmarks share: throwaway databases, a real server, percentiles, sizes, memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+BENCH_ENV = {"TILSYN_SECRET_KEY": "bench-secret", "TILSYN_LOG_LEVEL": "WARNING"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def backend(url: str) -> str:
+    return make_url(url).get_backend_name()
+
+
+@contextmanager
+def fresh_database(url: str | None, name: str = "bench.db") -> Iterator[str]:
+    """A new SQLite file (for None, ``sqlite`` or an SQLite URL: its folder is ignored), or a
+    throwaway database on the named PostgreSQL server, dropped afterwards."""
+    if url in (None, "sqlite") or backend(url) == "sqlite":
+        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='tilsyn-bench-')) / name}"
+        return
+    parsed = make_url(url)
+    database = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
+    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield parsed.set(database=database).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def database_bytes(url: str) -> int:
+    """The database's size on disk (SQLite after a checkpoint folds the WAL in)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+
+        path = parsed.database or ""
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return Path(path).stat().st_size
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def cli(db: str, *args: str) -> str:
+    """A ``tilsyn`` command; its standard output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tilsyn", "--db", db, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **BENCH_ENV},
+    )
+    return result.stdout.strip()
+
+
+def instance_with_key(db: str, name: str = "bench") -> str:
+    cli(db, "instance", "create", name, "--environment", "test")
+    return cli(db, "key", "create", name)
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's high-water mark of resident memory (Linux ``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc")
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+@contextmanager
+def running_server(
+    db: str, *, workers: int = 1, app: str | None = None, pool_size: int = 8
+) -> Iterator[Server]:
+    """``tilsyn serve`` on ``db``; or, with ``app`` (``module:factory``), uvicorn with the same
+    settings serving that app factory instead."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **BENCH_ENV,
+        "TILSYN_DATABASE_URL": db,
+        "TILSYN_DB_POOL_SIZE": str(pool_size),
+        "PYTHONPATH": str(Path(__file__).parent),
+    }
+    if app is None:
+        command = [
+            *(sys.executable, "-m", "tilsyn", "--db", db, "serve"),
+            *("--port", str(port), "--workers", str(workers), "--db-pool-size", str(pool_size)),
+        ]
+    else:
+        command = [
+            *(sys.executable, "-m", "uvicorn", app, "--factory", "--no-access-log"),
+            *("--no-server-header", "--log-level", "warning", "--port", str(port)),
+            *("--workers", str(workers)),
+        ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base)
+        yield Server(base, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:,.0f} MiB"

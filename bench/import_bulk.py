@@ -1,0 +1,382 @@
+"""Bulk import of N plants with their hierarchy: `tilsyn import`, the bulk endpoint, and a raw
+executemany of the same flattened rows, side by side on each database; then GET by key.
+
+    python bench/import_bulk.py --plants 1000000 \
+        --db sqlite --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+For each database, on a fresh database each time:
+
+- raw: the NDJSON file read and flattened into grid element, plant and customer period rows,
+  upserted with the driver's ``executemany`` (``INSERT … ON CONFLICT DO UPDATE``), 500 plants
+  per transaction. No validation, no warnings, no history: the floor of what writing costs.
+- import: ``tilsyn import`` in its own process (customers first, not timed).
+- bulk: a real ``tilsyn serve``; the file streamed to ``POST …/plant/bulk`` as NDJSON and
+  the streamed results read to the summary.
+- GET by key: after the bulk import, single GETs of random plants from one client (latency).
+
+Peak memory is the process's high-water mark (``VmHWM``, ``ru_maxrss``): the importer's, the
+server's. Data come from ``tilsyn demo-data`` (cached per size in the temp folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from common import (
+    BENCH_ENV,
+    backend,
+    cli,
+    database_bytes,
+    fresh_database,
+    instance_with_key,
+    mib,
+    peak_rss_bytes,
+    percentile,
+    running_server,
+)
+from sqlalchemy.engine import make_url
+
+CHUNK = 500
+
+
+@dataclass
+class Row:
+    database: str
+    path: str
+    seconds: float
+    plants: int
+    peak_rss: int | None
+    db_bytes: int
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.plants / self.seconds
+
+
+def demo_files(plants: int, customers: int) -> Path:
+    folder = Path(tempfile.gettempdir()) / f"tilsyn-bench-data-{plants}-{customers}"
+    if not (folder / "plants.ndjson").exists():
+        print(f"generating {plants:,} plants and {customers:,} customers in {folder} …")
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "tilsyn", "demo-data"),
+                *("--plants", str(plants), "--customers", str(customers), "--out", str(folder)),
+            ],
+            check=True,
+            env={**os.environ, **BENCH_ENV},
+        )
+    return folder
+
+
+# --- raw executemany -----------------------------------------------------------------------
+
+
+def _elements(plant: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    """(kind, name, element, parent name), top-down."""
+    chain = []
+    point = plant.get("connectionPoint")
+    transformer = point.get("transformer") if point else None
+    station = transformer.get("netStation") if transformer else None
+    if station:
+        chain.append(("netStation", station["name"], station, None))
+    if transformer:
+        chain.append(
+            ("transformer", transformer["name"], transformer, station["name"] if station else None)
+        )
+    if point:
+        chain.append(
+            (
+                "connectionPoint",
+                point["name"],
+                point,
+                transformer["name"] if transformer else None,
+            )
+        )
+    return chain
+
+
+def raw_import(db: str, plants_file: Path, instance_id: int) -> None:
+    """Flattened rows, upserted with the driver's executemany: the floor of writing cost."""
+    sqlite = backend(db) == "sqlite"
+    mark = "?" if sqlite else "%s"
+    json_mark = mark if sqlite else "%s::jsonb"
+
+    def sql(statement: str) -> str:
+        return statement.replace("%J", json_mark).replace("%s", mark)
+
+    parent_of = {"transformer": "netStation", "connectionPoint": "transformer"}
+    element_sql = sql(
+        "INSERT INTO grid_elements (instance_id, kind, name, parent_id, address_text, "
+        "postal_code, latitude, longitude, created_at, updated_at) VALUES (%s, %s, %s, "
+        "(SELECT id FROM grid_elements WHERE instance_id = %s AND kind = %s AND name = %s), "
+        "%s, %s, %s, %s, %s, %s) ON CONFLICT (instance_id, kind, name) DO UPDATE SET "
+        "parent_id = excluded.parent_id, address_text = excluded.address_text, "
+        "postal_code = excluded.postal_code, latitude = excluded.latitude, "
+        "longitude = excluded.longitude, updated_at = excluded.updated_at"
+    )
+    plant_sql = sql(
+        "INSERT INTO plants (instance_id, metering_point_id, data, consumption_code, "
+        "industrial_classification, status, connected_date, built_by_el_company_id, "
+        "connection_point_id, created_at, updated_at) VALUES (%s, %s, %J, %s, %s, %s, %s, %s, "
+        "(SELECT id FROM grid_elements WHERE instance_id = %s AND kind = 'connectionPoint' "
+        "AND name = %s), %s, %s) ON CONFLICT (instance_id, metering_point_id) DO UPDATE SET "
+        "data = excluded.data, consumption_code = excluded.consumption_code, "
+        "industrial_classification = excluded.industrial_classification, "
+        "status = excluded.status, connected_date = excluded.connected_date, "
+        "built_by_el_company_id = excluded.built_by_el_company_id, "
+        "connection_point_id = excluded.connection_point_id, updated_at = excluded.updated_at"
+    )
+    period_sql = sql(
+        "INSERT INTO customer_periods (instance_id, plant_id, valid_from, customer_number) "
+        "VALUES (%s, (SELECT id FROM plants WHERE instance_id = %s AND metering_point_id = %s), "
+        "%s, %s) ON CONFLICT (plant_id, valid_from) DO UPDATE SET "
+        "customer_number = excluded.customer_number"
+    )
+    url = make_url(db)
+    connection: Any
+    if sqlite:
+        connection = sqlite3.connect(url.database or "", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+    else:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = psycopg.connect(dsn)
+    today = datetime.now(UTC).date().isoformat()
+    with plants_file.open(encoding="utf-8") as lines:
+        while True:
+            batch = [json.loads(line) for _, line in zip(range(CHUNK), lines, strict=False)]
+            if not batch:
+                break
+            now = datetime.now(UTC)
+            seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+            for plant in batch:
+                for kind, name, element, parent in _elements(plant):
+                    address = element.get("address") or {}
+                    location = element.get("location") or {}
+                    seen[kind, name] = (
+                        *(instance_id, kind, name),
+                        *(instance_id, parent_of.get(kind, ""), parent),
+                        *(address.get("addressText"), address.get("postalCode")),
+                        *(location.get("latitude"), location.get("longitude"), now, now),
+                    )
+            elements = sorted(seen.values(), key=lambda row: (row[1] != "netStation", row[1]))
+            plants = [
+                (
+                    *(instance_id, str(plant["meteringPointId"]), json.dumps(plant)),
+                    *(str(plant["consumptionCode"]), plant["industrialClassification"]),
+                    *(plant.get("status"), plant.get("connectedDate")),
+                    plant.get("builtByElCompanyId"),
+                    *(instance_id, (plant.get("connectionPoint") or {}).get("name")),
+                    *(now, now),
+                )
+                for plant in batch
+            ]
+            periods = [
+                (
+                    *(instance_id, instance_id, str(plant["meteringPointId"])),
+                    *(plant.get("customerChangeFrom") or today, plant["customerId"]),
+                )
+                for plant in batch
+                if plant.get("customerId")
+            ]
+            cursor = connection.cursor()
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.executemany(element_sql, elements)
+            cursor.executemany(plant_sql, plants)
+            cursor.executemany(period_sql, periods)
+            connection.commit()
+    connection.close()
+
+
+def timed_raw(db: str, plants_file: Path, plants: int) -> Row:
+    cli(db, "instance", "create", "bench", "--environment", "test")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    raw_import(db, plants_file, instance_id=1)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    note = "" if peak > before else "(peak RSS of the bench process)"
+    return Row(
+        backend(db), "raw executemany", seconds, plants, peak * 1024, database_bytes(db), note
+    )
+
+
+# --- tilsyn import -------------------------------------------------------------------------
+
+
+def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak RSS of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1):  # 1: some rows failed; the report says which
+        raise RuntimeError(f"{command} exited with {process.returncode}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def timed_import(db: str, folder: Path, plants: int) -> tuple[Row, float]:
+    env = {**os.environ, **BENCH_ENV}
+    cli(db, "instance", "create", "bench", "--environment", "test")
+    base = [sys.executable, "-m", "tilsyn", "--db", db, "import", "bench"]
+    report = ["--report", str(folder / f"report-{os.getpid()}.ndjson")]
+    customer_seconds, _ = run_child([*base, str(folder / "customers.ndjson"), *report], env)
+    seconds, peak = run_child([*base, str(folder / "plants.ndjson"), *report], env)
+    row = Row(backend(db), "tilsyn import", seconds, plants, peak, database_bytes(db))
+    return row, customer_seconds
+
+
+# --- bulk endpoint -------------------------------------------------------------------------
+
+
+def file_blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            yield block
+
+
+def timed_bulk(db: str, folder: Path, plants: int, gets: int) -> tuple[Row, list[float]]:
+    key = instance_with_key(db)
+    cli(db, "import", "bench", str(folder / "customers.ndjson"), "--report", os.devnull)
+    with running_server(db) as server:
+        headers = {"api-key": key, "content-type": "application/x-ndjson"}
+        summary: dict[str, Any] = {}
+        started = time.perf_counter()
+        with (
+            httpx.Client(base_url=server.base, timeout=None) as client,
+            client.stream(
+                "POST",
+                "/api/import/test/plant/bulk",
+                content=file_blocks(folder / "plants.ndjson"),
+                headers=headers,
+            ) as response,
+        ):
+            response.raise_for_status()
+            for line in response.iter_lines():
+                record = json.loads(line)
+                if "summary" in record:
+                    summary = record["summary"]
+        seconds = time.perf_counter() - started
+        peak = peak_rss_bytes(server.process.pid)
+        latencies = get_latencies(server.base, key, folder / "plants.ndjson", plants, gets)
+    note = f"summary {summary}" if summary.get("failed") else ""
+    return Row(backend(db), "bulk endpoint", seconds, plants, peak, database_bytes(db), note), (
+        latencies
+    )
+
+
+def get_latencies(base: str, key: str, plants_file: Path, plants: int, gets: int) -> list[float]:
+    """Single GETs of random plants, one after another over one keep-alive connection."""
+    wanted = set(random.Random(5).sample(range(plants), min(gets, plants)))
+    keys = []
+    with plants_file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines):
+            if number in wanted:
+                keys.append(json.loads(line)["meteringPointId"])
+    random.Random(6).shuffle(keys)
+    latencies = []
+    with httpx.Client(base_url=base, headers={"api-key": key}) as client:
+        for mpid in keys[:50]:  # warm-up
+            client.get(f"/api/plant/test/getDataForImport/{mpid}")
+        for mpid in keys:
+            started = time.perf_counter()
+            response = client.get(f"/api/plant/test/getDataForImport/{mpid}")
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--plants", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=0, help="default: 90 %% of plants")
+    parser.add_argument("--gets", type=int, default=5000)
+    parser.add_argument(
+        "--db",
+        action="append",
+        help="'sqlite' or a PostgreSQL URL naming the server (a throwaway database is used); "
+        "repeatable; default: sqlite",
+    )
+    parser.add_argument("--only", choices=["raw", "import", "bulk"], action="append")
+    args = parser.parse_args()
+    customers = args.customers or args.plants * 9 // 10
+    folder = demo_files(args.plants, customers)
+    rows: list[Row] = []
+    gets: dict[str, list[float]] = {}
+    customer_rates: dict[str, float] = {}
+
+    def row_line(row: Row) -> str:
+        return f"{row.database} {row.path}: {row.seconds:.1f} s, {row.rate:,.0f} plants/s"
+
+    for url in args.db or ["sqlite"]:
+        only = set(args.only or ["raw", "import", "bulk"])
+        if "raw" in only:
+            with fresh_database(url) as db:
+                rows.append(timed_raw(db, folder / "plants.ndjson", args.plants))
+                print(f"  {row_line(rows[-1])}", flush=True)
+        if "import" in only:
+            with fresh_database(url) as db:
+                row, customer_seconds = timed_import(db, folder, args.plants)
+                rows.append(row)
+                customer_rates[row.database] = customers / customer_seconds
+                print(f"  {row_line(rows[-1])}", flush=True)
+        if "bulk" in only:
+            with fresh_database(url) as db:
+                row, latencies = timed_bulk(db, folder, args.plants, args.gets)
+                rows.append(row)
+                gets[row.database] = latencies
+                print(f"  {row_line(rows[-1])}", flush=True)
+
+    print(f"\nbulk import of {args.plants:,} plants with their hierarchy ({customers:,} customers")
+    print("imported before, untimed); 2 cores; each path on a fresh database")
+    header = f"{'database':<11} {'path':<16} {'seconds':>8} {'plants/s':>9} {'of raw':>7}"
+    print(f"{header} {'peak RSS':>10} {'DB bytes/plant':>15}  note")
+    raw_rates = {row.database: row.rate for row in rows if row.path == "raw executemany"}
+    for row in rows:
+        ratio = (
+            f"{100 * row.rate / raw_rates[row.database]:.0f} %"
+            if row.database in (raw_rates)
+            else "-"
+        )
+        peak = mib(row.peak_rss) if row.peak_rss else "-"
+        print(
+            f"{row.database:<11} {row.path:<16} {row.seconds:>8.1f} {row.rate:>9,.0f} "
+            f"{ratio:>7} {peak:>10} {row.db_bytes / row.plants:>15,.0f}  {row.note}"
+        )
+    for database, rate in customer_rates.items():
+        print(f"{database}: customers through tilsyn import at {rate:,.0f} customers/s")
+    if gets:
+        print(f"\nGET plant by key at {args.plants:,} plants, one client, keep-alive")
+        print(f"{'database':<11} {'GETs':>6} {'p50 ms':>8} {'p99 ms':>8}")
+        for database, latencies in gets.items():
+            print(
+                f"{database:<11} {len(latencies):>6} {percentile(latencies, 0.5) * 1000:>8.2f} "
+                f"{percentile(latencies, 0.99) * 1000:>8.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""tilsyn's app plus one no-op POST endpoint: the ceiling the single-upsert bench compares with.
+
+The endpoint goes through the same stack as a real upsert (uvicorn, FastAPI, tilsyn's
+middleware, the body reader and JSON parser, a request thread) and then does nothing: no key
+check, no validation, no database.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from tilsyn.app import app_from_env
+from tilsyn.core.http import Body
+
+
+def app_with_noop() -> FastAPI:
+    app = app_from_env()
+
+    @app.post("/bench/noop")
+    def noop(body: Body) -> JSONResponse:
+        return JSONResponse({"result": "unchanged", "warnings": [], "data": None})
+
+    return app
