@@ -8,8 +8,13 @@ progress bar and a report of every warning and error with its line.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tilsyn.bulk.service import CHUNK_SIZE, Kind, Summary, process_chunk
+from tilsyn.bulk.service import CHUNK_SIZE, Kind, PreparedChunk, Summary, prepare_chunk, write_chunk
 from tilsyn.bulk.stream import RawItem
 from tilsyn.client.readers import SourceError, field_names, read_rows
 from tilsyn.core.time import today_in_oslo
@@ -27,6 +32,7 @@ from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 
 console = Console(stderr=True)
+PARSE_AHEAD = 2
 
 
 def kind_of(path: Path) -> Kind:
@@ -45,12 +51,51 @@ def _items(path: Path) -> Iterator[tuple[int, RawItem]]:
         yield row.line, item
 
 
+@contextmanager
+def _parsers(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    if workers < 1:
+        yield None
+        return
+    # spawn: the importer has threads (the progress bar), and forking them is unsafe.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def _prepared_chunks(
+    pool: ProcessPoolExecutor | None,
+    prepare: Callable[[list[RawItem]], PreparedChunk],
+    rows: Iterator[tuple[int, RawItem]],
+) -> Iterator[tuple[dict[int, int], PreparedChunk]]:
+    """Chunks with their file lines by item index, checked ahead in the pool (when there is
+    one) while the chunk before them is written: parsing and writing each get a core."""
+    ahead: deque[tuple[dict[int, int], Future[PreparedChunk]]] = deque()
+    while batch := list(islice(rows, CHUNK_SIZE)):
+        lines = {item.index: line for line, item in batch}
+        items = [item for _, item in batch]
+        if pool is None:
+            yield lines, prepare(items)
+            continue
+        ahead.append((lines, pool.submit(prepare, items)))
+        if len(ahead) > PARSE_AHEAD:
+            lines, future = ahead.popleft()
+            yield lines, future.result()
+    while ahead:
+        lines, future = ahead.popleft()
+        yield lines, future.result()
+
+
 def import_files(
     instance: str,
     files: Annotated[list[Path], typer.Argument(help="Customers first, then plants")],
     report: Annotated[
         Path, typer.Option(help="Every warning and error with its file and line (NDJSON)")
     ] = Path("import-report.ndjson"),
+    parse_workers: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Processes that check rows while this one writes (0: check here too)"
+        ),
+    ] = 1,
 ) -> None:
     """Import exports straight into the database, with the API's rules for every row."""
     from tilsyn.cli import _database
@@ -73,24 +118,29 @@ def import_files(
                     console.print(f"[red]error:[/red] {exc}")
                     raise typer.Exit(1) from None
                 summary = Summary()
-                rows = _items(path)
-                with Progress(
-                    TextColumn(f"{path.name} ({kind}s)"),
-                    BarColumn(),
-                    TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
-                    TimeElapsedColumn(),
-                    console=console,
-                ) as progress:
+                with (
+                    _parsers(parse_workers) as pool,
+                    Progress(
+                        TextColumn(f"{path.name} ({kind}s)"),
+                        BarColumn(),
+                        TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
+                        TimeElapsedColumn(),
+                        console=console,
+                    ) as progress,
+                ):
                     task = progress.add_task("import", total=None, rate=0.0)
-                    while batch := list(islice(rows, CHUNK_SIZE)):
-                        lines = {item.index: line for line, item in batch}
-                        results = process_chunk(
+                    today = today_in_oslo()
+                    strict = target.strict_validation
+                    prepare = partial(
+                        prepare_chunk, kind, today=today, strict=strict, synthetic_ok=synthetic_ok
+                    )
+                    for lines, prepared in _prepared_chunks(pool, prepare, _items(path)):
+                        results = write_chunk(
                             database,
                             actor,
-                            kind,
-                            [item for _, item in batch],
-                            today=today_in_oslo(),
-                            strict=target.strict_validation,
+                            prepared,
+                            today=today,
+                            strict=strict,
                             synthetic_ok=synthetic_ok,
                         )
                         summary.add(results)
@@ -102,7 +152,7 @@ def import_files(
                                     **result.as_dict(),
                                 }
                                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                        progress.advance(task, len(batch))
+                        progress.advance(task, len(results))
                         elapsed = progress.tasks[0].elapsed or 1e-9
                         progress.update(task, rate=progress.tasks[0].completed / elapsed)
                 console.print(f"{path}: {summary.as_dict()['summary']}")

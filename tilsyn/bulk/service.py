@@ -81,6 +81,66 @@ def item_key(kind: Kind, value: Any) -> str | None:
     return None
 
 
+@dataclass
+class PreparedChunk:
+    """A chunk read and checked without the database: results of the items already settled
+    (bad JSON, superseded, invalid plants) and the items still to write, in order. Plain data,
+    so that another process can prepare the next chunk while this one writes."""
+
+    kind: Kind
+    size: int
+    settled: dict[int, ItemResult]
+    plants: list[tuple[int, int, str | None, PlantChange]]
+    customers: list[tuple[int, RawItem, str | None]]
+
+
+def prepare_chunk(
+    kind: Kind, items: list[RawItem], *, today: date, strict: bool, synthetic_ok: bool
+) -> PreparedChunk:
+    keys = [item_key(kind, item.value) for item in items]
+    last_of_key = {key: position for position, key in enumerate(keys) if key is not None}
+    prepared = PreparedChunk(kind, len(items), {}, [], [])
+    for position, (item, key) in enumerate(zip(items, keys, strict=True)):
+        if item.error is not None:
+            error = {"field": "", "code": "invalid_json", "message": item.error}
+            prepared.settled[position] = ItemResult(item.index, key, "failed", errors=[error])
+        elif key is not None and last_of_key[key] != position:
+            prepared.settled[position] = ItemResult(item.index, key, "superseded")
+        elif kind == "customer":
+            prepared.customers.append((position, item, key))
+        else:
+            try:
+                change = parse_valid_plant(
+                    item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
+                )
+            except InvalidBody as exc:
+                prepared.settled[position] = _failed(item, key, exc)
+                continue
+            prepared.plants.append((position, item.index, key, change))
+    return prepared
+
+
+def write_chunk(
+    database: Database,
+    actor: Actor,
+    prepared: PreparedChunk,
+    *,
+    today: date,
+    strict: bool = False,
+    synthetic_ok: bool = False,
+) -> list[ItemResult]:
+    """Write a prepared chunk in one transaction; one result per item, in order."""
+    results = dict(prepared.settled)
+    with database.write() as session:
+        if prepared.plants:
+            results |= _write_plants(session, actor, prepared.plants, today=today)
+        for position, item, key in prepared.customers:
+            results[position] = _apply_customer(
+                session, actor, item, key, today=today, strict=strict, synthetic_ok=synthetic_ok
+            )
+    return [results[position] for position in range(prepared.size)]
+
+
 def process_chunk(
     database: Database,
     actor: Actor,
@@ -92,55 +152,22 @@ def process_chunk(
     synthetic_ok: bool = False,
 ) -> list[ItemResult]:
     """Apply one chunk in one transaction; one result per item, in order."""
-    keys = [item_key(kind, item.value) for item in items]
-    last_of_key = {key: position for position, key in enumerate(keys) if key is not None}
-    results: list[ItemResult | None] = []
-    todo: list[tuple[int, RawItem, str | None]] = []
-    for position, (item, key) in enumerate(zip(items, keys, strict=True)):
-        if item.error is not None:
-            error = {"field": "", "code": "invalid_json", "message": item.error}
-            results.append(ItemResult(item.index, key, "failed", errors=[error]))
-        elif key is not None and last_of_key[key] != position:
-            results.append(ItemResult(item.index, key, "superseded"))
-        else:
-            results.append(None)
-            todo.append((position, item, key))
-    with database.write() as session:
-        if kind == "plant":
-            done = _apply_plants(session, actor, todo, today=today, strict=strict, ok=synthetic_ok)
-        else:
-            done = {
-                position: _apply_customer(
-                    session, actor, item, key, today=today, strict=strict, synthetic_ok=synthetic_ok
-                )
-                for position, item, key in todo
-            }
-    for position, result in done.items():
-        results[position] = result
-    assert all(result is not None for result in results)
-    return [result for result in results if result is not None]
+    prepared = prepare_chunk(kind, items, today=today, strict=strict, synthetic_ok=synthetic_ok)
+    return write_chunk(
+        database, actor, prepared, today=today, strict=strict, synthetic_ok=synthetic_ok
+    )
 
 
-def _apply_plants(
+def _write_plants(
     session: Session,
     actor: Actor,
-    todo: list[tuple[int, RawItem, str | None]],
+    valid: list[tuple[int, int, str | None, PlantChange]],
     *,
     today: date,
-    strict: bool,
-    ok: bool,
 ) -> dict[int, ItemResult]:
-    """Parse each plant, then write the valid ones as one batch; should the batch fail in the
-    database, write them one by one so that only the item at fault fails."""
+    """The valid plants as one batch; should the batch fail in the database, one by one, so
+    that only the item at fault fails."""
     results: dict[int, ItemResult] = {}
-    valid: list[tuple[int, RawItem, str | None, PlantChange]] = []
-    for position, item, key in todo:
-        try:
-            change = parse_valid_plant(item.value, today=today, strict=strict, synthetic_ok=ok)
-        except InvalidBody as exc:
-            results[position] = _failed(item, key, exc)
-            continue
-        valid.append((position, item, key, change))
     try:
         written = write_plants_atomically(
             session, actor, [change for *_, change in valid], today=today
@@ -148,22 +175,22 @@ def _apply_plants(
     except (BatchConflict, SQLAlchemyError):
         written = None
     if written is not None:
-        for (position, item, key, change), outcome in zip(valid, written, strict=True):
-            results[position] = _written(item, key, outcome.result, change.issues)
+        for (position, index, key, change), outcome in zip(valid, written, strict=True):
+            results[position] = _written(index, key, outcome.result, change.issues)
         return results
-    for position, item, key, change in valid:
+    for position, index, key, change in valid:
         try:
             [outcome] = write_plants_atomically(session, actor, [change], today=today)
         except (BatchConflict, SQLAlchemyError):
             error = {"field": "", "code": "not_stored", "message": "the item could not be stored"}
-            results[position] = ItemResult(item.index, key, "failed", errors=[error])
+            results[position] = ItemResult(index, key, "failed", errors=[error])
             continue
-        results[position] = _written(item, key, outcome.result, change.issues)
+        results[position] = _written(index, key, outcome.result, change.issues)
     return results
 
 
-def _written(item: RawItem, key: str | None, result: str, issues: Issues) -> ItemResult:
-    return ItemResult(item.index, key, result, warnings=[w.as_dict() for w in issues.warnings])
+def _written(index: int, key: str | None, result: str, issues: Issues) -> ItemResult:
+    return ItemResult(index, key, result, warnings=[w.as_dict() for w in issues.warnings])
 
 
 def _failed(item: RawItem, key: str | None, exc: InvalidBody) -> ItemResult:

@@ -375,7 +375,7 @@ class Sync:
         key: str | None
         if export.kind == "plant":
             change, issues = parse_plant(row.body, today=self.today)
-            key = change.body.meteringPointId if change is not None else None
+            key = change.metering_point_id if change is not None else None
         else:
             customer, issues = parse_customer(row.body, today=self.today)
             key = customer.Number.strip() if customer is not None else None

@@ -107,12 +107,13 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
 
 def diff_documents(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
     """``{path: [before, after]}`` for every leaf that differs."""
-    old = flatten(before or {})
-    new = flatten(after or {})
+    old = flatten(before) if before else {}
+    new = flatten(after) if after else {}
     changed: dict[str, Any] = {}
-    for path in sorted(old.keys() | new.keys()):
-        if old.get(path) != new.get(path):
-            changed[path] = [old.get(path), new.get(path)]
+    for path in sorted(old.keys() | new.keys() if old and new else old or new):
+        was, now = old.get(path), new.get(path)
+        if was != now:
+            changed[path] = [was, now]
     return changed
 
 

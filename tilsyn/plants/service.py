@@ -38,7 +38,14 @@ from tilsyn.history.service import (
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
 from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
-from tilsyn.rules.service import audit_info, note_stamp, warn_if_uncovered, with_stamp
+from tilsyn.rules.service import (
+    audit_info,
+    derived_audit,
+    note_stamp,
+    rules_for,
+    warn_if_uncovered,
+    with_stamp,
+)
 from tilsyn.validation import codes, identifiers
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
@@ -50,9 +57,10 @@ BATCH_ATTEMPTS = 3
 
 @dataclass
 class PlantChange:
-    """A plant body after parsing: what to store, and the chain to write."""
+    """A plant body after parsing: what to store, and the chain to write (plain data, cheap
+    to send to another process)."""
 
-    body: PlantIn
+    metering_point_id: str
     document: dict[str, Any]
     connected_date: date | None
     chain: ElementSpec | None
@@ -74,7 +82,7 @@ def parse_plant(data: dict[str, Any], *, today: date) -> tuple[PlantChange | Non
     document = plant_document(body, status=status, position=position)
     customer = body.customerId.strip() if body.customerId and body.customerId.strip() else None
     change = PlantChange(
-        body=body,
+        metering_point_id=body.meteringPointId,
         document=document,
         connected_date=body.connectedDate,
         chain=chain,
@@ -334,7 +342,7 @@ def write_plants(
     costs a few statements per table instead of a dozen per plant. Raises
     :class:`BatchConflict` when another transaction created one of its plants meanwhile.
     """
-    mpids = [change.body.meteringPointId for change in changes]
+    mpids = [change.metering_point_id for change in changes]
     assert len(set(mpids)) == len(mpids), "a batch holds each plant once"
     chains = upsert_chains(session, actor, [change.chain for change in changes])
     stored = {
@@ -360,7 +368,7 @@ def write_plants(
     documents: dict[str, dict[str, Any]] = {}
     connection_points: dict[str, int | None] = {}
     for change, (lowest_id, hierarchy_changed) in zip(changes, chains, strict=True):
-        mpid = change.body.meteringPointId
+        mpid = change.metering_point_id
         connection_point_id = (
             lowest_id
             if change.chain is not None and change.chain.kind == CONNECTION_POINT
@@ -409,6 +417,7 @@ def write_plants(
                 session, actor, entity_type="plant", entity_key=mpid, operation="update", diff=diff
             )
     if new_rows:
+        chains_by_mpid = {change.metering_point_id: change.chain for change in changes}
         inserted = insert_many_if_absent(
             session,
             Plant,
@@ -423,7 +432,7 @@ def write_plants(
             mpid = row_values["metering_point_id"]
             diff = diff_documents(None, documents[mpid])
             if connection_points[mpid] is not None:
-                chain = next(c.chain for c in changes if c.body.meteringPointId == mpid)
+                chain = chains_by_mpid[mpid]
                 diff["connectionPoint"] = [None, chain.name if chain else None]
             record_change(
                 session, actor, entity_type="plant", entity_key=mpid, operation="create", diff=diff
@@ -435,9 +444,10 @@ def write_plants(
     known_customers = existing_customers(
         session, actor.instance_id, {c.customer for c in changes if c.customer is not None}
     )
+    rules = rules_for(session, actor.instance_id)
     written: list[PlantWritten] = []
     for change in changes:
-        mpid = change.body.meteringPointId
+        mpid = change.metering_point_id
         if mpid in periods_changed and results[mpid] == "unchanged":
             results[mpid] = "updated"
         if change.customer is not None and change.customer not in known_customers:
@@ -448,9 +458,8 @@ def write_plants(
                 plausibility=False,
             )
         document = documents[mpid]
-        audit = audit_info(
-            session,
-            actor.instance_id,
+        audit = derived_audit(
+            rules,
             document["auditSpecificInfo"],
             consumption_code=document["consumptionCode"],
             naeringskode=document["industrialClassification"],
@@ -513,7 +522,7 @@ def _apply_customers(
     inserts: list[dict[str, Any]] = []
     changed: set[str] = set()
     for change in changes:
-        mpid = change.body.meteringPointId
+        mpid = change.metering_point_id
         plant_id = plant_ids[mpid]
         periods = periods_of.get(plant_id, [])
         start = change.customer_from or today

@@ -439,8 +439,21 @@ def audit_info(
     """A plant's auditSpecificInfo as GET shows it, derived with the rules in force now."""
     if all(explicit.get(name) is not None for name in AUDIT_FIELDS):
         return audit_view(explicit, NOTHING)
-    found = rules_for(session, instance_id).lookup(consumption_code, naeringskode.strip())
-    return audit_view(explicit, found)
+    return derived_audit(
+        rules_for(session, instance_id),
+        explicit,
+        consumption_code=consumption_code,
+        naeringskode=naeringskode,
+    )
+
+
+def derived_audit(
+    rules: RuleIndex, explicit: Mapping[str, Any], *, consumption_code: str, naeringskode: str
+) -> dict[str, Any]:
+    """:func:`audit_info` with the rules at hand (a batch reads them once)."""
+    if all(explicit.get(name) is not None for name in AUDIT_FIELDS):
+        return audit_view(explicit, NOTHING)
+    return audit_view(explicit, rules.lookup(consumption_code, naeringskode.strip()))
 
 
 def warn_if_uncovered(
