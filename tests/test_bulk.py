@@ -197,3 +197,81 @@ def test_a_client_that_disconnects_keeps_its_committed_chunks(
                 assert plant["meteringPointId"] in stored
                 single = client.get(f"/api/plant/test/getDataForImport/{plant['meteringPointId']}")
                 assert single.json()["description"] == plant["description"]
+
+
+def _shared_chain(item: dict[str, Any], donor: dict[str, Any], variant: int) -> dict[str, Any]:
+    """``item`` moved under ``donor``'s connection point, sent with a variant of its data."""
+    point = json.loads(json.dumps(donor["connectionPoint"]))
+    if variant == 1:
+        point["location"] = {"latitude": 60.1, "longitude": 10.2}
+    elif variant == 2:
+        point["transformer"]["name"] = f"{point['transformer']['name']}-B"
+    elif variant == 3:
+        point["transformer"]["netStation"] = None
+    return {**item, "connectionPoint": point}
+
+
+_round_two = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.sampled_from(["keep", "customer", "no-customer", "chain", "status", "date"]),
+        st.integers(0, 5),
+        st.integers(0, 3),
+    ),
+    max_size=10,
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(edits=_round_two)
+def test_bulk_and_single_agree_on_updates_and_shared_elements(
+    client: TestClient, database: Database, edits: list[tuple[int, str, int, int]]
+) -> None:
+    """A second round of changes, where plants in one chunk share and change the same grid
+    elements: the batch writer gives each item the result, warnings and stored state that one
+    upsert after another gives."""
+    suffix = str(time.monotonic_ns())
+    single = make_tenant(database, f"single-{suffix}")
+    bulk = make_tenant(database, f"bulk-{suffix}")
+    numbers = ["15108695088", "01010012356"]
+    items = list(generate_plants(6, customer_numbers=numbers, seed=33))
+    second = [dict(item) for item in items]
+    for position, edit, other, variant in edits:
+        if edit == "customer":
+            second[position]["customerId"] = numbers[variant % 2]
+            second[position]["customerChangeFrom"] = f"202{variant}-03-01"
+        elif edit == "no-customer":
+            second[position]["customerId"] = None
+        elif edit == "chain":
+            second[position] = _shared_chain(second[position], items[other], variant)
+        elif edit == "status":
+            second[position]["status"] = ["Spenningsatt", "Inaktivt", "Terminert", None][variant]
+        elif edit == "date":
+            second[position]["connectedDate"] = f"19{70 + variant}-01-01"
+    for batch in (items, second):
+        one_by_one = [
+            client.post("/api/import/test/plant", json=item, headers=single.headers)
+            for item in batch
+        ]
+        together = lines(
+            client.post(
+                "/api/import/test/plant/bulk",
+                content=ndjson(batch),
+                headers={**bulk.headers, **NDJSON},
+            )
+        )[:-1]
+        for alone, result in zip(one_by_one, together, strict=True):
+            assert alone.status_code == 200, alone.text
+            assert result["result"] == alone.json()["result"]
+            assert result["warnings"] == alone.json()["warnings"]
+    for item in items:
+        url = f"/api/plant/test/getDataForImport/{item['meteringPointId']}"
+        assert (
+            client.get(url, headers=bulk.headers).json()
+            == client.get(url, headers=single.headers).json()
+        )

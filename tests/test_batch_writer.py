@@ -1,0 +1,114 @@
+"""The batched plant writer against real concurrency and real database failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from tests.conftest import database_url_for, make_tenant
+from tilsyn.bulk.service import process_chunk
+from tilsyn.bulk.stream import RawItem
+from tilsyn.core.db import Database
+from tilsyn.core.models import GridElement, Plant
+from tilsyn.core.time import today_in_oslo
+from tilsyn.demo_data import generate_plants
+from tilsyn.history.service import Actor
+from tilsyn.plants.service import get_plant, upsert_plant
+
+
+def test_a_batch_that_meets_a_concurrent_insert_is_written_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """PostgreSQL (SQLite has one writer at a time): another transaction commits one of the
+    batch's new plants and elements between the batch's locking read and its insert. The batch
+    is rolled back to its savepoint and written again, now updating that plant."""
+    database = Database(database_url_for("postgresql", request, tmp_path))
+    tenant = make_tenant(database, "race")
+    actor = Actor(tenant.instance_id)
+    today = today_in_oslo()
+    items = list(generate_plants(20, customer_numbers=[], seed=3))
+    rival = dict(items[7], description="sent by the other transaction")
+    fired: list[str] = []
+
+    def insert_rival_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if fired or not statement.startswith("INSERT INTO grid_elements"):
+            return
+        fired.append(statement)
+        other = Database(database.url)
+        try:
+            with other.write() as session:
+                upsert_plant(session, Actor(tenant.instance_id), rival, today=today)
+        finally:
+            other.dispose()
+
+    event.listen(database.engine, "before_cursor_execute", insert_rival_first)
+    try:
+        results = process_chunk(
+            database,
+            actor,
+            "plant",
+            [RawItem(index, item, None) for index, item in enumerate(items)],
+            today=today,
+            synthetic_ok=True,
+        )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", insert_rival_first)
+    assert fired, "the rival transaction ran"
+    assert [r.result for r in results] == ["created"] * 7 + ["updated"] + ["created"] * 12
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Plant)) == 20
+        stored = get_plant(session, tenant.instance_id, items[7]["meteringPointId"], today=today)
+        assert stored["description"] == items[7]["description"]
+        names = session.scalars(select(GridElement.name)).all()
+        assert len(names) == len(set(names))
+    database.dispose()
+
+
+def test_a_database_failure_in_a_batch_fails_only_its_item(
+    database: Database, database_url: str
+) -> None:
+    """A constraint the checks do not know of (added here, as a stand-in for any database-side
+    failure) rejects one plant: the batch falls back to one savepoint per plant, and only that
+    plant fails."""
+    tenant = make_tenant(database, "checked")
+    items = list(generate_plants(12, customer_numbers=[], seed=4))
+    items[5]["description"] = "rejected by the database"
+    with database.engine.begin() as conn:
+        if database.dialect == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER reject_plant BEFORE INSERT ON plants "
+                    "WHEN json_extract(NEW.data, '$.description') = 'rejected by the database' "
+                    "BEGIN SELECT RAISE(ABORT, 'rejected'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "ALTER TABLE plants ADD CONSTRAINT reject_plant CHECK "
+                    "(data->>'description' IS DISTINCT FROM 'rejected by the database')"
+                )
+            )
+    try:
+        results = process_chunk(
+            database,
+            Actor(tenant.instance_id),
+            "plant",
+            [RawItem(index, item, None) for index, item in enumerate(items)],
+            today=today_in_oslo(),
+            synthetic_ok=True,
+        )
+    finally:
+        with database.engine.begin() as conn:
+            if database.dialect == "sqlite":
+                conn.execute(text("DROP TRIGGER reject_plant"))
+            else:
+                conn.execute(text("ALTER TABLE plants DROP CONSTRAINT reject_plant"))
+    assert [r.result for r in results] == ["created"] * 5 + ["failed"] + ["created"] * 6
+    assert results[5].errors[0]["code"] == "not_stored"
+    with database.read() as session:
+        stored = set(session.scalars(select(Plant.metering_point_id)))
+    assert stored == {item["meteringPointId"] for item in items} - {items[5]["meteringPointId"]}
