@@ -6,16 +6,18 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tilsyn import __version__
 from tilsyn.bulk.routes import BulkItemOut
@@ -68,6 +70,63 @@ def _request_id(sent: str | None) -> str:
     if sent and _REQUEST_ID.match(sent):
         return sent
     return uuid.uuid4().hex
+
+
+class ObserveRequests:
+    """Request id, security headers, the access log line and request metrics.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs
+    each request through extra tasks and streams, a cost every request paid. The duration runs
+    to the response's last byte, so a streamed bulk answer is timed whole.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(Headers(scope=scope).get("x-request-id"))
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            # The route template, never the raw path: paths carry personal numbers.
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(elapsed)
+            access_log.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "key_id": state.get("key_id"),
+                    "instance": state.get("instance"),
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -127,37 +186,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         payload, content_type = metrics_payload()
         return Response(payload, media_type=content_type)
 
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = _request_id(request.headers.get("x-request-id"))
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed = time.perf_counter() - started
-        response.headers["X-Request-ID"] = request.state.request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        # The route template, never the raw path: paths carry personal numbers.
-        route = getattr(request.scope.get("route"), "path", "<unmatched>")
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            route,
-            response.status_code,
-            extra={
-                "request_id": request.state.request_id,
-                "key_id": getattr(request.state, "key_id", None),
-                "instance": getattr(request.state, "instance", None),
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 2),
-            },
-        )
-        return response
+    app.add_middleware(ObserveRequests)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

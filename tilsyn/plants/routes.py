@@ -48,15 +48,13 @@ def upsert_plant(
     request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
+    today = today_in_oslo()
+    # Checked before the write transaction: it holds SQLite's one write lock.
+    change = service.parse_valid_plant(
+        body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
+    )
     with db.write() as session:
-        outcome = service.upsert_plant(
-            session,
-            actor_for(request, ctx),
-            body,
-            today=today_in_oslo(),
-            strict=ctx.strict_validation,
-            synthetic_ok=ctx.environment == "test",
-        )
+        outcome = service.write_plant(session, actor_for(request, ctx), change, today=today)
     observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
