@@ -94,7 +94,8 @@ def refill(bucket: Bucket, now: float, limit: Limit) -> Bucket:
 def take(bucket: Bucket, now: float, limit: Limit, want: int) -> Grant:
     """Up to ``want`` whole tokens from the bucket, refilled to ``now``."""
     full = refill(bucket, now, limit)
-    granted = min(want, math.floor(full.tokens))
+    # The tolerance keeps a token that float arithmetic left at 0.999999... a whole one.
+    granted = min(want, math.floor(full.tokens + 1e-9))
     if granted >= 1:
         return Grant(granted, Bucket(full.tokens - granted, full.at))
     needed = min(want, limit.burst) - full.tokens
