@@ -48,8 +48,14 @@ def key_context(
     if not api_key:
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
     db = get_db(request)
+    settings = get_settings(request)
     with db.read() as session:
-        ctx = authenticate(session, secret_key=get_settings(request).secret_key, api_key=api_key)
+        ctx = authenticate(
+            session,
+            secret_key=settings.secret_key,
+            previous_secret_key=settings.previous_secret_key,
+            api_key=api_key,
+        )
     if ctx is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
     request.state.key_id = ctx.key_id
@@ -66,7 +72,7 @@ def key_context(
         )
     if ctx.needs_touch:
         with db.write() as session:
-            touch_key(session, ctx.key_id)
+            touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
     return ctx
 
 

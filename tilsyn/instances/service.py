@@ -44,10 +44,12 @@ class KeyContext:
     last_used_at: datetime | None = None
     label: str | None = None
     rate_limit: Limit = DEFAULT_LIMIT
+    # The key matched under the previous server secret; its new hash, to be stored.
+    rehash_to: str | None = None
 
     @property
     def needs_touch(self) -> bool:
-        return last_used_needs_update(self.last_used_at, utc_now())
+        return self.rehash_to is not None or last_used_needs_update(self.last_used_at, utc_now())
 
 
 @dataclass(frozen=True)
@@ -175,10 +177,20 @@ def revoke_key(session: Session, key_id: int) -> ApiKey:
     return row
 
 
-def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyContext | None:
-    """The key's context, or None for an unknown or revoked key."""
-    digest = hash_key(secret_key, api_key)
-    row = _key_by_hash(session, digest)
+def authenticate(
+    session: Session, *, secret_key: str, api_key: str, previous_secret_key: str | None = None
+) -> KeyContext | None:
+    """The key's context, or None for an unknown or revoked key.
+
+    During a secret rotation a key not found under the current secret is looked up under the
+    previous one; a match carries its hash under the current secret for ``touch_key`` to store.
+    """
+    current = hash_key(secret_key, api_key)
+    digest, rehash_to = current, None
+    row = _key_by_hash(session, current)
+    if row is None and previous_secret_key and previous_secret_key != secret_key:
+        digest, rehash_to = hash_key(previous_secret_key, api_key), current
+        row = _key_by_hash(session, digest)
     if row is None:
         return None
     key, instance = row
@@ -194,6 +206,7 @@ def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyConte
         last_used_at=key.last_used_at,
         label=key.label,
         rate_limit=rate_limit_of(instance),
+        rehash_to=rehash_to,
     )
 
 
@@ -214,9 +227,18 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
 
 
-def touch_key(session: Session, key_id: int) -> None:
-    """Record use at minute resolution, so reads do not each become a write."""
+def touch_key(session: Session, key_id: int, *, rehash_to: str | None = None) -> None:
+    """Record use at minute resolution, so reads do not each become a write.
+
+    With ``rehash_to`` (a key that matched under the previous secret) the key's hash moves to
+    the current secret in the same write.
+    """
     now = utc_now()
+    if rehash_to is not None:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(key_hash=rehash_to, last_used_at=now)
+        )
+        return
     session.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id)
