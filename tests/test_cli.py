@@ -75,6 +75,32 @@ def test_admin_key_scope(db_url: str) -> None:
     database.dispose()
 
 
+def test_instance_rate_limit(db_url: str) -> None:
+    invoke(db_url, "instance", "create", "nett", "--environment", "test")
+    _, out, _ = invoke(db_url, "instance", "list")
+    assert "1000/s, burst 2000 (default)" in out
+    code, _, err = invoke(
+        db_url, "instance", "set-rate-limit", "nett", "--per-second", "20", "--burst", "50"
+    )
+    assert code == 0, err
+    key = invoke(db_url, "key", "create", "nett")[1].strip()
+    database = Database(db_url)
+    with database.read() as session:
+        ctx = authenticate(session, secret_key=SECRET, api_key=key)
+    assert ctx is not None
+    assert (ctx.rate_limit.per_second, ctx.rate_limit.burst) == (20, 50)
+    database.dispose()
+    assert "20/s, burst 50" in invoke(db_url, "instance", "list")[1]
+    assert invoke(db_url, "instance", "set-rate-limit", "nett", "--per-second", "0")[0] == 0
+    assert "unlimited" in invoke(db_url, "instance", "list")[1]
+    assert invoke(db_url, "instance", "set-rate-limit", "nett", "--default")[0] == 0
+    assert "(default)" in invoke(db_url, "instance", "list")[1]
+    for bad in (["--burst", "5"], ["--per-second", "-1"], [], ["--default", "--per-second", "1"]):
+        code, _, err = invoke(db_url, "instance", "set-rate-limit", "nett", *bad)
+        assert code == 1, bad
+        assert "error" in err
+
+
 def test_errors_exit_non_zero_with_a_message(db_url: str) -> None:
     assert invoke(db_url, "instance", "create", "nett", "--environment", "test")[0] == 0
     code, _, err = invoke(db_url, "instance", "create", "nett", "--environment", "test")

@@ -30,6 +30,7 @@ from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.history.routes import router as history_router
+from tilsyn.instances.ratelimit import RateLimiter
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn
 from tilsyn.rules.routes import router as rules_router
@@ -152,6 +153,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         pool_size=settings.db_pool_size,
         read_url=settings.read_database_url,
     )
+    # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
+    app.state.rate_limiter = RateLimiter.for_database(app.state.db)
     install_error_handlers(app)
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)

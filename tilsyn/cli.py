@@ -28,6 +28,7 @@ from tilsyn.core.migrate import (
     head_revision,
     upgrade_database,
 )
+from tilsyn.core.models import Instance
 from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
 from tilsyn.rules.cli import rules_app
@@ -119,9 +120,14 @@ def instance_list() -> None:
     """List instances."""
     with _database() as database:
         with database.read() as session:
-            table = Table("name", "environment", "strict validation")
+            table = Table("name", "environment", "strict validation", "rate limit per key")
             for instance in instances.list_instances(session):
-                table.add_row(instance.name, instance.environment, str(instance.strict_validation))
+                table.add_row(
+                    instance.name,
+                    instance.environment,
+                    str(instance.strict_validation),
+                    _rate_limit_text(instance),
+                )
         out.print(table)
 
 
@@ -136,6 +142,39 @@ def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) ->
                 )
         except instances.InstanceError as exc:
             raise _fail(str(exc)) from None
+
+
+@instance_app.command("set-rate-limit")
+def instance_set_rate_limit(
+    name: str,
+    per_second: Annotated[
+        float | None,
+        typer.Option("--per-second", help="Requests per second per API key; 0 for no limit"),
+    ] = None,
+    burst: Annotated[
+        int | None,
+        typer.Option(help="Requests a key may send at once (default: two seconds' worth)"),
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the server's default limit")
+    ] = False,
+) -> None:
+    """Limit how fast each of the instance's API keys may send requests (429 above it)."""
+    if default == (per_second is not None):
+        raise _fail("give either --per-second (with an optional --burst) or --default")
+    with _database() as database:
+        try:
+            with database.write() as session:
+                instance = instances.get_instance(session, name)
+                instances.set_rate_limit(session, instance, per_second=per_second, burst=burst)
+                console.print(f"{name}: rate limit per API key {_rate_limit_text(instance)}")
+        except instances.InstanceError as exc:
+            raise _fail(str(exc)) from None
+
+
+def _rate_limit_text(instance: Instance) -> str:
+    text = instances.rate_limit_of(instance).describe()
+    return text + " (default)" if instance.rate_limit_per_second is None else text
 
 
 @key_app.command("create")

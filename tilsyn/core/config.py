@@ -15,6 +15,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     read_database_url: str | None = None
     secret_key: str = INSECURE_DEFAULT_SECRET
+    # During a rotation: keys still hashed under it are accepted and re-hashed under the new.
+    previous_secret_key: str | None = None
     db_pool_size: int = 8
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 64
@@ -36,6 +38,7 @@ class Settings:
             or DEFAULT_DATABASE_URL,
             read_database_url=os.environ.get("TILSYN_DATABASE_READ_URL") or None,
             secret_key=os.environ.get("TILSYN_SECRET_KEY") or INSECURE_DEFAULT_SECRET,
+            previous_secret_key=os.environ.get("TILSYN_SECRET_KEY_PREVIOUS") or None,
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),

@@ -91,6 +91,17 @@ class RequestTimeout(ApiError):
     title = "The request body came too slowly"
 
 
+class TooManyRequests(ApiError):
+    """Over the key's rate limit; ``Retry-After`` says when a request will be accepted again."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
 class ServiceUnavailableError(ApiError):
     status = 503
     slug = "unavailable"

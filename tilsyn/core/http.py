@@ -22,9 +22,12 @@ from tilsyn.core.errors import (
     Forbidden,
     PayloadTooLarge,
     RequestTimeout,
+    TooManyRequests,
     Unauthorized,
 )
+from tilsyn.core.observability import RATE_LIMITED
 from tilsyn.history.service import Actor
+from tilsyn.instances.ratelimit import RateLimiter, retry_after_seconds
 from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
 
 
@@ -45,15 +48,31 @@ def key_context(
     if not api_key:
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
     db = get_db(request)
+    settings = get_settings(request)
     with db.read() as session:
-        ctx = authenticate(session, secret_key=get_settings(request).secret_key, api_key=api_key)
+        ctx = authenticate(
+            session,
+            secret_key=settings.secret_key,
+            previous_secret_key=settings.previous_secret_key,
+            api_key=api_key,
+        )
     if ctx is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
-    if ctx.needs_touch:
-        with db.write() as session:
-            touch_key(session, ctx.key_id)
     request.state.key_id = ctx.key_id
     request.state.instance = ctx.instance_name
+    # Before the body is read: a throttled client's upload is not waited for.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(ctx.key_id, ctx.rate_limit)
+    if wait is not None:
+        RATE_LIMITED.labels(ctx.instance_name).inc()
+        seconds = retry_after_seconds(wait)
+        raise TooManyRequests(
+            f"This API key may send {ctx.rate_limit.describe()}; retry in {seconds} s.",
+            retry_after=seconds,
+        )
+    if ctx.needs_touch:
+        with db.write() as session:
+            touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
     return ctx
 
 
@@ -165,14 +184,31 @@ def problem(description: str) -> dict[str, Any]:
     }
 
 
+def rate_limited() -> dict[str, Any]:
+    return {
+        **problem("Over this key's rate limit; retry after `Retry-After` seconds"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request will be accepted again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+
+
+# Every keyed endpoint documents at least 401 and 429 (KEY_ERRORS).
+KEY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problem("Missing, unknown or revoked API key"),
+    429: rate_limited(),
+}
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
     400: problem("Wrong environment for this key, or an invalid request"),
-    401: problem("Missing, unknown or revoked API key"),
+    **KEY_ERRORS,
     404: problem("Not found in this instance"),
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: problem("Invalid JSON or body; every problem is listed in `errors`"),
-    401: problem("Missing, unknown or revoked API key"),
+    **KEY_ERRORS,
     413: problem("Body over 10 MiB"),
 }
 

@@ -56,6 +56,10 @@ class Instance(Base):
     # with the version of their compiled rules cache.
     rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Requests per second and burst per API key; NULL takes the default, 0 per second is
+    # unlimited (instances/ratelimit.py).
+    rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiKey(Base):
@@ -72,6 +76,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitBucket(Base):
+    """One API key's token bucket, shared by every server process; they lease tokens from it."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens: Mapped[float] = mapped_column(Float)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Customer(Base):

@@ -42,6 +42,10 @@ LATENCY = Histogram(
 )
 UPSERTS = Counter("tilsyn_upserts_total", "Upserts by entity and result", ["entity", "result"])
 WARNINGS = Counter("tilsyn_warnings_total", "Warnings returned, by code", ["entity", "code"])
+# By instance name, which is the operator's and never personal; the key id is in the access log.
+RATE_LIMITED = Counter(
+    "tilsyn_rate_limited_total", "Requests answered 429 over a key's rate limit", ["instance"]
+)
 DATABASE_ERRORS = Counter(
     "tilsyn_database_errors_total", "Database errors answered as 5xx", ["kind"]
 )

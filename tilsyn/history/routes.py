@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from tilsyn.core.errors import InvalidRequest
-from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, problem
+from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, Env, EnvironmentPath, problem
 from tilsyn.core.problems import Issue
 from tilsyn.history import service, views
 from tilsyn.history.schemas import ChangeFeedOut, HistoryOut, PlantHistoryOut
@@ -102,7 +102,7 @@ def plant_history(
     summary="The instance's change feed, in commit order",
     description="Follow it with `after=next`: the cursor never skips or repeats a change.",
     response_model=ChangeFeedOut,
-    responses={400: READ_ERRORS[400], 401: READ_ERRORS[401]},
+    responses={400: READ_ERRORS[400], **KEY_ERRORS},
 )
 def change_feed(
     environment: EnvironmentPath, ctx: Env, db: Db, after: After = None, limit: Limit = 50

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.core.time import utc_now
+from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effective_limit
 from tilsyn.rules.service import seed_default_rules
 
 ENVIRONMENTS = ("test", "prod")
@@ -41,10 +43,13 @@ class KeyContext:
     strict_validation: bool
     last_used_at: datetime | None = None
     label: str | None = None
+    rate_limit: Limit = DEFAULT_LIMIT
+    # The key matched under the previous server secret; its new hash, to be stored.
+    rehash_to: str | None = None
 
     @property
     def needs_touch(self) -> bool:
-        return last_used_needs_update(self.last_used_at, utc_now())
+        return self.rehash_to is not None or last_used_needs_update(self.last_used_at, utc_now())
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,34 @@ def set_strict_validation(session: Session, instance: Instance, strict: bool) ->
     session.flush()
 
 
+def set_rate_limit(
+    session: Session, instance: Instance, *, per_second: float | None, burst: int | None = None
+) -> Limit:
+    """Each key's limit in this instance: None is the default, 0 per second no limit at all.
+
+    Without a burst, a key may send two seconds' worth of requests at once.
+    """
+    if per_second is None:
+        if burst is not None:
+            raise InstanceError("a burst needs a rate per second too")
+    elif not math.isfinite(per_second) or per_second < 0:
+        raise InstanceError("the rate per second must be 0 (no limit) or more")
+    elif per_second == 0:
+        burst = None
+    elif burst is None:
+        burst = default_burst(per_second)
+    elif burst < 1:
+        raise InstanceError("the burst must be at least 1 request")
+    instance.rate_limit_per_second = per_second
+    instance.rate_limit_burst = burst
+    session.flush()
+    return rate_limit_of(instance)
+
+
+def rate_limit_of(instance: Instance) -> Limit:
+    return effective_limit(instance.rate_limit_per_second, instance.rate_limit_burst)
+
+
 def create_key(
     session: Session,
     instance: Instance,
@@ -144,14 +177,20 @@ def revoke_key(session: Session, key_id: int) -> ApiKey:
     return row
 
 
-def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyContext | None:
-    """The key's context, or None for an unknown or revoked key."""
-    digest = hash_key(secret_key, api_key)
-    row = session.execute(
-        select(ApiKey, Instance)
-        .join(Instance, Instance.id == ApiKey.instance_id)
-        .where(ApiKey.key_hash == digest)
-    ).first()
+def authenticate(
+    session: Session, *, secret_key: str, api_key: str, previous_secret_key: str | None = None
+) -> KeyContext | None:
+    """The key's context, or None for an unknown or revoked key.
+
+    During a secret rotation a key not found under the current secret is looked up under the
+    previous one; a match carries its hash under the current secret for ``touch_key`` to store.
+    """
+    current = hash_key(secret_key, api_key)
+    digest, rehash_to = current, None
+    row = _key_by_hash(session, current)
+    if row is None and previous_secret_key and previous_secret_key != secret_key:
+        digest, rehash_to = hash_key(previous_secret_key, api_key), current
+        row = _key_by_hash(session, digest)
     if row is None:
         return None
     key, instance = row
@@ -166,7 +205,18 @@ def authenticate(session: Session, *, secret_key: str, api_key: str) -> KeyConte
         strict_validation=instance.strict_validation,
         last_used_at=key.last_used_at,
         label=key.label,
+        rate_limit=rate_limit_of(instance),
+        rehash_to=rehash_to,
     )
+
+
+def _key_by_hash(session: Session, digest: str) -> tuple[ApiKey, Instance] | None:
+    row = session.execute(
+        select(ApiKey, Instance)
+        .join(Instance, Instance.id == ApiKey.instance_id)
+        .where(ApiKey.key_hash == digest)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def last_used_needs_update(last_used_at: datetime | None, now: datetime) -> bool:
@@ -177,9 +227,18 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=utc_now().tzinfo)
 
 
-def touch_key(session: Session, key_id: int) -> None:
-    """Record use at minute resolution, so reads do not each become a write."""
+def touch_key(session: Session, key_id: int, *, rehash_to: str | None = None) -> None:
+    """Record use at minute resolution, so reads do not each become a write.
+
+    With ``rehash_to`` (a key that matched under the previous secret) the key's hash moves to
+    the current secret in the same write.
+    """
     now = utc_now()
+    if rehash_to is not None:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(key_hash=rehash_to, last_used_at=now)
+        )
+        return
     session.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from tilsyn.core.http import (
+    KEY_ERRORS,
     READ_ERRORS,
     WRITE_ERRORS,
     Body,
@@ -47,7 +48,7 @@ Admin = Annotated[KeyContext, Depends(admin_context)]
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
 SETTINGS_READ_ERRORS: dict[int | str, dict[str, Any]] = {
     400: READ_ERRORS[400],
-    401: READ_ERRORS[401],
+    **KEY_ERRORS,
     **_FORBIDDEN,
 }
 SETTINGS_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**WRITE_ERRORS, **_FORBIDDEN}
