@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
-from tilsyn.bulk.service import CHUNK_SIZE, ItemResult, Kind, Summary, process_chunk
+from tilsyn.bulk.service import (
+    CHUNK_SIZE,
+    ItemResult,
+    Kind,
+    Summary,
+    prepare_chunk,
+    write_chunk,
+)
 from tilsyn.bulk.stream import RawItem, split_body
 from tilsyn.core.errors import RequestTimeout
 from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
@@ -80,30 +88,65 @@ def _is_ndjson(request: Request) -> bool:
     return "json" not in content_type or "ndjson" in content_type or "jsonl" in content_type
 
 
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
     actor = actor_for(request, ctx)
     limit = get_settings(request).max_bulk_items
 
+    today, strict, synthetic_ok = today_in_oslo(), ctx.strict_validation, ctx.environment == "test"
+
     async def lines() -> AsyncIterator[bytes]:
         summary = Summary()
         chunk: list[RawItem] = []
+        # One chunk is written while the next is read and checked: the database's work (and
+        # SQLite's, which releases the GIL) overlaps with parsing.
+        writing: asyncio.Future[list[ItemResult]] | None = None
 
-        async def flush() -> AsyncIterator[bytes]:
-            results: list[ItemResult] = await run_in_threadpool(
-                process_chunk,
-                db,
-                actor,
-                kind,
-                chunk,
-                today=today_in_oslo(),
-                strict=ctx.strict_validation,
-                synthetic_ok=ctx.environment == "test",
-            )
+        async def written() -> AsyncIterator[bytes]:
+            nonlocal writing
+            if writing is None:
+                return
+            results, writing = await writing, None
             summary.add(results)
             for result in results:
                 if result.result not in {"failed", "superseded"}:
                     observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
                 yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+
+        async def flush() -> AsyncIterator[bytes]:
+            nonlocal writing
+            prepared = await run_in_threadpool(
+                partial(
+                    prepare_chunk,
+                    kind,
+                    chunk,
+                    today=today,
+                    strict=strict,
+                    synthetic_ok=synthetic_ok,
+                )
+            )
+            async for line in written():
+                yield line
+            writing = asyncio.ensure_future(
+                run_in_threadpool(
+                    partial(
+                        write_chunk,
+                        db,
+                        actor,
+                        prepared,
+                        today=today,
+                        strict=strict,
+                        synthetic_ok=synthetic_ok,
+                    )
+                )
+            )
+            # A client that leaves mid-stream cancels this generator: the chunk being written
+            # still commits whole, and its outcome must not surface as an unretrieved error.
+            writing.add_done_callback(_consume)
 
         try:
             async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
@@ -121,6 +164,8 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
         if chunk:
             async for line in flush():
                 yield line
+        async for line in written():
+            yield line
         yield (json.dumps(summary.as_dict()) + "\n").encode()
 
     return RequestStreamingResponse(lines(), media_type=NDJSON)
