@@ -13,6 +13,7 @@ from tilsyn.core.bodies import read_model
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import CustomerPeriod, GridElement, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
+from tilsyn.core.personal import protect, reveal_key, stored_key
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.time import utc_now
@@ -328,12 +329,15 @@ def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: d
                 session, actor, entity_type="plant", entity_key=mpid, operation="update", diff=diff
             )
 
-    periods_changed = _apply_customer(
-        session, actor, row, change.customer, change.customer_from or today, today=today
+    customer_key = (
+        None if change.customer is None else stored_key(session, actor.instance_id, change.customer)
     )
-    if change.customer is not None and not customer_exists(
-        session, actor.instance_id, change.customer
-    ):
+    periods_changed = _apply_customer(
+        session, actor, row, customer_key, change.customer_from or today, today=today
+    )
+    if periods_changed and change.customer is not None:
+        protect(session, actor.instance_id, change.customer)
+    if customer_key is not None and not customer_exists(session, actor.instance_id, customer_key):
         issues.warn(
             "customerId",
             "customer_not_found",
@@ -378,6 +382,7 @@ def _element_name(session: Session, element_id: int | None) -> str | None:
 
 
 def _load_periods(session: Session, plant_id: int) -> list[Period]:
+    """The plant's periods; customers by their stored keys (core/personal.py)."""
     rows = session.execute(
         select(CustomerPeriod.valid_from, CustomerPeriod.customer_number)
         .where(CustomerPeriod.plant_id == plant_id)
@@ -506,7 +511,7 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
     )
     return {
         "meteringPointId": plant.metering_point_id,
-        "customerId": current.customer if current else None,
+        "customerId": reveal_key(session, plant.instance_id, current.customer if current else None),
         "customerChangeFrom": current.valid_from.isoformat() if current else None,
         "plantId": data["plantId"],
         "searchCategory": data["searchCategory"],
