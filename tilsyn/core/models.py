@@ -135,7 +135,11 @@ class Plant(Base):
 
 
 class CustomerPeriod(Base):
-    """From ``valid_from`` until the next period of the plant, ``customer_number`` owns it."""
+    """From ``valid_from`` until the next period of the plant, ``customer_number`` owns it.
+
+    ``customer_number`` (like ``customers.number``) holds the number's stored key, a keyed
+    hash; the number is in ``personal_numbers`` (core/personal.py).
+    """
 
     __tablename__ = "customer_periods"
     __table_args__ = (

@@ -400,6 +400,7 @@ def _apply_customer(
     *,
     today: date,
 ) -> bool:
+    """Apply a change of customer (by stored key) from ``start``; whether periods changed."""
     periods = _load_periods(session, plant.id)
     new_periods = apply_customer_change(periods, customer, start, today=today)
     if new_periods is None:
