@@ -310,11 +310,13 @@ def test_rotating_the_data_key(database_url: str, monkeypatch: pytest.MonkeyPatc
         assert count_stale(session, new) == 0
         sealed = list(session.scalars(select(PersonalNumber.sealed)))
     assert all(token.startswith(f"v1.{new.current_id}.") for token in sealed)
-    database.dispose()
     stale = Database(database_url, data_keys=old)
     with pytest.raises(DataKeyError), stale.read() as session:
         stored_key(session, tenant.instance_id, PERSON)
     stale.dispose()
+    with database.engine.begin() as conn:  # leave no key under KEY_B behind
+        conn.execute(text("DELETE FROM data_keys"))
+    database.dispose()
 
 
 def test_serve_refuses_prod_data_under_the_development_data_key(
@@ -323,10 +325,23 @@ def test_serve_refuses_prod_data_under_the_development_data_key(
     runner = CliRunner()
     monkeypatch.setenv("TILSYN_SECRET_KEY", SECRET)
     monkeypatch.delenv("TILSYN_DATA_KEY", raising=False)
-    assert runner.invoke(cli_app, ["--db", database_url, "instance", "create", "n", "-e", "prod"])
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # a database set up under the development key
+        conn.execute(text("DELETE FROM data_keys"))
+    engine.dispose()
+    created = runner.invoke(
+        cli_app, ["--db", database_url, "instance", "create", "n", "-e", "prod"]
+    )
+    assert created.exit_code == 0, created.stderr
     result = runner.invoke(cli_app, ["--db", database_url, "serve", "--port", "1"])
     assert result.exit_code == 2
-    assert "TILSYN_DATA_KEY" in result.stderr
+    assert "TILSYN_DATA_KEY is not set and this database holds a prod" in " ".join(
+        result.stderr.split()
+    )
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # leave no key under the development one behind
+        conn.execute(text("DELETE FROM data_keys"))
+    engine.dispose()
 
 
 # --- Migrating numbers stored in clear text ------------------------------------------------
