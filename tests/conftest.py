@@ -30,6 +30,12 @@ from tilsyn.instances import service as instances
 POSTGRES_URL = os.environ.get("TILSYN_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 SECRET = "test-secret"
+# Like SECRET, a configured data key (core/personal.py) rather than the public development
+# one, so that servers the tests start accept prod instances. Every database of the run,
+# and every server it starts, takes it from the environment.
+DATA_KEY = "dGlsc3luIHRlc3QgZGF0YSBrZXkgLS0gMzIgYnl0ZXM="
+os.environ["TILSYN_DATA_KEY"] = DATA_KEY
+os.environ.pop("TILSYN_DATA_KEY_PREVIOUS", None)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.conftest import Tenant
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
+from tilsyn.core.personal import reveal
 from tilsyn.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.validation.identifiers import (
@@ -195,12 +196,21 @@ def error_codes(response: Response) -> set[tuple[str, str]]:
 
 
 def history(database: Database, instance_id: int) -> list[Change]:
+    """The instance's history rows as tilsyn reads them: customer numbers revealed (stored,
+    they are keyed hashes; core/personal.py). Copies, detached from any session."""
     with database.read() as session:
-        return list(
+        rows = list(
             session.scalars(
                 select(Change).where(Change.instance_id == instance_id).order_by(Change.id)
             )
         )
+        revealed = reveal(session, instance_id, [[row.entity_key, row.diff] for row in rows])
+    copies = []
+    for row, (entity_key, diff) in zip(rows, revealed, strict=True):
+        shown = Change(**{c.key: getattr(row, c.key) for c in Change.__table__.columns})
+        shown.entity_key, shown.diff = entity_key, diff
+        copies.append(shown)
+    return copies
 
 
 def history_text(database: Database, instance_id: int) -> str:

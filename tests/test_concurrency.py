@@ -19,6 +19,7 @@ from tests.conftest import SECRET, make_tenant
 from tests.servers import running_server
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change, Customer, GridElement, Plant
+from tilsyn.core.personal import reveal
 
 CLIENTS = 32
 ROUNDS = 6
@@ -111,9 +112,11 @@ def test_parallel_clients_on_several_workers(database: Database, database_url: s
         }
         assert session.scalar(select(func.count()).select_from(Customer)) == 1
         assert session.scalar(select(func.count()).select_from(Plant)) == 1 + CLIENTS * ROUNDS
-        history = session.execute(
+        rows = session.execute(
             select(Change.entity_type, Change.entity_key, Change.request_id).order_by(Change.id)
         ).all()
+        # Customer numbers are stored as keyed hashes: read them as tilsyn does.
+        history = reveal(session, tenant.instance_id, [list(row) for row in rows])
 
     recorded: dict[str, set[str]] = defaultdict(set)
     last_request: dict[str, str] = {}

@@ -27,6 +27,7 @@ from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
 from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
+from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.history.routes import router as history_router
@@ -152,6 +153,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         settings.database_url,
         pool_size=settings.db_pool_size,
         read_url=settings.read_database_url,
+        data_keys=DataKeys.from_settings(settings),
     )
     # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)

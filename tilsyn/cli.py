@@ -29,6 +29,7 @@ from tilsyn.core.migrate import (
     upgrade_database,
 )
 from tilsyn.core.models import Instance
+from tilsyn.core.personal import DataKeyError, DataKeys
 from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
 from tilsyn.rules.cli import rules_app
@@ -77,15 +78,30 @@ def _settings() -> Settings:
     return Settings.from_env(database_url=state.url)
 
 
+def _data_keys() -> DataKeys:
+    try:
+        return DataKeys.from_settings(_settings())
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 @contextmanager
 def _database(*, pool_size: int = 4) -> Iterator[Database]:
     """The database, its schema created or migrated as needed; closed afterwards."""
-    database = Database(state.url, pool_size=pool_size)
+    keys = _data_keys()
+    database = Database(state.url, pool_size=pool_size, data_keys=keys)
     try:
         try:
-            upgrade_database(database.engine)
+            upgrade_database(database.engine, data_keys=keys)
         except DatabaseTooNewError as exc:
             console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        except DataKeyError as exc:
+            console.print(
+                f"[red]error:[/red] the data key does not open this database: {exc}. "
+                "Set TILSYN_DATA_KEY (and TILSYN_DATA_KEY_PREVIOUS while rotating)."
+            )
             raise typer.Exit(2) from None
         yield database
     finally:
@@ -241,6 +257,45 @@ def db_upgrade() -> None:
         out.print(current_revision(database.engine))
 
 
+@db_app.command("rotate-data-key")
+def db_rotate_data_key(
+    batch: Annotated[int, typer.Option(help="Numbers re-sealed per transaction")] = 1000,
+) -> None:
+    """Re-seal every customer number under TILSYN_DATA_KEY (safe to re-run).
+
+    Numbers sealed under a key in TILSYN_DATA_KEY_PREVIOUS are opened and sealed again;
+    afterwards the previous keys can be removed from the configuration.
+    """
+    from tilsyn.core import personal
+
+    if batch < 1:
+        raise _fail("--batch must be at least 1")
+    with _database() as database:
+        keys = database.data_keys
+        try:
+            with database.write() as session:
+                personal.rewrap_lookup_key(session, keys)
+            with database.read() as session:
+                total = personal.count_stale(session, keys)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("re-sealing customer numbers", total=total)
+                while True:
+                    with database.write() as session:
+                        done = personal.reseal_batch(session, keys, batch=batch)
+                    if not done:
+                        break
+                    progress.advance(task, done)
+        except DataKeyError as exc:
+            raise _fail(f"{exc}; add the key that sealed it to TILSYN_DATA_KEY_PREVIOUS") from None
+    console.print(f"every customer number is sealed under data key {keys.current_id}")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database (and the code's head)."""
@@ -296,16 +351,25 @@ def _log_config() -> dict[str, Any]:
 
 
 def _check_secret(database: Database, *, allow_default: bool) -> None:
-    """Refuse the public development secret where it would guard production data."""
-    if allow_default or not _settings().uses_default_secret:
+    """Refuse the public development secrets where they would guard production data."""
+    settings = _settings()
+    if allow_default or not (settings.uses_default_secret or settings.uses_default_data_key):
         return
     with database.read() as session:
-        if any(i.environment == "prod" for i in instances.list_instances(session)):
-            console.print(
-                "[red]error:[/red] TILSYN_SECRET_KEY is not set and this database holds a prod "
-                "instance. Set TILSYN_SECRET_KEY (and create new keys under it) before serving it."
-            )
-            raise typer.Exit(2)
+        if not any(i.environment == "prod" for i in instances.list_instances(session)):
+            return
+    if settings.uses_default_secret:
+        console.print(
+            "[red]error:[/red] TILSYN_SECRET_KEY is not set and this database holds a prod "
+            "instance. Set TILSYN_SECRET_KEY (and create new keys under it) before serving it."
+        )
+    else:
+        console.print(
+            "[red]error:[/red] TILSYN_DATA_KEY is not set and this database holds a prod "
+            "instance. Set TILSYN_DATA_KEY and run `tilsyn db rotate-data-key` with the "
+            "development key as TILSYN_DATA_KEY_PREVIOUS before serving it."
+        )
+    raise typer.Exit(2)
 
 
 def _run_server(
@@ -324,6 +388,11 @@ def _run_server(
         console.print(
             "[yellow]warning:[/yellow] TILSYN_SECRET_KEY is not set; API keys are hashed with a "
             "public development secret. Set it before holding real data."
+        )
+    if settings.uses_default_data_key:
+        console.print(
+            "[yellow]warning:[/yellow] TILSYN_DATA_KEY is not set; customer numbers are sealed "
+            "with a public development key. Set it before holding real data."
         )
     uvicorn.run(
         "tilsyn.app:app_from_env",
@@ -350,7 +419,10 @@ def serve(
         str | None, typer.Option(help="Read replica for GET requests (PostgreSQL)")
     ] = None,
     allow_insecure_secret: Annotated[
-        bool, typer.Option(help="Serve prod instances without TILSYN_SECRET_KEY (never do this)")
+        bool,
+        typer.Option(
+            help="Serve prod instances without TILSYN_SECRET_KEY or TILSYN_DATA_KEY (never do this)"
+        ),
     ] = False,
 ) -> None:
     """Run the API server (creates or migrates the schema first)."""

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 DEFAULT_DATABASE_URL = "sqlite:///tilsyn.db"
 # Only for local use: keys hashed with it are worthless as soon as the secret is public.
 INSECURE_DEFAULT_SECRET = "tilsyn-insecure-development-secret"  # noqa: S105
+# Likewise public: numbers sealed under it are as good as clear text.
+# (base64 of sha256("tilsyn-insecure-development-data-key"))
+INSECURE_DEFAULT_DATA_KEY = "5nK9Q8+c7M0jH8/W9+vPRJB24+QRMFUD0htccIZ4AAY="
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,9 @@ class Settings:
     secret_key: str = INSECURE_DEFAULT_SECRET
     # During a rotation: keys still hashed under it are accepted and re-hashed under the new.
     previous_secret_key: str | None = None
+    # Seals customer numbers at rest (core/personal.py); previous keys still open them.
+    data_key: str = INSECURE_DEFAULT_DATA_KEY
+    data_key_previous: tuple[str, ...] = ()
     db_pool_size: int = 8
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 64
@@ -30,6 +36,10 @@ class Settings:
     def uses_default_secret(self) -> bool:
         return self.secret_key == INSECURE_DEFAULT_SECRET
 
+    @property
+    def uses_default_data_key(self) -> bool:
+        return self.data_key.strip() == INSECURE_DEFAULT_DATA_KEY
+
     @classmethod
     def from_env(cls, *, database_url: str | None = None) -> Settings:
         return cls(
@@ -39,6 +49,12 @@ class Settings:
             read_database_url=os.environ.get("TILSYN_DATABASE_READ_URL") or None,
             secret_key=os.environ.get("TILSYN_SECRET_KEY") or INSECURE_DEFAULT_SECRET,
             previous_secret_key=os.environ.get("TILSYN_SECRET_KEY_PREVIOUS") or None,
+            data_key=os.environ.get("TILSYN_DATA_KEY") or INSECURE_DEFAULT_DATA_KEY,
+            data_key_previous=tuple(
+                value.strip()
+                for value in os.environ.get("TILSYN_DATA_KEY_PREVIOUS", "").split(",")
+                if value.strip()
+            ),
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tilsyn.core.personal import SESSION_INFO, DataKeys, PersonalNumbers
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -68,18 +70,31 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """An engine plus the two kinds of session tilsyn uses: reading and writing."""
+    """An engine plus the two kinds of session tilsyn uses: reading and writing.
 
-    def __init__(self, url: str, *, pool_size: int = 8, read_url: str | None = None) -> None:
+    Its sessions carry the data keys (``TILSYN_DATA_KEY`` unless given), with which services
+    store and reveal customer numbers (core/personal.py).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        read_url: str | None = None,
+        data_keys: DataKeys | None = None,
+    ) -> None:
         self.url = url
+        self.data_keys = data_keys or DataKeys.from_env()
+        info = {SESSION_INFO: PersonalNumbers(self.data_keys)}
         self.engine = create_db_engine(url, pool_size=pool_size)
         # GETs may go to a read replica; writes, and the reads inside them, never do.
         self.read_engine = (
             create_db_engine(read_url, pool_size=pool_size) if read_url else self.engine
         )
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False)
-        self._writer = sessionmaker(bind=write_bind, expire_on_commit=False)
+        self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False, info=info)
+        self._writer = sessionmaker(bind=write_bind, expire_on_commit=False, info=info)
         # SQLite admits one writer; threads of this process queue here, in order, instead of
         # polling the file lock with SQLite's sleeping busy handler. Other processes still
         # wait on busy_timeout.

@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine
 
+from tilsyn.core.personal import DataKeys, ensure_lookup_key
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -42,8 +44,17 @@ def _known(script: ScriptDirectory, revision: str) -> bool:
         return False
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Create or migrate the schema; refuse a database from a newer release."""
+DATA_KEYS = "tilsyn.data_keys"
+"""Where migrations that seal data find the data keys (``config.attributes``)."""
+
+
+def upgrade_database(engine: Engine, *, data_keys: DataKeys | None = None) -> None:
+    """Create or migrate the schema; refuse a database from a newer release.
+
+    Also makes the database's lookup key if it has none yet (core/personal.py), sealed under
+    ``data_keys`` (default: ``TILSYN_DATA_KEY``).
+    """
+    keys = data_keys or DataKeys.from_env()
     script = ScriptDirectory.from_config(alembic_config())
     current = current_revision(engine)
     if current is not None and not _known(script, current):
@@ -51,9 +62,11 @@ def upgrade_database(engine: Engine) -> None:
             f"database schema revision {current} is newer than this tilsyn "
             f"(head {script.get_current_head()}); upgrade tilsyn before using this database"
         )
-    if current == script.get_current_head():
-        return
-    config = alembic_config()
+    if current != script.get_current_head():
+        config = alembic_config()
+        config.attributes[DATA_KEYS] = keys
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        ensure_lookup_key(conn, keys)

@@ -151,7 +151,11 @@ class Plant(Base):
 
 
 class CustomerPeriod(Base):
-    """From ``valid_from`` until the next period of the plant, ``customer_number`` owns it."""
+    """From ``valid_from`` until the next period of the plant, ``customer_number`` owns it.
+
+    ``customer_number`` (like ``customers.number``) holds the number's stored key, a keyed
+    hash; the number is in ``personal_numbers`` (core/personal.py).
+    """
 
     __tablename__ = "customer_periods"
     __table_args__ = (
@@ -221,3 +225,29 @@ class Change(Base):
     entity_key: Mapped[str] = mapped_column(String(200))
     operation: Mapped[str] = mapped_column(String(20))
     diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+
+
+class DataKey(Base):
+    """Keys tilsyn makes itself, sealed under the configured data key (core/personal.py)."""
+
+    __tablename__ = "data_keys"
+
+    name: Mapped[str] = mapped_column(String(30), primary_key=True)
+    wrapped: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PersonalNumber(Base):
+    """A customer number, sealed, under its stored key: the one place it is kept.
+
+    Elsewhere (``customers.number``, ``customer_periods.customer_number``, history) the
+    stored key stands for it; erasing the customer deletes this row.
+    """
+
+    __tablename__ = "personal_numbers"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)

@@ -12,6 +12,7 @@ from tilsyn.core.bodies import read_model
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
+from tilsyn.core.personal import STORED_KEY, forget, numbers_for, protect, stored_key
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import scoped_select, scoped_update
 from tilsyn.core.time import utc_now
@@ -103,16 +104,20 @@ def upsert_customer(
     document = customer_document(customer)
     number = document["Number"]
     result: Result = "updated"
-    row = _lock_customer(session, actor.instance_id, number)
+    key = stored_key(session, actor.instance_id, number)
+    # Stored and in history with the stored key for the number (core/personal.py).
+    stored = {**document, "Number": key}
+    row = _lock_customer(session, actor.instance_id, key)
     if row is None:
+        protect(session, actor.instance_id, number)
         now = utc_now()
         new_id = insert_if_absent(
             session,
             Customer,
             {
                 "instance_id": actor.instance_id,
-                "number": number,
-                "data": document,
+                "number": key,
+                "data": stored,
                 "created_at": now,
                 "updated_at": now,
             },
@@ -123,44 +128,37 @@ def upsert_customer(
                 session,
                 actor,
                 entity_type="customer",
-                entity_key=number,
+                entity_key=key,
                 operation="create",
-                diff=diff_documents(None, document),
+                diff=diff_documents(None, stored),
             )
             return Outcome("created", document, issues.warnings)
-        row = _lock_customer(session, actor.instance_id, number)
+        row = _lock_customer(session, actor.instance_id, key)
         assert row is not None, "a conflicting insert must leave a row"
-    if row.data == document:
+    if row.data == stored:
         return Outcome("unchanged", document, issues.warnings)
-    diff = diff_documents(row.data, document)
-    row.data = document
+    diff = diff_documents(row.data, stored)
+    row.data = stored
     row.updated_at = utc_now()
     session.flush()
     record_change(
-        session, actor, entity_type="customer", entity_key=number, operation="update", diff=diff
+        session, actor, entity_type="customer", entity_key=key, operation="update", diff=diff
     )
     return Outcome(result, document, issues.warnings)
 
 
-def _lock_customer(session: Session, instance_id: int, number: str) -> Customer | None:
+def _lock_customer(session: Session, instance_id: int, key: str) -> Customer | None:
     return session.scalar(
-        scoped_select(Customer, instance_id).where(Customer.number == number).with_for_update()
+        scoped_select(Customer, instance_id).where(Customer.number == key).with_for_update()
     )
 
 
-def customer_exists(session: Session, instance_id: int, number: str) -> bool:
-    query = select(Customer.id).where(
-        Customer.instance_id == instance_id, Customer.number == number
-    )
-    return session.scalar(query) is not None
-
-
-def existing_customers(session: Session, instance_id: int, numbers: set[str]) -> set[str]:
-    """Which of these customer numbers exist in the instance."""
-    if not numbers:
+def existing_customers(session: Session, instance_id: int, keys: set[str]) -> set[str]:
+    """Which of these stored keys (core/personal.py) are customers of the instance."""
+    if not keys:
         return set()
     query = select(Customer.number).where(
-        Customer.instance_id == instance_id, Customer.number.in_(sorted(numbers))
+        Customer.instance_id == instance_id, Customer.number.in_(sorted(keys))
     )
     return set(session.scalars(query))
 
@@ -168,27 +166,29 @@ def existing_customers(session: Session, instance_id: int, numbers: set[str]) ->
 def get_customer(session: Session, instance_id: int, number: str) -> dict[str, Any]:
     if "\x00" in number:  # from a URL; PostgreSQL cannot compare text holding NUL
         raise NotFound("No customer with that number in this instance.")
-    row = session.scalar(
-        scoped_select(Customer, instance_id).where(Customer.number == number.strip())
-    )
+    number = number.strip()
+    key = stored_key(session, instance_id, number)
+    row = session.scalar(scoped_select(Customer, instance_id).where(Customer.number == key))
     if row is None:
         raise NotFound("No customer with that number in this instance.")
-    return row.data
+    return {**row.data, "Number": number}
 
 
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
     """Erase a customer for good (GDPR): the row, its number on plants, and in history."""
     number = number.strip()
-    row = None if "\x00" in number else _lock_customer(session, actor.instance_id, number)
-    if row is None:
+    key = None if "\x00" in number else stored_key(session, actor.instance_id, number)
+    row = None if key is None else _lock_customer(session, actor.instance_id, key)
+    if row is None or key is None:
         raise NotFound("No customer with that number in this instance.")
     session.delete(row)
     session.execute(
         scoped_update(CustomerPeriod, actor.instance_id)
-        .where(CustomerPeriod.customer_number == number)
+        .where(CustomerPeriod.customer_number == key)
         .values(customer_number=None)
     )
-    erase_entity(session, actor, entity_type="customer", entity_key=number, personal=number)
+    erase_entity(session, actor, entity_type="customer", entity_key=key, personal=key)
+    forget(session, actor.instance_id, key)
 
 
 MAX_KEYS_PAGE = 10_000
@@ -197,8 +197,13 @@ MAX_KEYS_PAGE = 10_000
 def list_customer_numbers(
     session: Session, instance_id: int, *, after: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One keyset page of the instance's customer numbers, in number order; ``next`` is the
-    ``after`` of the following page, ``None`` on the last one."""
+    """One keyset page of the instance's customer numbers; ``next`` is the ``after`` of the
+    following page, ``None`` on the last one.
+
+    The pages follow the stored keys (core/personal.py), so the order is no order a reader
+    can use, and ``next`` is an opaque cursor. An ``after`` that is not one of those cursors
+    is taken as a number: the page after that number's place.
+    """
     query = (
         scoped_select(Customer, instance_id)
         .with_only_columns(Customer.number)
@@ -206,7 +211,9 @@ def list_customer_numbers(
         .limit(limit + 1)
     )
     if after:
-        query = query.where(Customer.number > after)
-    numbers = list(session.scalars(query))
-    items = [{"Number": number} for number in numbers[:limit]]
-    return items, numbers[limit - 1] if len(numbers) > limit else None
+        cursor = after if STORED_KEY.fullmatch(after) else stored_key(session, instance_id, after)
+        query = query.where(Customer.number > cursor)
+    keys = list(session.scalars(query))
+    numbers = numbers_for(session, instance_id, keys[:limit])
+    items = [{"Number": numbers.get(key, key)} for key in keys[:limit]]
+    return items, keys[limit - 1] if len(keys) > limit else None

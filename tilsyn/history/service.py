@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from tilsyn.core.errors import ApiError, InvalidRequest
 from tilsyn.core.models import Change
+from tilsyn.core.personal import reveal
 from tilsyn.core.problems import Issue
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.time import OSLO, utc_now
@@ -363,7 +364,8 @@ def entity_history(
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    return [change_view(row) for row in rows], rows[-1].id if more else None
+    views = reveal(session, instance_id, [change_view(row) for row in rows])
+    return views, rows[-1].id if more else None
 
 
 def has_history(session: Session, instance_id: int, entity_type: str, entity_key: str) -> bool:
@@ -416,7 +418,8 @@ def change_feed(
             .limit(limit)
         )
     )
-    return [change_view(row) for row in rows], encode_cursor(rows[-1].id if rows else last)
+    views = reveal(session, instance_id, [change_view(row) for row in rows])
+    return views, encode_cursor(rows[-1].id if rows else last)
 
 
 # --- As of a day -------------------------------------------------------------------------------

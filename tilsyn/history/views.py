@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tilsyn.core.errors import NotFound
 from tilsyn.core.models import Customer, GridElement, Plant
+from tilsyn.core.personal import reveal, reveal_key, stored_key
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.customers.service import customer_document
@@ -56,14 +57,14 @@ def _key(value: str, missing: str) -> str:
 def customer_history(
     session: Session, instance_id: int, number: str, *, limit: int, before: int | None
 ) -> dict[str, Any]:
-    number = _key(number, _NO_CUSTOMER)
+    key = stored_key(session, instance_id, _key(number, _NO_CUSTOMER))
     changes, next_before = entity_history(
-        session, instance_id, "customer", number, limit=limit, before=before
+        session, instance_id, "customer", key, limit=limit, before=before
     )
     if (
         not changes
-        and _customer_row(session, instance_id, number) is None
-        and not has_history(session, instance_id, "customer", number)
+        and _customer_row(session, instance_id, key) is None
+        and not has_history(session, instance_id, "customer", key)
     ):
         raise NotFound(_NO_CUSTOMER)
     return {"changes": changes, "next": next_before}
@@ -80,7 +81,8 @@ def plant_history(
     if not changes and row is None and not has_history(session, instance_id, "plant", mpid):
         raise NotFound(_NO_PLANT)
     periods = _periods(plant_state(session, row)) if row is not None else []
-    return {"changes": changes, "next": next_before, "customerPeriods": _periods_out(periods)}
+    page = {"changes": changes, "next": next_before, "customerPeriods": _periods_out(periods)}
+    return dict(reveal(session, instance_id, page))
 
 
 def _periods_out(periods: list[Period]) -> list[dict[str, Any]]:
@@ -118,8 +120,8 @@ def _plant_row(session: Session, instance_id: int, mpid: str) -> Plant | None:
     return session.scalar(scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid))
 
 
-def _customer_row(session: Session, instance_id: int, number: str) -> Customer | None:
-    return session.scalar(scoped_select(Customer, instance_id).where(Customer.number == number))
+def _customer_row(session: Session, instance_id: int, key: str) -> Customer | None:
+    return session.scalar(scoped_select(Customer, instance_id).where(Customer.number == key))
 
 
 def _periods(state: dict[str, Any]) -> list[Period]:
@@ -160,7 +162,7 @@ def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dic
     )
     view = plant_view(session, snapshot, today=day)
     period = in_force(_periods(state), day)
-    view["customerId"] = period.customer if period else None
+    view["customerId"] = reveal_key(session, instance_id, period.customer if period else None)
     view["customerChangeFrom"] = period.valid_from.isoformat() if period else None
     view["connectionPoint"] = _connection_point(
         session, instance_id, state.get("connectionPoint"), moment
@@ -236,11 +238,10 @@ def customer_as_of(session: Session, instance_id: int, number: str, day: date) -
     """The customer in import format as stored at the end of ``day`` (Europe/Oslo)."""
     number = _key(number, _NO_CUSTOMER)
     check_kept(session, instance_id, day)
-    row = _customer_row(session, instance_id, number)
+    key = stored_key(session, instance_id, number)
+    row = _customer_row(session, instance_id, key)
     current = flatten(row.data) if row is not None else None
-    state = state_at(
-        session, instance_id, "customer", number, current=current, moment=end_of_day(day)
-    )
+    state = state_at(session, instance_id, "customer", key, current=current, moment=end_of_day(day))
     if not state or state.get("Number") is None:
         raise NotFound("No customer with that number in this instance on that day.")
-    return unflatten(_customer_skeleton() | state)
+    return dict(reveal(session, instance_id, unflatten(_customer_skeleton() | state)))

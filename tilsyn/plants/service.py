@@ -15,6 +15,7 @@ from tilsyn.core.bodies import read_model
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import CustomerPeriod, GridElement, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
+from tilsyn.core.personal import protect_many, reveal_key, stored_key
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.time import utc_now
@@ -440,17 +441,38 @@ def write_plants(
     if updates:
         session.execute(_UPDATE_PLANT, updates)
 
-    periods_changed = _apply_customers(session, actor, changes, plant_ids, stored, today=today)
-    known_customers = existing_customers(
-        session, actor.instance_id, {c.customer for c in changes if c.customer is not None}
+    # Customers by their stored keys (core/personal.py), never by the number itself.
+    customer_keys = {
+        change.metering_point_id: stored_key(session, actor.instance_id, change.customer)
+        for change in changes
+        if change.customer is not None
+    }
+    periods_changed = _apply_customers(
+        session,
+        actor,
+        changes,
+        customer_keys=customer_keys,
+        plant_ids=plant_ids,
+        stored=stored,
+        today=today,
     )
+    protect_many(
+        session,
+        actor.instance_id,
+        [
+            change.customer
+            for change in changes
+            if change.customer is not None and change.metering_point_id in periods_changed
+        ],
+    )
+    known_customers = existing_customers(session, actor.instance_id, set(customer_keys.values()))
     rules = rules_for(session, actor.instance_id)
     written: list[PlantWritten] = []
     for change in changes:
         mpid = change.metering_point_id
         if mpid in periods_changed and results[mpid] == "unchanged":
             results[mpid] = "updated"
-        if change.customer is not None and change.customer not in known_customers:
+        if mpid in customer_keys and customer_keys[mpid] not in known_customers:
             change.issues.warn(
                 "customerId",
                 "customer_not_found",
@@ -502,12 +524,14 @@ def _apply_customers(
     session: Session,
     actor: Actor,
     changes: Sequence[PlantChange],
+    *,
+    customer_keys: dict[str, str],
     plant_ids: dict[str, int],
     stored: dict[str, Any],
-    *,
     today: date,
 ) -> set[str]:
-    """Each plant's customer change, as periods; the metering point ids whose periods changed."""
+    """Each plant's customer change (by stored key), as periods; the metering point ids whose
+    periods changed."""
     periods_of: dict[int, list[Period]] = {}
     stored_ids = sorted(plant_ids[mpid] for mpid in stored)
     if stored_ids:
@@ -526,7 +550,8 @@ def _apply_customers(
         plant_id = plant_ids[mpid]
         periods = periods_of.get(plant_id, [])
         start = change.customer_from or today
-        new_periods = apply_customer_change(periods, change.customer, start, today=today)
+        customer = customer_keys.get(mpid)
+        new_periods = apply_customer_change(periods, customer, start, today=today)
         if new_periods is None:
             continue
         changed.add(mpid)
@@ -582,6 +607,7 @@ def _element_name(session: Session, element_id: int | None) -> str | None:
 
 
 def _load_periods(session: Session, plant_id: int) -> list[Period]:
+    """The plant's periods; customers by their stored keys (core/personal.py)."""
     rows = session.execute(
         select(CustomerPeriod.valid_from, CustomerPeriod.customer_number)
         .where(CustomerPeriod.plant_id == plant_id)
@@ -671,7 +697,7 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
     )
     return {
         "meteringPointId": plant.metering_point_id,
-        "customerId": current.customer if current else None,
+        "customerId": reveal_key(session, plant.instance_id, current.customer if current else None),
         "customerChangeFrom": current.valid_from.isoformat() if current else None,
         "plantId": data["plantId"],
         "searchCategory": data["searchCategory"],
