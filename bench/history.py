@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
+from common import fresh_database
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
@@ -247,27 +244,6 @@ def run(url: str, *, plant_count: int, rounds: int, threads: int) -> None:
     print(
         f"as-of read replaying {2 * rounds} changes: {as_of_ms:.2f} ms; live GET: {live_ms:.2f} ms"
     )
-
-
-@contextmanager
-def fresh_database(url: str | None) -> Iterator[str]:
-    """A fresh SQLite file, or a throwaway database on the named PostgreSQL server."""
-    if url is None:
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='tilsyn-bench-')) / 'history.db'}"
-        return
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        yield url
-        return
-    name = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
-    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-import psycopg
+from common import fresh_database
 from sqlalchemy.engine import make_url
 
 import tilsyn.plants.service as plants
@@ -197,27 +194,6 @@ def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
         f"compile {many} rules: {compile_ms:.1f} ms; one look-up: {lookup_us:.2f} µs; "
         f"first GET after a rule change (load + compile): {cold_ms:.1f} ms"
     )
-
-
-@contextmanager
-def fresh_database(url: str | None) -> Iterator[str]:
-    """A fresh SQLite file, or a throwaway database on the named PostgreSQL server."""
-    if url is None:
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='tilsyn-bench-')) / 'rules.db'}"
-        return
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        yield url
-        return
-    name = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
-    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
