@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,7 +42,11 @@ def fresh_database(url: str | None, name: str = "bench.db") -> Iterator[str]:
     """A new SQLite file (for None, ``sqlite`` or an SQLite URL: its folder is ignored), or a
     throwaway database on the named PostgreSQL server, dropped afterwards."""
     if url in (None, "sqlite") or backend(url) == "sqlite":
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='tilsyn-bench-')) / name}"
+        folder = Path(tempfile.mkdtemp(prefix="tilsyn-bench-"))
+        try:
+            yield f"sqlite:///{folder / name}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return
     parsed = make_url(url)
     database = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
