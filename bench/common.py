@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,12 +39,20 @@ def backend(url: str) -> str:
 
 
 @contextmanager
-def fresh_database(url: str | None, name: str = "bench.db") -> Iterator[str]:
+def fresh_database(
+    url: str | None, name: str = "bench.db", *, template: str | None = None
+) -> Iterator[str]:
     """A new SQLite file (for None, ``sqlite`` or an SQLite URL: its folder is ignored), or a
-    throwaway database on the named PostgreSQL server, dropped afterwards."""
+    throwaway database on the named PostgreSQL server, dropped afterwards; with ``template``
+    (a database this function made), a copy of it."""
     if url in (None, "sqlite") or backend(url) == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="tilsyn-bench-"))
         try:
+            if template is not None:
+                source = make_url(template).database or ""
+                with sqlite3.connect(source) as conn:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                shutil.copy(source, folder / name)
             yield f"sqlite:///{folder / name}"
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -51,8 +60,9 @@ def fresh_database(url: str | None, name: str = "bench.db") -> Iterator[str]:
     parsed = make_url(url)
     database = f"tilsyn_bench_{uuid.uuid4().hex[:8]}"
     admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}"{copy}')
     try:
         yield parsed.set(database=database).render_as_string(hide_password=False)
     finally:
@@ -64,8 +74,6 @@ def database_bytes(url: str) -> int:
     """The database's size on disk (SQLite after a checkpoint folds the WAL in)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        import sqlite3
-
         path = parsed.database or ""
         with sqlite3.connect(path) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
