@@ -21,20 +21,23 @@ server's. Data come from ``tilsyn demo-data`` (cached per size in the temp folde
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
 import resource
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -257,31 +260,49 @@ def timed_import(db: str, folder: Path, plants: int) -> Row:
 # --- bulk endpoint -------------------------------------------------------------------------
 
 
-def file_blocks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            yield block
+def stream_bulk(base: str, path: str, key: str, source: Path) -> dict[str, Any]:
+    """POST a file as chunked NDJSON while reading the streamed answer at the same time.
+
+    Full duplex, as the bulk endpoint needs for a large body: it answers while it reads, and a
+    client that only reads once it has sent everything (httpx, requests) stalls both sides when
+    the answer fills the socket buffers.
+    """
+    url = urlsplit(base)
+    sock = socket.create_connection((url.hostname, url.port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\napi-key: {key}\r\n"
+        "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    )
+
+    def send() -> None:
+        sock.sendall(head.encode())
+        with source.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                sock.sendall(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    if response.status != 200:
+        raise RuntimeError(f"bulk answered {response.status}: {response.read()[:500]!r}")
+    summary: dict[str, Any] = {}
+    for line in response:
+        if line.startswith(b'{"summary"'):
+            summary = json.loads(line)["summary"]
+    sender.join()
+    sock.close()
+    return summary
 
 
 def timed_bulk(db: str, key: str, folder: Path, plants: int, gets: int) -> tuple[Row, list[float]]:
     with running_server(db) as server:
-        headers = {"api-key": key, "content-type": "application/x-ndjson"}
-        summary: dict[str, Any] = {}
         started = time.perf_counter()
-        with (
-            httpx.Client(base_url=server.base, timeout=None) as client,
-            client.stream(
-                "POST",
-                "/api/import/test/plant/bulk",
-                content=file_blocks(folder / "plants.ndjson"),
-                headers=headers,
-            ) as response,
-        ):
-            response.raise_for_status()
-            for line in response.iter_lines():
-                record = json.loads(line)
-                if "summary" in record:
-                    summary = record["summary"]
+        summary = stream_bulk(
+            server.base, "/api/import/test/plant/bulk", key, folder / "plants.ndjson"
+        )
         seconds = time.perf_counter() - started
         peak = peak_rss_bytes(server.process.pid)
         latencies = get_latencies(server.base, key, folder / "plants.ndjson", plants, gets)
