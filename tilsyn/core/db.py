@@ -40,6 +40,9 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
         return engine
     return create_engine(
         url,
+        # No server-side prepared statements: a generic plan made while a table was small (the
+        # start of a bulk load, before autovacuum analyzes it) kept scanning it whole as it grew.
+        connect_args={"prepare_threshold": None},
         pool_size=pool_size,
         max_overflow=2,
         pool_pre_ping=True,
