@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session, aliased
 
 from tilsyn.core.models import GridElement
 from tilsyn.core.problems import Issues, join_path
-from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.time import utc_now
-from tilsyn.core.upsert import BatchConflict, insert_if_absent, insert_many_if_absent
+from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
 from tilsyn.hierarchy.schemas import (
     ConnectionPointIn,
     CoordinatesIn,
@@ -149,97 +148,6 @@ def element_specs(
     )
 
 
-def upsert_chain(session: Session, actor: Actor, spec: ElementSpec) -> tuple[int, bool]:
-    """Write the chain top-down (a fixed lock order); the lowest element's id, and whether
-    anything changed."""
-    parent_id = None
-    changed = False
-    if spec.parent is not None:
-        parent_id, changed = upsert_chain(session, actor, spec.parent)
-    element_id, element_changed = _upsert_element(session, actor, spec, parent_id)
-    return element_id, changed or element_changed
-
-
-def _lock(session: Session, instance_id: int, kind: str, name: str) -> GridElement | None:
-    return session.scalar(
-        scoped_select(GridElement, instance_id)
-        .where(GridElement.kind == kind, GridElement.name == name)
-        .with_for_update()
-    )
-
-
-def _upsert_element(
-    session: Session, actor: Actor, spec: ElementSpec, parent_id: int | None
-) -> tuple[int, bool]:
-    row = _lock(session, actor.instance_id, spec.kind, spec.name)
-    if row is None:
-        now = utc_now()
-        values: dict[str, Any] = {
-            "instance_id": actor.instance_id,
-            "kind": spec.kind,
-            "name": spec.name,
-            "parent_id": parent_id,
-            "address_text": spec.address[0] if spec.address else None,
-            "postal_code": spec.address[1] if spec.address else None,
-            "latitude": spec.location[0] if spec.location else None,
-            "longitude": spec.location[1] if spec.location else None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        new_id = insert_if_absent(session, GridElement, values, key=["instance_id", "kind", "name"])
-        if new_id is not None:
-            created: dict[str, list[Any]] = {
-                field: [None, values[field]]
-                for field in ("address_text", "postal_code", "latitude", "longitude")
-                if values[field] is not None
-            }
-            if parent_id is not None:
-                created["parent"] = [None, spec.parent.name if spec.parent else None]
-            record_change(
-                session,
-                actor,
-                entity_type=spec.kind,
-                entity_key=spec.name,
-                operation="create",
-                diff=_wire_diff(created),
-            )
-            return new_id, True
-        row = _lock(session, actor.instance_id, spec.kind, spec.name)
-        assert row is not None, "a conflicting insert must leave a row"
-
-    diff: dict[str, list[Any]] = {}
-    if spec.address is not None:
-        for field, value in zip(("address_text", "postal_code"), spec.address, strict=True):
-            if getattr(row, field) != value:
-                diff[field] = [getattr(row, field), value]
-                setattr(row, field, value)
-    if spec.location is not None:
-        for field, position in zip(("latitude", "longitude"), spec.location, strict=True):
-            if getattr(row, field) != position:
-                diff[field] = [getattr(row, field), position]
-                setattr(row, field, position)
-    if parent_id is not None and row.parent_id != parent_id:
-        old_parent = session.get(GridElement, row.parent_id) if row.parent_id else None
-        diff["parent"] = [
-            old_parent.name if old_parent else None,
-            spec.parent.name if spec.parent else None,
-        ]
-        row.parent_id = parent_id
-    if not diff:
-        return row.id, False
-    row.updated_at = utc_now()
-    session.flush()
-    record_change(
-        session,
-        actor,
-        entity_type=spec.kind,
-        entity_key=spec.name,
-        operation="move" if set(diff) == {"parent"} else "update",
-        diff=_wire_diff(diff),
-    )
-    return row.id, True
-
-
 @dataclass
 class _Element:
     """An element as a batch leaves it; ``parent`` names the parent once the batch moved it."""
@@ -274,11 +182,13 @@ _UPDATE_ELEMENT = (
 def upsert_chains(
     session: Session, actor: Actor, specs: Sequence[ElementSpec | None]
 ) -> list[tuple[int | None, bool]]:
-    """:func:`upsert_chain` for many chains at once, with a few statements per kind.
+    """Write the chains (each top-down) with a few statements per kind; per chain, the lowest
+    element's id and whether anything of the chain changed.
 
-    The chains apply in order, in memory, exactly as one :func:`upsert_chain` after another
-    would (same rows, same history, same ``changed`` per chain); the database sees one locking
-    read, one insert and one update per kind. Raises :class:`BatchConflict` when another
+    The chains apply in order, in memory, as if written one after another (same rows, same
+    history, same ``changed`` per chain): an element is created with what was sent, a sent
+    address or location replaces the stored one, a sent parent moves it. The database sees one
+    locking read, one insert and one update per kind. Raises :class:`BatchConflict` when another
     transaction created one of the new elements meanwhile; the caller then goes one by one.
     """
     wanted: dict[str, set[str]] = {kind: set() for kind in KINDS}
@@ -306,7 +216,7 @@ def _id_of(elements: dict[tuple[str, str], _Element | None], spec: ElementSpec) 
 def _lock_elements(
     session: Session, instance_id: int, wanted: dict[str, set[str]]
 ) -> dict[tuple[str, str], _Element | None]:
-    """The stored elements of these names, locked top-down (the lock order of upsert_chain)."""
+    """The stored elements of these names, locked top-down and by name: one lock order for all."""
     elements: dict[tuple[str, str], _Element | None] = {}
     parent_ids: set[int] = set()
     for kind in KINDS:
@@ -365,7 +275,7 @@ def _apply_spec(
     elements: dict[tuple[str, str], _Element | None],
     spec: ElementSpec,
 ) -> bool:
-    """One chain applied to the batch's elements, top-down, as upsert_chain writes it."""
+    """One chain applied to the batch's elements, top-down."""
     changed = False
     if spec.parent is not None:
         changed = _apply_spec(session, actor, elements, spec.parent)
