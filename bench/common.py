@@ -140,7 +140,9 @@ def running_server(
         **BENCH_ENV,
         "TILSYN_DATABASE_URL": db,
         "TILSYN_DB_POOL_SIZE": str(pool_size),
-        "PYTHONPATH": str(Path(__file__).parent),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
+        ),
     }
     if app is None:
         command = [

@@ -1,4 +1,5 @@
-"""The batched plant writer against real concurrency and real database failures."""
+"""The batched plant and customer writers against real concurrency and real database
+failures."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from tests.conftest import database_url_for, make_tenant
 from tilsyn.bulk.service import process_chunk
 from tilsyn.bulk.stream import RawItem
 from tilsyn.core.db import Database
-from tilsyn.core.models import GridElement, Plant
+from tilsyn.core.models import Customer, GridElement, Plant
 from tilsyn.core.time import today_in_oslo
-from tilsyn.demo_data import generate_plants
+from tilsyn.customers.service import get_customer, upsert_customer
+from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
 from tilsyn.plants.service import get_plant, upsert_plant
 
@@ -112,3 +114,91 @@ def test_a_database_failure_in_a_batch_fails_only_its_item(
     with database.read() as session:
         stored = set(session.scalars(select(Plant.metering_point_id)))
     assert stored == {item["meteringPointId"] for item in items} - {items[5]["meteringPointId"]}
+
+
+def test_a_customer_batch_that_meets_a_concurrent_insert_is_written_again(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """PostgreSQL: another transaction creates one of the batch's new customers between the
+    batch's locking read and its insert; the batch is written again, updating that customer."""
+    database = Database(database_url_for("postgresql", request, tmp_path))
+    tenant = make_tenant(database, "race")
+    today = today_in_oslo()
+    items = list(generate_customers(20, seed=3))
+    rival = dict(items[7], FirstName="Sent-By-The-Other-Transaction")
+    fired: list[str] = []
+
+    def insert_rival_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if fired or not statement.startswith("INSERT INTO customers"):
+            return
+        fired.append(statement)
+        other = Database(database.url)
+        try:
+            with other.write() as session:
+                upsert_customer(session, Actor(tenant.instance_id), rival, today=today)
+        finally:
+            other.dispose()
+
+    event.listen(database.engine, "before_cursor_execute", insert_rival_first)
+    try:
+        results = process_chunk(
+            database,
+            Actor(tenant.instance_id),
+            "customer",
+            [RawItem(index, item, None) for index, item in enumerate(items)],
+            today=today,
+            synthetic_ok=True,
+        )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", insert_rival_first)
+    assert fired, "the rival transaction ran"
+    assert [r.result for r in results] == ["created"] * 7 + ["updated"] + ["created"] * 12
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 20
+        stored = get_customer(session, tenant.instance_id, items[7]["Number"])
+        assert stored["FirstName"] == items[7]["FirstName"]
+    database.dispose()
+
+
+def test_a_database_failure_in_a_customer_batch_fails_only_its_item(
+    database: Database, database_url: str
+) -> None:
+    """A database-side rejection of one customer: only that customer fails."""
+    tenant = make_tenant(database, "checked")
+    items = list(generate_customers(12, seed=4))
+    items[5]["FirstName"] = "Rejected-By-The-Database"
+    with database.engine.begin() as conn:
+        if database.dialect == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER reject_customer BEFORE INSERT ON customers "
+                    "WHEN json_extract(NEW.data, '$.FirstName') = 'Rejected-By-The-Database' "
+                    "BEGIN SELECT RAISE(ABORT, 'rejected'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "ALTER TABLE customers ADD CONSTRAINT reject_customer CHECK "
+                    "(data->>'FirstName' IS DISTINCT FROM 'Rejected-By-The-Database')"
+                )
+            )
+    try:
+        results = process_chunk(
+            database,
+            Actor(tenant.instance_id),
+            "customer",
+            [RawItem(index, item, None) for index, item in enumerate(items)],
+            today=today_in_oslo(),
+            synthetic_ok=True,
+        )
+    finally:
+        with database.engine.begin() as conn:
+            if database.dialect == "sqlite":
+                conn.execute(text("DROP TRIGGER reject_customer"))
+            else:
+                conn.execute(text("ALTER TABLE customers DROP CONSTRAINT reject_customer"))
+    assert [r.result for r in results] == ["created"] * 5 + ["failed"] + ["created"] * 6
+    assert results[5].errors[0]["code"] == "not_stored"
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Customer)) == 11

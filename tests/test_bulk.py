@@ -275,3 +275,63 @@ def test_bulk_and_single_agree_on_updates_and_shared_elements(
             client.get(url, headers=bulk.headers).json()
             == client.get(url, headers=single.headers).json()
         )
+
+
+_customer_edits = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.sampled_from(["FirstName", "Email", "Phone", "BirthDate", "Number", "Address"]),
+        st.sampled_from(["", "x", "not-an-email", "+47 22 00 00 00", "2099-01-01", None]),
+    ),
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(first_round=_customer_edits, second_round=_customer_edits)
+def test_bulk_and_single_agree_on_customers(
+    client: TestClient,
+    database: Database,
+    first_round: list[tuple[int, str, Any]],
+    second_round: list[tuple[int, str, Any]],
+) -> None:
+    """Customers created and then changed, item by item and in bulk (the batch writer): the
+    same result, warnings or errors per item, and the same stored customers."""
+    suffix = str(time.monotonic_ns())
+    single = make_tenant(database, f"single-{suffix}")
+    bulk = make_tenant(database, f"bulk-{suffix}")
+    base = list(generate_customers(6, seed=44))
+    for edits in (first_round, second_round):
+        items = [dict(item) for item in base]
+        for position, name, value in edits:
+            if name != "Number" or value in ("", None):  # a blank Number is an error
+                items[position][name] = value
+        one_by_one = [
+            client.post("/api/import/test/customer", json=item, headers=single.headers)
+            for item in items
+        ]
+        together = lines(
+            client.post(
+                "/api/import/test/customer/bulk",
+                content=ndjson(items),
+                headers={**bulk.headers, **NDJSON},
+            )
+        )[:-1]
+        for alone, result in zip(one_by_one, together, strict=True):
+            if alone.status_code == 200:
+                assert result["result"] == alone.json()["result"]
+                assert result["warnings"] == alone.json()["warnings"]
+            else:
+                assert alone.status_code == 400, alone.text
+                assert result["result"] == "failed"
+                assert result["errors"] == alone.json()["errors"]
+    for item in base:
+        url = f"/api/customer/environment/test/bynumber/{item['Number']}"
+        from_bulk = client.get(url, headers=bulk.headers)
+        assert from_bulk.status_code == client.get(url, headers=single.headers).status_code
+        assert from_bulk.json() == client.get(url, headers=single.headers).json()

@@ -135,14 +135,7 @@ def import_files(
                         prepare_chunk, kind, today=today, strict=strict, synthetic_ok=synthetic_ok
                     )
                     for lines, prepared in _prepared_chunks(pool, prepare, _items(path)):
-                        results = write_chunk(
-                            database,
-                            actor,
-                            prepared,
-                            today=today,
-                            strict=strict,
-                            synthetic_ok=synthetic_ok,
-                        )
+                        results = write_chunk(database, actor, prepared, today=today)
                         summary.add(results)
                         for result in results:
                             if result.warnings or result.errors or result.result == "superseded":

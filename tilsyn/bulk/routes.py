@@ -132,17 +132,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             async for line in written():
                 yield line
             writing = asyncio.ensure_future(
-                run_in_threadpool(
-                    partial(
-                        write_chunk,
-                        db,
-                        actor,
-                        prepared,
-                        today=today,
-                        strict=strict,
-                        synthetic_ok=synthetic_ok,
-                    )
-                )
+                run_in_threadpool(partial(write_chunk, db, actor, prepared, today=today))
             )
             # A client that leaves mid-stream cancels this generator: the chunk being written
             # still commits whole, and its outcome must not surface as an unretrieved error.

@@ -10,21 +10,24 @@ reports the earlier ones as superseded (across chunks the items apply in order: 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from tilsyn.bulk.stream import RawItem
 from tilsyn.core.db import Database
-from tilsyn.core.errors import ApiError, InvalidBody
+from tilsyn.core.errors import InvalidBody
 from tilsyn.core.problems import Issues
 from tilsyn.core.upsert import BatchConflict
-from tilsyn.customers.service import upsert_customer
-from tilsyn.history.service import Actor, restore_pending, snapshot_pending
+from tilsyn.customers.service import (
+    CustomerChange,
+    parse_valid_customer,
+    write_customers_atomically,
+)
+from tilsyn.history.service import Actor
 from tilsyn.plants.service import PlantChange, parse_valid_plant, write_plants_atomically
 
 Kind = Literal["customer", "plant"]
@@ -91,7 +94,7 @@ class PreparedChunk:
     size: int
     settled: dict[int, ItemResult]
     plants: list[tuple[int, int, str | None, PlantChange]]
-    customers: list[tuple[int, RawItem, str | None]]
+    customers: list[tuple[int, int, str | None, CustomerChange]]
 
 
 def prepare_chunk(
@@ -107,16 +110,23 @@ def prepare_chunk(
         elif key is not None and last_of_key[key] != position:
             prepared.settled[position] = ItemResult(item.index, key, "superseded")
         elif kind == "customer":
-            prepared.customers.append((position, item, key))
-        else:
             try:
-                change = parse_valid_plant(
+                customer = parse_valid_customer(
                     item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
                 )
             except InvalidBody as exc:
                 prepared.settled[position] = _failed(item, key, exc)
                 continue
-            prepared.plants.append((position, item.index, key, change))
+            prepared.customers.append((position, item.index, key, customer))
+        else:
+            try:
+                plant = parse_valid_plant(
+                    item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
+                )
+            except InvalidBody as exc:
+                prepared.settled[position] = _failed(item, key, exc)
+                continue
+            prepared.plants.append((position, item.index, key, plant))
     return prepared
 
 
@@ -126,17 +136,22 @@ def write_chunk(
     prepared: PreparedChunk,
     *,
     today: date,
-    strict: bool = False,
-    synthetic_ok: bool = False,
 ) -> list[ItemResult]:
     """Write a prepared chunk in one transaction; one result per item, in order."""
     results = dict(prepared.settled)
     with database.write() as session:
         if prepared.plants:
-            results |= _write_plants(session, actor, prepared.plants, today=today)
-        for position, item, key in prepared.customers:
-            results[position] = _apply_customer(
-                session, actor, item, key, today=today, strict=strict, synthetic_ok=synthetic_ok
+            results |= _write_batch(
+                prepared.plants,
+                lambda changes: [
+                    written.result
+                    for written in write_plants_atomically(session, actor, changes, today=today)
+                ],
+            )
+        if prepared.customers:
+            results |= _write_batch(
+                prepared.customers,
+                lambda changes: write_customers_atomically(session, actor, changes),
             )
     return [results[position] for position in range(prepared.size)]
 
@@ -153,39 +168,35 @@ def process_chunk(
 ) -> list[ItemResult]:
     """Apply one chunk in one transaction; one result per item, in order."""
     prepared = prepare_chunk(kind, items, today=today, strict=strict, synthetic_ok=synthetic_ok)
-    return write_chunk(
-        database, actor, prepared, today=today, strict=strict, synthetic_ok=synthetic_ok
-    )
+    return write_chunk(database, actor, prepared, today=today)
 
 
-def _write_plants(
-    session: Session,
-    actor: Actor,
-    valid: list[tuple[int, int, str | None, PlantChange]],
-    *,
-    today: date,
+_Change = TypeVar("_Change", PlantChange, CustomerChange)
+
+
+def _write_batch(
+    valid: list[tuple[int, int, str | None, _Change]],
+    write: Callable[[list[_Change]], Sequence[str]],
 ) -> dict[int, ItemResult]:
-    """The valid plants as one batch; should the batch fail in the database, one by one, so
+    """The valid items as one batch; should the batch fail in the database, one by one, so
     that only the item at fault fails."""
     results: dict[int, ItemResult] = {}
     try:
-        written = write_plants_atomically(
-            session, actor, [change for *_, change in valid], today=today
-        )
+        written = write([change for *_, change in valid])
     except (BatchConflict, SQLAlchemyError):
         written = None
     if written is not None:
         for (position, index, key, change), outcome in zip(valid, written, strict=True):
-            results[position] = _written(index, key, outcome.result, change.issues)
+            results[position] = _written(index, key, outcome, change.issues)
         return results
     for position, index, key, change in valid:
         try:
-            [outcome] = write_plants_atomically(session, actor, [change], today=today)
+            [outcome] = write([change])
         except (BatchConflict, SQLAlchemyError):
             error = {"field": "", "code": "not_stored", "message": "the item could not be stored"}
             results[position] = ItemResult(index, key, "failed", errors=[error])
             continue
-        results[position] = _written(index, key, outcome.result, change.issues)
+        results[position] = _written(index, key, outcome, change.issues)
     return results
 
 
@@ -200,40 +211,4 @@ def _failed(item: RawItem, key: str | None, exc: InvalidBody) -> ItemResult:
         "failed",
         warnings=[w.as_dict() for w in exc.warnings],
         errors=[e.as_dict() for e in exc.errors],
-    )
-
-
-def _apply_customer(
-    session: Session,
-    actor: Actor,
-    item: RawItem,
-    key: str | None,
-    *,
-    today: date,
-    strict: bool,
-    synthetic_ok: bool,
-) -> ItemResult:
-    # History waits in the session until commit: put it back as it was if the item fails.
-    pending = snapshot_pending(session)
-    try:
-        with session.begin_nested():
-            outcome = upsert_customer(
-                session, actor, item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
-            )
-    except InvalidBody as exc:
-        restore_pending(session, pending)
-        return _failed(item, key, exc)
-    except ApiError as exc:
-        restore_pending(session, pending)
-        error = {"field": "", "code": exc.slug, "message": exc.detail}
-        return ItemResult(item.index, key, "failed", errors=[error])
-    except SQLAlchemyError:
-        restore_pending(session, pending)
-        error = {"field": "", "code": "not_stored", "message": "the item could not be stored"}
-        return ItemResult(item.index, key, "failed", errors=[error])
-    return ItemResult(
-        item.index,
-        key,
-        outcome.result,
-        warnings=[w.as_dict() for w in outcome.warnings],
     )

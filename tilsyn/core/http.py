@@ -31,9 +31,14 @@ from tilsyn.instances.ratelimit import RateLimiter, retry_after_seconds
 from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
 
 
-def get_db(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
+
+
+async def get_db(request: Request) -> Database:
+    """Async, as every dependency without I/O: a sync one costs a thread-pool hop per request."""
+    return database_of(request)
 
 
 def get_settings(request: Request) -> Settings:
@@ -47,7 +52,7 @@ def key_context(
 ) -> KeyContext:
     if not api_key:
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
-    db = get_db(request)
+    db = database_of(request)
     settings = get_settings(request)
     with db.read() as session:
         ctx = authenticate(
@@ -93,7 +98,7 @@ PageAfter = Annotated[
 ]
 
 
-def environment_context(
+async def environment_context(
     environment: EnvironmentPath, ctx: Annotated[KeyContext, Depends(key_context)]
 ) -> KeyContext:
     if environment not in ENVIRONMENTS:
@@ -106,7 +111,7 @@ def environment_context(
     return ctx
 
 
-def admin_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
+async def admin_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
     if ctx.scope != "admin":
         raise Forbidden("This endpoint needs an admin-scoped API key.")
     return ctx

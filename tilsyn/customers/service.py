@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
-from tilsyn.core.personal import STORED_KEY, forget, numbers_for, protect, stored_key
+from tilsyn.core.personal import STORED_KEY, forget, numbers_for, protect_many, stored_key
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import scoped_select, scoped_update
 from tilsyn.core.time import utc_now
-from tilsyn.core.upsert import insert_if_absent
+from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
 from tilsyn.customers.schemas import CustomerIn
-from tilsyn.history.service import Actor, diff_documents, erase_entity, record_change
+from tilsyn.history.service import (
+    Actor,
+    diff_documents,
+    erase_entity,
+    record_change,
+    write_atomically,
+)
 from tilsyn.validation import codes, identifiers
 
 
@@ -84,15 +92,20 @@ def customer_document(customer: CustomerIn) -> dict[str, Any]:
     }
 
 
-def upsert_customer(
-    session: Session,
-    actor: Actor,
-    data: dict[str, Any],
-    *,
-    today: date,
-    strict: bool = False,
-    synthetic_ok: bool = False,
-) -> Outcome:
+@dataclass
+class CustomerChange:
+    """A checked customer body, ready to write; plain data, so that a bulk import can check
+    the next chunk elsewhere while this one is written."""
+
+    number: str
+    document: dict[str, Any]
+    issues: Issues
+
+
+def parse_valid_customer(
+    data: dict[str, Any], *, today: date, strict: bool = False, synthetic_ok: bool = False
+) -> CustomerChange:
+    """The checked customer; :class:`InvalidBody` when it must not be stored."""
     customer, issues = parse_customer(data, today=today)
     issues.apply_strictness(strict, synthetic_ok=synthetic_ok)
     if customer is None or issues.errors:
@@ -102,49 +115,113 @@ def upsert_customer(
             warnings=issues.warnings,
         )
     document = customer_document(customer)
-    number = document["Number"]
-    result: Result = "updated"
-    key = stored_key(session, actor.instance_id, number)
-    # Stored and in history with the stored key for the number (core/personal.py).
-    stored = {**document, "Number": key}
-    row = _lock_customer(session, actor.instance_id, key)
-    if row is None:
-        protect(session, actor.instance_id, number)
-        now = utc_now()
-        new_id = insert_if_absent(
-            session,
-            Customer,
-            {
-                "instance_id": actor.instance_id,
-                "number": key,
-                "data": stored,
-                "created_at": now,
-                "updated_at": now,
-            },
-            key=["instance_id", "number"],
+    return CustomerChange(document["Number"], document, issues)
+
+
+def upsert_customer(
+    session: Session,
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    today: date,
+    strict: bool = False,
+    synthetic_ok: bool = False,
+) -> Outcome:
+    change = parse_valid_customer(data, today=today, strict=strict, synthetic_ok=synthetic_ok)
+    return write_customer(session, actor, change)
+
+
+def write_customer(session: Session, actor: Actor, change: CustomerChange) -> Outcome:
+    """A batch of one: the single upsert follows exactly the rules of a bulk import."""
+    [result] = write_customers_atomically(session, actor, [change])
+    return Outcome(result, change.document, change.issues.warnings)
+
+
+def write_customers_atomically(
+    session: Session, actor: Actor, changes: Sequence[CustomerChange]
+) -> list[Result]:
+    """:func:`write_customers` in a savepoint, tried again after a concurrent insert."""
+    return write_atomically(session, lambda: write_customers(session, actor, changes))
+
+
+_CUSTOMERS = cast(Table, Customer.__table__)
+_UPDATE_CUSTOMER = (
+    update(_CUSTOMERS)
+    .where(_CUSTOMERS.c.id == bindparam("customer_id"))
+    .values(data=bindparam("new_data"), updated_at=bindparam("new_updated_at"))
+)
+
+
+def write_customers(
+    session: Session, actor: Actor, changes: Sequence[CustomerChange]
+) -> list[Result]:
+    """Apply checked customers (distinct numbers) in the current transaction: one locking
+    read, one insert and one update for the batch. Raises :class:`BatchConflict` when another
+    transaction created one of them meanwhile."""
+    # Stored, and in history, under the stored key of the number (core/personal.py).
+    keys = [stored_key(session, actor.instance_id, change.number) for change in changes]
+    assert len(set(keys)) == len(keys), "a batch holds each customer once"
+    stored = {
+        row.number: row
+        for row in session.execute(
+            select(_CUSTOMERS.c.id, _CUSTOMERS.c.number, _CUSTOMERS.c.data)
+            .where(_CUSTOMERS.c.instance_id == actor.instance_id, _CUSTOMERS.c.number.in_(keys))
+            .order_by(_CUSTOMERS.c.number)
+            .with_for_update()
         )
-        if new_id is not None:
+    }
+    now = utc_now()
+    results: list[Result] = []
+    new_rows: list[dict[str, Any]] = []
+    new_numbers: list[str] = []
+    updates: list[dict[str, Any]] = []
+    for change, key in zip(changes, keys, strict=True):
+        document = {**change.document, "Number": key}
+        row = stored.get(key)
+        if row is None:
+            new_rows.append(
+                {
+                    "instance_id": actor.instance_id,
+                    "number": key,
+                    "data": document,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            new_numbers.append(change.number)
+            results.append("created")
+        elif row.data == document:
+            results.append("unchanged")
+        else:
+            updates.append({"customer_id": row.id, "new_data": document, "new_updated_at": now})
             record_change(
                 session,
                 actor,
                 entity_type="customer",
                 entity_key=key,
-                operation="create",
-                diff=diff_documents(None, stored),
+                operation="update",
+                diff=diff_documents(row.data, document),
             )
-            return Outcome("created", document, issues.warnings)
-        row = _lock_customer(session, actor.instance_id, key)
-        assert row is not None, "a conflicting insert must leave a row"
-    if row.data == stored:
-        return Outcome("unchanged", document, issues.warnings)
-    diff = diff_documents(row.data, stored)
-    row.data = stored
-    row.updated_at = utc_now()
-    session.flush()
-    record_change(
-        session, actor, entity_type="customer", entity_key=key, operation="update", diff=diff
-    )
-    return Outcome(result, document, issues.warnings)
+            results.append("updated")
+    if new_rows:
+        protect_many(session, actor.instance_id, new_numbers)
+        inserted = insert_many_if_absent(
+            session, Customer, new_rows, key=["instance_id", "number"], returning="number"
+        )
+        if len(inserted) != len(new_rows):
+            raise BatchConflict("another transaction created some of these customers")
+        for new_row in new_rows:
+            record_change(
+                session,
+                actor,
+                entity_type="customer",
+                entity_key=new_row["number"],
+                operation="create",
+                diff=diff_documents(None, new_row["data"]),
+            )
+    if updates:
+        session.execute(_UPDATE_CUSTOMER, updates)
+    return results
 
 
 def _lock_customer(session: Session, instance_id: int, key: str) -> Customer | None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tilsyn.core.models import GridElement
@@ -216,56 +216,52 @@ def _id_of(elements: dict[tuple[str, str], _Element | None], spec: ElementSpec) 
 def _lock_elements(
     session: Session, instance_id: int, wanted: dict[str, set[str]]
 ) -> dict[tuple[str, str], _Element | None]:
-    """The stored elements of these names, locked top-down and by name: one lock order for all."""
-    elements: dict[tuple[str, str], _Element | None] = {}
-    parent_ids: set[int] = set()
-    for kind in KINDS:
-        names = sorted(wanted[kind])
-        for name in names:
-            elements[kind, name] = None
-        if not names:
-            continue
-        rows = session.execute(
-            select(
-                _ELEMENTS.c.id,
-                _ELEMENTS.c.name,
-                _ELEMENTS.c.address_text,
-                _ELEMENTS.c.postal_code,
-                _ELEMENTS.c.latitude,
-                _ELEMENTS.c.longitude,
-                _ELEMENTS.c.parent_id,
-            )
-            .where(
-                _ELEMENTS.c.instance_id == instance_id,
-                _ELEMENTS.c.kind == kind,
-                _ELEMENTS.c.name.in_(names),
-            )
-            .order_by(_ELEMENTS.c.name)
-            .with_for_update()
+    """The stored elements of these names with their parents' names, in one read locked
+    top-down and by name: one lock order for every writer."""
+    elements: dict[tuple[str, str], _Element | None] = {
+        (kind, name): None for kind in KINDS for name in sorted(wanted[kind])
+    }
+    if not elements:
+        return elements
+    parent = _ELEMENTS.alias("parent")
+    rank = case({kind: number for number, kind in enumerate(KINDS)}, value=_ELEMENTS.c.kind)
+    rows = session.execute(
+        select(
+            _ELEMENTS.c.id,
+            _ELEMENTS.c.kind,
+            _ELEMENTS.c.name,
+            _ELEMENTS.c.address_text,
+            _ELEMENTS.c.postal_code,
+            _ELEMENTS.c.latitude,
+            _ELEMENTS.c.longitude,
+            _ELEMENTS.c.parent_id,
+            parent.c.name.label("parent_name"),
         )
-        for row in rows:
-            elements[kind, row.name] = _Element(
-                id=row.id,
-                address_text=row.address_text,
-                postal_code=row.postal_code,
-                latitude=row.latitude,
-                longitude=row.longitude,
-                parent_id=row.parent_id,
-                parent_name=None,
-            )
-            if row.parent_id is not None:
-                parent_ids.add(row.parent_id)
-    if parent_ids:
-        names_by_id = dict(
-            session.execute(
-                select(_ELEMENTS.c.id, _ELEMENTS.c.name).where(
-                    _ELEMENTS.c.id.in_(sorted(parent_ids))
+        .select_from(_ELEMENTS.outerjoin(parent, parent.c.id == _ELEMENTS.c.parent_id))
+        .where(
+            _ELEMENTS.c.instance_id == instance_id,
+            or_(
+                *(
+                    and_(_ELEMENTS.c.kind == kind, _ELEMENTS.c.name.in_(sorted(wanted[kind])))
+                    for kind in KINDS
+                    if wanted[kind]
                 )
-            ).all()
+            ),
         )
-        for element in elements.values():
-            if element is not None and element.parent_id is not None:
-                element.parent_name = names_by_id.get(element.parent_id)
+        .order_by(rank, _ELEMENTS.c.name)
+        # PostgreSQL locks rows in the order the sort returns them; only this table's rows.
+        .with_for_update(of=_ELEMENTS)
+    )
+    for row in rows:
+        elements[row.kind, row.name] = _Element(
+            id=row.id,
+            address_text=row.address_text,
+            postal_code=row.postal_code,
+            latitude=row.latitude,
+            longitude=row.longitude,
+            parent_id=row.parent_id,
+            parent_name=row.parent_name,
+        )
     return elements
 
 

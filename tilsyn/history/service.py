@@ -19,19 +19,22 @@ import base64
 import binascii
 import copy
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import String, cast, delete, event, func, insert, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tilsyn.core.errors import ApiError, InvalidRequest
 from tilsyn.core.models import Change
 from tilsyn.core.personal import reveal
-from tilsyn.core.problems import Issue
+from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.time import OSLO, utc_now
+from tilsyn.core.upsert import BatchConflict
 
 RECORDING = True
 """Off only in ``bench/history.py``, to measure what recording costs."""
@@ -166,6 +169,31 @@ def restore_pending(session: Session, snapshot: Any) -> None:
         session.info.pop(_PENDING, None)
     else:
         session.info[_PENDING] = snapshot
+
+
+_Written = TypeVar("_Written")
+BATCH_ATTEMPTS = 3
+
+
+def write_atomically(
+    session: Session, write: Callable[[], _Written], issues: Sequence[Issues] = ()
+) -> _Written:
+    """``write()`` in a savepoint: all of it or nothing, its history and the warnings it added
+    to ``issues`` included. A batch that met a concurrent insert is tried again: by then the
+    other transaction's rows are committed and read as stored."""
+    for attempt in range(BATCH_ATTEMPTS):
+        pending = snapshot_pending(session)
+        marks = [len(item.warnings) for item in issues]
+        try:
+            with session.begin_nested():
+                return write()
+        except (BatchConflict, SQLAlchemyError):
+            restore_pending(session, pending)
+            for item, mark in zip(issues, marks, strict=True):
+                del item.warnings[mark:]
+            if attempt + 1 == BATCH_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _pair(value: Any) -> tuple[Any, Any]:

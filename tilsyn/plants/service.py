@@ -8,7 +8,6 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
@@ -34,8 +33,7 @@ from tilsyn.history.service import (
     diff_documents,
     flatten,
     record_change,
-    restore_pending,
-    snapshot_pending,
+    write_atomically,
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
 from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
@@ -53,7 +51,6 @@ AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionR
 _STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
 _KNOWN_MISSPELLINGS = STATUS_MISSPELLINGS
 MIN_EXTENSION_YEAR = 1800
-BATCH_ATTEMPTS = 3
 
 
 @dataclass
@@ -306,32 +303,26 @@ _UPDATE_PLANT = (
 def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
     """Apply a parsed plant in the current transaction: a batch of one, then its view."""
     [written] = write_plants_atomically(session, actor, [change], today=today)
-    row = session.scalar(
-        select(Plant).where(Plant.id == written.plant_id).execution_options(populate_existing=True)
-    )
-    assert row is not None, "a written plant exists"
+    found = session.execute(
+        with_stamp(select(Plant))
+        .where(Plant.id == written.plant_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    assert found is not None, "a written plant exists"
+    note_stamp(session, actor.instance_id, found)
+    row: Plant = found[0]
     return Outcome(written.result, plant_view(session, row, today=today), change.issues.warnings)
 
 
 def write_plants_atomically(
     session: Session, actor: Actor, changes: Sequence[PlantChange], *, today: date
 ) -> list[PlantWritten]:
-    """:func:`write_plants` in a savepoint: the whole batch or nothing of it (its history and
-    warnings included). A batch that met a concurrent insert is tried again: by then the
-    other transaction's rows are committed and read as stored."""
-    for attempt in range(BATCH_ATTEMPTS):
-        pending = snapshot_pending(session)
-        marks = [len(change.issues.warnings) for change in changes]
-        try:
-            with session.begin_nested():
-                return write_plants(session, actor, changes, today=today)
-        except (BatchConflict, SQLAlchemyError):
-            restore_pending(session, pending)
-            for change, mark in zip(changes, marks, strict=True):
-                del change.issues.warnings[mark:]
-            if attempt + 1 == BATCH_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    """:func:`write_plants` in a savepoint, tried again after a concurrent insert."""
+    return write_atomically(
+        session,
+        lambda: write_plants(session, actor, changes, today=today),
+        [change.issues for change in changes],
+    )
 
 
 def write_plants(
@@ -346,21 +337,23 @@ def write_plants(
     mpids = [change.metering_point_id for change in changes]
     assert len(set(mpids)) == len(mpids), "a batch holds each plant once"
     chains = upsert_chains(session, actor, [change.chain for change in changes])
+    connection_point = cast(Table, GridElement.__table__).alias("connection_point")
     stored = {
         row.metering_point_id: row
         for row in session.execute(
-            select(_PLANTS)
+            select(_PLANTS, connection_point.c.name.label("connection_point_name"))
+            .select_from(
+                _PLANTS.outerjoin(
+                    connection_point, connection_point.c.id == _PLANTS.c.connection_point_id
+                )
+            )
             .where(
                 _PLANTS.c.instance_id == actor.instance_id, _PLANTS.c.metering_point_id.in_(mpids)
             )
             .order_by(_PLANTS.c.metering_point_id)
-            .with_for_update()
+            .with_for_update(of=_PLANTS)
         )
     }
-    old_cp_names = _element_names(
-        session,
-        {row.connection_point_id for row in stored.values() if row.connection_point_id is not None},
-    )
     now = utc_now()
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -403,7 +396,7 @@ def write_plants(
         diff = diff_documents(row.data, document)
         if row.connection_point_id != connection_point_id:
             diff["connectionPoint"] = [
-                old_cp_names.get(row.connection_point_id) if row.connection_point_id else None,
+                row.connection_point_name,
                 change.chain.name if change.chain and connection_point_id else None,
             ]
         results[mpid] = "updated" if hierarchy_changed else "unchanged"
@@ -508,16 +501,6 @@ def _plant_columns(document: dict[str, Any], connection_point_id: int | None) ->
         "built_by_el_company_id": document["builtByElCompanyId"],
         "connection_point_id": connection_point_id,
     }
-
-
-def _element_names(session: Session, element_ids: set[int]) -> dict[int, str]:
-    if not element_ids:
-        return {}
-    return dict(
-        session.execute(
-            select(GridElement.id, GridElement.name).where(GridElement.id.in_(sorted(element_ids)))
-        ).all()
-    )
 
 
 def _apply_customers(
