@@ -335,3 +335,39 @@ def test_bulk_and_single_agree_on_customers(
         from_bulk = client.get(url, headers=bulk.headers)
         assert from_bulk.status_code == client.get(url, headers=single.headers).status_code
         assert from_bulk.json() == client.get(url, headers=single.headers).json()
+
+
+def test_chunks_after_the_first_are_checked_in_a_process_that_may_die(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """A request of several chunks has them checked in a checker process; a bad item in a later
+    chunk fails alone. Should that process die, the next request is checked all the same."""
+    plants = list(generate_plants(1600, customer_numbers=[], seed=17))
+    broken = [*plants[:700], {**plants[700], "status": "Nope"}, *plants[701:]]
+    headers = {**tenant.headers, **NDJSON}
+    first = lines(
+        client.post("/api/import/test/plant/bulk", content=ndjson(broken), headers=headers)
+    )
+    assert first[-1]["summary"]["created"] == 1599
+    assert first[700]["result"] == "failed"
+    assert first[700]["errors"][0]["field"] == "status"
+    checkers = client.app.state.chunk_checkers  # type: ignore[attr-defined]
+    pool = checkers.pool()
+    processes = list(pool._processes.values())
+    assert processes, "the later chunks went to a checker process"
+    for process in processes:
+        process.kill()
+        process.join()
+    changed = [{**plant, "description": "second round"} for plant in plants]
+    second = lines(
+        client.post("/api/import/test/plant/bulk", content=ndjson(changed), headers=headers)
+    )
+    assert checkers.pool() is not pool, "the dead pool was replaced"
+    assert second[-1]["summary"] == {
+        "created": 1,
+        "updated": 1599,
+        "unchanged": 0,
+        "superseded": 0,
+        "failed": 0,
+        "total": 1600,
+    }

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tilsyn import __version__
 from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
+from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
@@ -137,7 +138,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         # Sync routes run in AnyIO's thread pool; each holds at most one connection at a
         # time, so as many threads as pooled connections means no request waits on the pool.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size
-        yield
+        try:
+            yield
+        finally:
+            app.state.chunk_checkers.shutdown()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -157,6 +161,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)
+    app.state.chunk_checkers = ChunkCheckers(settings.bulk_check_workers)
     install_error_handlers(app)
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)

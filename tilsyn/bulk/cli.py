@@ -8,7 +8,6 @@ progress bar and a report of every warning and error with its line.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,7 +22,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tilsyn.bulk.service import CHUNK_SIZE, Kind, PreparedChunk, Summary, prepare_chunk, write_chunk
+from tilsyn.bulk.service import (
+    CHUNK_SIZE,
+    Kind,
+    PreparedChunk,
+    Summary,
+    checker_pool,
+    prepare_chunk,
+    write_chunk,
+)
 from tilsyn.bulk.stream import RawItem
 from tilsyn.client.readers import SourceError, field_names, read_rows
 from tilsyn.core.time import today_in_oslo
@@ -56,8 +63,7 @@ def _parsers(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     if workers < 1:
         yield None
         return
-    # spawn: the importer has threads (the progress bar), and forking them is unsafe.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with checker_pool(workers) as pool:
         yield pool
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
@@ -16,8 +17,10 @@ from starlette.types import Receive, Scope, Send
 
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
+    ChunkCheckers,
     ItemResult,
     Kind,
+    PreparedChunk,
     Summary,
     prepare_chunk,
     write_chunk,
@@ -96,6 +99,7 @@ def _consume(future: asyncio.Future[Any]) -> None:
 def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
     actor = actor_for(request, ctx)
     limit = get_settings(request).max_bulk_items
+    checkers: ChunkCheckers = request.app.state.chunk_checkers
 
     today, strict, synthetic_ok = today_in_oslo(), ctx.strict_validation, ctx.environment == "test"
 
@@ -105,6 +109,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
         # One chunk is written while the next is read and checked: the database's work (and
         # SQLite's, which releases the GIL) overlaps with parsing.
         writing: asyncio.Future[list[ItemResult]] | None = None
+        flushed = 0
 
         async def written() -> AsyncIterator[bytes]:
             nonlocal writing
@@ -117,18 +122,24 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
                     observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
                 yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
 
-        async def flush() -> AsyncIterator[bytes]:
-            nonlocal writing
-            prepared = await run_in_threadpool(
-                partial(
-                    prepare_chunk,
-                    kind,
-                    chunk,
-                    today=today,
-                    strict=strict,
-                    synthetic_ok=synthetic_ok,
-                )
+        async def prepare(first: bool) -> PreparedChunk:
+            """In a checker process, so that checking and writing each get a core; in a
+            thread for a request's first chunk (most requests have only one)."""
+            check = partial(
+                prepare_chunk, kind, chunk, today=today, strict=strict, synthetic_ok=synthetic_ok
             )
+            pool = None if first else checkers.pool()
+            if pool is not None:
+                try:
+                    return await asyncio.wrap_future(pool.submit(check))
+                except BrokenProcessPool:
+                    checkers.restart()
+            return await run_in_threadpool(check)
+
+        async def flush() -> AsyncIterator[bytes]:
+            nonlocal writing, flushed
+            prepared = await prepare(first=flushed == 0)
+            flushed += 1
             async for line in written():
                 yield line
             writing = asyncio.ensure_future(

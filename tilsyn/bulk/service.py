@@ -10,7 +10,9 @@ reports the earlier ones as superseded (across chunks the items apply in order: 
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, TypeVar
@@ -95,6 +97,38 @@ class PreparedChunk:
     settled: dict[int, ItemResult]
     plants: list[tuple[int, int, str | None, PlantChange]]
     customers: list[tuple[int, int, str | None, CustomerChange]]
+
+
+def checker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes that check chunks (:func:`prepare_chunk`) while the caller writes. spawn: the
+    caller has threads (a server's thread pool, the importer's progress bar), and forking a
+    process with threads is unsafe."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+class ChunkCheckers:
+    """A server's checker processes, started with the first request long enough to use them
+    (a request of one chunk is checked in a thread: starting a process costs more)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor | None:
+        if self.workers < 1:
+            return None
+        if self._pool is None:
+            self._pool = checker_pool(self.workers)
+        return self._pool
+
+    def restart(self) -> None:
+        """After a checker process died (killed, out of memory): the next use starts anew."""
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def prepare_chunk(

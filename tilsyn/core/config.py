@@ -29,6 +29,8 @@ class Settings:
     max_string_length: int = 10_000
     body_timeout_seconds: float = 30.0
     max_bulk_items: int = 5_000_000
+    # Processes per server process that check bulk chunks while it writes (0: a thread).
+    bulk_check_workers: int = 1
     docs_enabled: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -58,4 +60,5 @@ class Settings:
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),
+            bulk_check_workers=int(os.environ.get("TILSYN_BULK_CHECK_WORKERS", "1")),
         )
