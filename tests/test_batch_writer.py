@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from tests.conftest import database_url_for, make_tenant
-from tilsyn.bulk.service import process_chunk
+from tilsyn.bulk.service import LoadStatistics, prepare_chunk, process_chunk, write_chunk
 from tilsyn.bulk.stream import RawItem
 from tilsyn.core.db import Database
 from tilsyn.core.models import Customer, GridElement, Plant
+from tilsyn.core.personal import stored_key
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import get_customer, upsert_customer
 from tilsyn.demo_data import generate_customers, generate_plants
@@ -120,16 +121,19 @@ def test_a_customer_batch_that_meets_a_concurrent_insert_is_written_again(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """PostgreSQL: another transaction creates one of the batch's new customers between the
-    batch's locking read and its insert; the batch is written again, updating that customer."""
+    batch's locking read and its inserts (the sealed numbers first, then the customers); the
+    batch is written again, updating that customer."""
     database = Database(database_url_for("postgresql", request, tmp_path))
     tenant = make_tenant(database, "race")
     today = today_in_oslo()
     items = list(generate_customers(20, seed=3))
     rival = dict(items[7], FirstName="Sent-By-The-Other-Transaction")
+    with database.write() as session:  # the database's lookup key, made by its first writer
+        stored_key(session, tenant.instance_id, "00000000000")
     fired: list[str] = []
 
     def insert_rival_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if fired or not statement.startswith("INSERT INTO customers"):
+        if fired or not statement.startswith("INSERT INTO personal_numbers"):
             return
         fired.append(statement)
         other = Database(database.url)
@@ -202,3 +206,42 @@ def test_a_database_failure_in_a_customer_batch_fails_only_its_item(
     assert results[5].errors[0]["code"] == "not_stored"
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 11
+
+
+def test_a_long_load_keeps_the_planner_statistics_in_step(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time a load's written items double (from FIRST), PostgreSQL analyzes the tables
+    the chunks look up by key lists, so that their plans follow the table's real size."""
+    monkeypatch.setattr(LoadStatistics, "FIRST", 50)
+    tenant = make_tenant(database, "loader")
+    actor = Actor(tenant.instance_id)
+    statistics = LoadStatistics(database)
+    items = list(generate_plants(120, customer_numbers=["15108695088"], seed=9))
+    today = today_in_oslo()
+    for start in range(0, 120, 40):
+        chunk = [RawItem(start + i, item, None) for i, item in enumerate(items[start : start + 40])]
+        prepared = prepare_chunk("plant", chunk, today=today, strict=False, synthetic_ok=True)
+        results = write_chunk(database, actor, prepared, today=today, statistics=statistics)
+        assert {r.result for r in results} == {"created"}
+        if start == 0:
+            assert statistics.next_at == 50, "not analyzed before FIRST items"
+    assert statistics.written == 120
+    assert statistics.next_at == 200, "analyzed after 80 items (≥ 50) and after 120 (≥ 100)"
+    if database.dialect == "postgresql":
+        with database.engine.connect() as conn:
+            analyzed = dict(
+                conn.execute(
+                    text(
+                        "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                        "WHERE relname IN ('plants', 'grid_elements', 'customer_periods', "
+                        "'customers', 'personal_numbers')"
+                    )
+                ).all()
+            )
+            assert analyzed == dict.fromkeys(
+                ["plants", "grid_elements", "customer_periods", "customers", "personal_numbers"],
+                True,
+            )
+            tuples = conn.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'plants'"))
+            assert tuples == 120, "the statistics know the table's size after the last chunk"

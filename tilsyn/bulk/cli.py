@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
     Kind,
+    LoadStatistics,
     PreparedChunk,
     Summary,
     checker_pool,
@@ -124,6 +125,7 @@ def import_files(
                     console.print(f"[red]error:[/red] {exc}")
                     raise typer.Exit(1) from None
                 summary = Summary()
+                statistics = LoadStatistics(database)
                 with (
                     _parsers(parse_workers) as pool,
                     Progress(
@@ -141,7 +143,9 @@ def import_files(
                         prepare_chunk, kind, today=today, strict=strict, synthetic_ok=synthetic_ok
                     )
                     for lines, prepared in _prepared_chunks(pool, prepare, _items(path)):
-                        results = write_chunk(database, actor, prepared, today=today)
+                        results = write_chunk(
+                            database, actor, prepared, today=today, statistics=statistics
+                        )
                         summary.add(results)
                         for result in results:
                             if result.warnings or result.errors or result.result == "superseded":

@@ -20,6 +20,7 @@ from tilsyn.bulk.service import (
     ChunkCheckers,
     ItemResult,
     Kind,
+    LoadStatistics,
     PreparedChunk,
     Summary,
     prepare_chunk,
@@ -100,6 +101,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
     actor = actor_for(request, ctx)
     limit = get_settings(request).max_bulk_items
     checkers: ChunkCheckers = request.app.state.chunk_checkers
+    statistics = LoadStatistics(db)
 
     today, strict, synthetic_ok = today_in_oslo(), ctx.strict_validation, ctx.environment == "test"
 
@@ -143,7 +145,9 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             async for line in written():
                 yield line
             writing = asyncio.ensure_future(
-                run_in_threadpool(partial(write_chunk, db, actor, prepared, today=today))
+                run_in_threadpool(
+                    partial(write_chunk, db, actor, prepared, today=today, statistics=statistics)
+                )
             )
             # A client that leaves mid-stream cancels this generator: the chunk being written
             # still commits whole, and its outcome must not surface as an unretrieved error.

@@ -164,14 +164,46 @@ def prepare_chunk(
     return prepared
 
 
+# What a chunk's locking reads look up by lists of keys.
+BULK_TABLES = ("plants", "grid_elements", "customer_periods", "customers", "personal_numbers")
+
+
+class LoadStatistics:
+    """Keeps PostgreSQL's statistics in step with one long bulk load.
+
+    A chunk's locking reads look up 500 keys at once (``key IN (...)``). Planned on statistics
+    of a much smaller table (autovacuum analyzes a growing table late, or never where it is
+    off), such a read scans every row of the instance instead of using the unique index: at
+    500,000 plants, 0.6 s per chunk instead of a few milliseconds. So the load analyzes the
+    tables it writes each time the items it has written double, from 10,000 on: about seven
+    times in a load of a million, a second each.
+    """
+
+    FIRST = 10_000
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.written = 0
+        self.next_at = self.FIRST
+
+    def add(self, items: int) -> None:
+        self.written += items
+        if self.written >= self.next_at:
+            self.database.analyze(BULK_TABLES)
+            while self.next_at <= self.written:
+                self.next_at *= 2
+
+
 def write_chunk(
     database: Database,
     actor: Actor,
     prepared: PreparedChunk,
     *,
     today: date,
+    statistics: LoadStatistics | None = None,
 ) -> list[ItemResult]:
-    """Write a prepared chunk in one transaction; one result per item, in order."""
+    """Write a prepared chunk in one transaction; one result per item, in order. With
+    ``statistics``, a chunk that is part of a long load keeps them in step (after its commit)."""
     results = dict(prepared.settled)
     with database.write() as session:
         if prepared.plants:
@@ -187,6 +219,8 @@ def write_chunk(
                 prepared.customers,
                 lambda changes: write_customers_atomically(session, actor, changes),
             )
+    if statistics is not None:
+        statistics.add(len(prepared.plants) + len(prepared.customers))
     return [results[position] for position in range(prepared.size)]
 
 

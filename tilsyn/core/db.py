@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,6 +123,15 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def analyze(self, tables: Sequence[str]) -> None:
+        """PostgreSQL: refresh the planner's statistics of these tables now (SQLite plans
+        these look-ups by their indexes without statistics). See bulk/service.py."""
+        if self.dialect != "postgresql":
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text(f"ANALYZE {', '.join(tables)}"))
+            connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
