@@ -33,7 +33,7 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import RawItem
-from tilsyn.client.readers import SourceError, field_names, read_rows
+from tilsyn.client.readers import SourceError, field_names, file_format, read_rows
 from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
@@ -54,9 +54,18 @@ def kind_of(path: Path) -> Kind:
 
 
 def _items(path: Path) -> Iterator[tuple[int, RawItem]]:
+    """Items with their lines. NDJSON lines go undecoded to the checker processes, which
+    decode them as the bulk endpoint does (same limits, same messages)."""
+    if file_format(path) == "ndjson":
+        with path.open(encoding="utf-8-sig") as handle:
+            index = 0
+            for line, text in enumerate(handle, start=1):
+                if text.strip():
+                    yield line, RawItem(index, text=text)
+                    index += 1
+        return
     for index, row in enumerate(read_rows(path)):
-        item = RawItem(index, row.body, row.error)
-        yield row.line, item
+        yield row.line, RawItem(index, row.body, row.error)
 
 
 @contextmanager

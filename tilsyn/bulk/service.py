@@ -134,6 +134,7 @@ class ChunkCheckers:
 def prepare_chunk(
     kind: Kind, items: list[RawItem], *, today: date, strict: bool, synthetic_ok: bool
 ) -> PreparedChunk:
+    items = [item.decoded() for item in items]
     keys = [item_key(kind, item.value) for item in items]
     last_of_key = {key: position for position, key in enumerate(keys) if key is not None}
     prepared = PreparedChunk(kind, len(items), {}, [], [])

@@ -28,6 +28,12 @@ class RawItem:
     index: int
     value: Any = None
     error: str | None = None
+    # An NDJSON line not decoded yet: decoded where its chunk is checked (in a checker
+    # process), so that the process reading the body only splits it.
+    text: str | None = None
+
+    def decoded(self) -> RawItem:
+        return self if self.text is None else decode_item(self.text, self.index)
 
 
 def decode_item(text: str, index: int) -> RawItem:
@@ -110,7 +116,8 @@ class ArraySplitter:
 
 
 async def split_body(chunks: AsyncIterable[bytes], *, ndjson: bool) -> AsyncIterator[RawItem]:
-    """Items of a streamed body, decoded as they arrive."""
+    """Items of a streamed body as they arrive: NDJSON lines still to decode
+    (:meth:`RawItem.decoded`), or the decoded elements of a JSON array."""
     if ndjson:
         pending = b""
         index = 0
@@ -119,10 +126,10 @@ async def split_body(chunks: AsyncIterable[bytes], *, ndjson: bool) -> AsyncIter
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    yield decode_item(line.decode("utf-8", errors="replace"), index)
+                    yield RawItem(index, text=line.decode("utf-8", errors="replace"))
                     index += 1
         if pending.strip():
-            yield decode_item(pending.decode("utf-8", errors="replace"), index)
+            yield RawItem(index, text=pending.decode("utf-8", errors="replace"))
         return
     splitter = ArraySplitter()
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
