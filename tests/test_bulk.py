@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.conftest import SECRET, Tenant, make_tenant
-from tests.servers import running_server
+from tests.servers import free_port, running_server, wait_until_ready
 from tilsyn.core.db import Database
 from tilsyn.core.models import Plant
 from tilsyn.demo_data import generate_customers, generate_plants
@@ -371,3 +376,62 @@ def test_chunks_after_the_first_are_checked_in_a_process_that_may_die(
         "failed": 0,
         "total": 1600,
     }
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    queue = [pid]
+    while queue:
+        for task in Path(f"/proc/{queue.pop()}/task").glob("*"):
+            try:
+                children = {int(child) for child in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            queue.extend(children - found)
+            found |= children
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_checker_processes_end_with_their_server(
+    database: Database, database_url: str, stop: str
+) -> None:
+    """A server stopped (SIGTERM) or killed (SIGKILL) leaves no checker process behind."""
+    tenant = make_tenant(database, f"checked-{stop}")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tilsyn", "--db", database_url, "serve", "--port", str(port)],
+        env={**os.environ, "TILSYN_SECRET_KEY": SECRET, "TILSYN_LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_ready(base, process)
+        plants = list(generate_plants(1100, customer_numbers=[], seed=23))
+        response = httpx.post(
+            f"{base}/api/import/test/plant/bulk",
+            content=ndjson(plants),
+            headers={**tenant.headers, **NDJSON},
+            timeout=120,
+        )
+        assert json.loads(response.text.splitlines()[-1])["summary"]["created"] == 1100
+        checkers = _descendants(process.pid)
+        assert checkers, "the later chunks were checked in a checker process"
+        if stop == "terminate":
+            process.terminate()
+        else:
+            process.kill()
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _alive(checkers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(checkers), "no checker process outlives its server"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -11,6 +11,9 @@ reports the earlier ones as superseded (across chunks the items apply in order: 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -103,7 +106,24 @@ def checker_pool(workers: int) -> ProcessPoolExecutor:
     """Processes that check chunks (:func:`prepare_chunk`) while the caller writes. spawn: the
     caller has threads (a server's thread pool, the importer's progress bar), and forking a
     process with threads is unsafe."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a checker process: end once the process that started it is gone (killed, crashed),
+    rather than wait on its queue for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class ChunkCheckers:
@@ -123,12 +143,15 @@ class ChunkCheckers:
 
     def restart(self) -> None:
         """After a checker process died (killed, out of memory): the next use starts anew."""
-        self.shutdown()
-
-    def shutdown(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        """When the server stops: the checkers finish their chunk and exit."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def prepare_chunk(
