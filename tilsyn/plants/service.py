@@ -337,23 +337,23 @@ def write_plants(
     mpids = [change.metering_point_id for change in changes]
     assert len(set(mpids)) == len(mpids), "a batch holds each plant once"
     chains = upsert_chains(session, actor, [change.chain for change in changes])
-    connection_point = cast(Table, GridElement.__table__).alias("connection_point")
     stored = {
         row.metering_point_id: row
         for row in session.execute(
-            select(_PLANTS, connection_point.c.name.label("connection_point_name"))
-            .select_from(
-                _PLANTS.outerjoin(
-                    connection_point, connection_point.c.id == _PLANTS.c.connection_point_id
-                )
-            )
+            select(_PLANTS)
             .where(
                 _PLANTS.c.instance_id == actor.instance_id, _PLANTS.c.metering_point_id.in_(mpids)
             )
             .order_by(_PLANTS.c.metering_point_id)
-            .with_for_update(of=_PLANTS)
+            .with_for_update()
         )
     }
+    # Read after the lock, not joined to it: on PostgreSQL a row locked after waiting is
+    # re-read at its newest version, but a joined row is not (its old connection point).
+    old_cp_names = _element_names(
+        session,
+        {row.connection_point_id for row in stored.values() if row.connection_point_id is not None},
+    )
     now = utc_now()
     new_rows: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -396,7 +396,7 @@ def write_plants(
         diff = diff_documents(row.data, document)
         if row.connection_point_id != connection_point_id:
             diff["connectionPoint"] = [
-                row.connection_point_name,
+                old_cp_names.get(row.connection_point_id) if row.connection_point_id else None,
                 change.chain.name if change.chain and connection_point_id else None,
             ]
         results[mpid] = "updated" if hierarchy_changed else "unchanged"
@@ -501,6 +501,16 @@ def _plant_columns(document: dict[str, Any], connection_point_id: int | None) ->
         "built_by_el_company_id": document["builtByElCompanyId"],
         "connection_point_id": connection_point_id,
     }
+
+
+def _element_names(session: Session, element_ids: set[int]) -> dict[int, str]:
+    if not element_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(GridElement.id, GridElement.name).where(GridElement.id.in_(sorted(element_ids)))
+        ).all()
+    )
 
 
 def _apply_customers(
