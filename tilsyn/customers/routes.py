@@ -58,15 +58,14 @@ def upsert_customer(
     request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
-    with db.write() as session:
-        outcome = service.upsert_customer(
-            session,
-            actor_for(request, ctx),
-            body,
-            today=today_in_oslo(),
-            strict=ctx.strict_validation,
-            synthetic_ok=ctx.environment == "test",
-        )
+    # Checked before the write transaction: it holds SQLite's one write lock.
+    change = service.parse_valid_customer(
+        body,
+        today=today_in_oslo(),
+        strict=ctx.strict_validation,
+        synthetic_ok=ctx.environment == "test",
+    )
+    outcome = service.store_customer(db, actor_for(request, ctx), change)
     observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 

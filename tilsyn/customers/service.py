@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
+from tilsyn.core.db import Database
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
@@ -26,6 +27,7 @@ from tilsyn.history.service import (
     erase_entity,
     record_change,
     write_atomically,
+    write_transaction,
 )
 from tilsyn.validation import codes, identifiers
 
@@ -135,6 +137,17 @@ def write_customer(session: Session, actor: Actor, change: CustomerChange) -> Ou
     """A batch of one: the single upsert follows exactly the rules of a bulk import."""
     [result] = write_customers_atomically(session, actor, [change])
     return Outcome(result, change.document, change.issues.warnings)
+
+
+def store_customer(database: Database, actor: Actor, change: CustomerChange) -> Outcome:
+    """:func:`write_customer` as a transaction of its own, as the single upsert runs it: the
+    transaction rolls back where the batch's savepoint would, so it needs none."""
+
+    def write(session: Session) -> Outcome:
+        [result] = write_customers(session, actor, [change])
+        return Outcome(result, change.document, change.issues.warnings)
+
+    return write_transaction(database, write, [change.issues])
 
 
 def write_customers_atomically(

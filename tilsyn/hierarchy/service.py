@@ -213,6 +213,43 @@ def _id_of(elements: dict[tuple[str, str], _Element | None], spec: ElementSpec) 
     return element.id
 
 
+# Built once (a statement object keeps its cache key): one expanding list of names per kind,
+# empty for a kind the batch does not name.
+_LOCK_ELEMENTS = (
+    select(
+        _ELEMENTS.c.id,
+        _ELEMENTS.c.kind,
+        _ELEMENTS.c.name,
+        _ELEMENTS.c.address_text,
+        _ELEMENTS.c.postal_code,
+        _ELEMENTS.c.latitude,
+        _ELEMENTS.c.longitude,
+        _ELEMENTS.c.parent_id,
+    )
+    .where(
+        _ELEMENTS.c.instance_id == bindparam("instance_id"),
+        or_(
+            *(
+                and_(
+                    _ELEMENTS.c.kind == kind,
+                    _ELEMENTS.c.name.in_(bindparam(f"names_{kind}", expanding=True)),
+                )
+                for kind in KINDS
+            )
+        ),
+    )
+    # PostgreSQL locks rows in the order the sort returns them.
+    .order_by(
+        case({kind: number for number, kind in enumerate(KINDS)}, value=_ELEMENTS.c.kind),
+        _ELEMENTS.c.name,
+    )
+    .with_for_update()
+)
+_ELEMENT_NAMES = select(_ELEMENTS.c.id, _ELEMENTS.c.name).where(
+    _ELEMENTS.c.id.in_(bindparam("element_ids", expanding=True))
+)
+
+
 def _lock_elements(
     session: Session, instance_id: int, wanted: dict[str, set[str]]
 ) -> dict[tuple[str, str], _Element | None]:
@@ -223,31 +260,9 @@ def _lock_elements(
     }
     if not elements:
         return elements
-    rank = case({kind: number for number, kind in enumerate(KINDS)}, value=_ELEMENTS.c.kind)
-    rows = session.execute(
-        select(
-            _ELEMENTS.c.id,
-            _ELEMENTS.c.kind,
-            _ELEMENTS.c.name,
-            _ELEMENTS.c.address_text,
-            _ELEMENTS.c.postal_code,
-            _ELEMENTS.c.latitude,
-            _ELEMENTS.c.longitude,
-            _ELEMENTS.c.parent_id,
-        )
-        .where(
-            _ELEMENTS.c.instance_id == instance_id,
-            or_(
-                *(
-                    and_(_ELEMENTS.c.kind == kind, _ELEMENTS.c.name.in_(sorted(wanted[kind])))
-                    for kind in KINDS
-                    if wanted[kind]
-                )
-            ),
-        )
-        # PostgreSQL locks rows in the order the sort returns them.
-        .order_by(rank, _ELEMENTS.c.name)
-        .with_for_update()
+    rows = session.connection().execute(
+        _LOCK_ELEMENTS,
+        {"instance_id": instance_id} | {f"names_{kind}": sorted(wanted[kind]) for kind in KINDS},
     )
     parent_ids: set[int] = set()
     for row in rows:
@@ -267,11 +282,7 @@ def _lock_elements(
     # name the parent the element had before (tests/test_history_feed.py saw that).
     if parent_ids:
         names_by_id = dict(
-            session.execute(
-                select(_ELEMENTS.c.id, _ELEMENTS.c.name).where(
-                    _ELEMENTS.c.id.in_(sorted(parent_ids))
-                )
-            ).all()
+            session.connection().execute(_ELEMENT_NAMES, {"element_ids": sorted(parent_ids)}).all()
         )
         for element in elements.values():
             if element is not None and element.parent_id is not None:

@@ -5,7 +5,7 @@ transaction commits, merged to one entry per entity, so that one request's effec
 is one entry whatever the number of steps it took. The entries are written under a
 per-instance lock taken last, just before the commit: the ids of an instance's changes then
 follow commit order, and a feed cursor that is the last id read can neither skip nor repeat
-a change (see :func:`_serialize_commits`, the only place the dialects differ).
+a change (see :func:`_insert_serialized`, the only place the dialects differ).
 
 Reading: newest-first pages per entity, the instance-wide feed in commit order, and the
 state of an entity at a moment, replayed backwards from its current state. Only the diffs are
@@ -24,10 +24,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, delete, event, func, insert, or_, select, text
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
+from tilsyn.core.db import Database
 from tilsyn.core.errors import ApiError, InvalidRequest
 from tilsyn.core.models import Change
 from tilsyn.core.personal import reveal
@@ -49,6 +61,32 @@ _TERMINAL = ("delete", "erase")
 _FEED_LOCK_SPACE = 0x7469_6C73  # "tils"
 _CURSOR_PREFIX = "c1."
 _INSERT = insert(Change)  # run on the connection (Core), built once: the cheapest path
+_COLUMNS = (
+    "instance_id",
+    "at",
+    "api_key_id",
+    "api_key_label",
+    "request_id",
+    "entity_type",
+    "entity_key",
+    "operation",
+    "diff",
+)
+# PostgreSQL: the feed lock and the insert in one statement, so the commit-ordered section is
+# this statement and the commit. The lock is a volatile CTE, evaluated before its row reaches
+# the insert and so before the row's id is drawn; taken again by later rows it is re-entrant.
+_LOCKED_INSERT = insert(Change).from_select(
+    list(_COLUMNS),
+    select(
+        *(bindparam(name, type_=Change.__table__.c[name].type) for name in _COLUMNS)
+    ).select_from(
+        select(
+            func.pg_advisory_xact_lock(
+                bindparam("feed_space", type_=Integer), bindparam("feed_instance", type_=Integer)
+            ).label("locked")
+        ).cte("feed_lock")
+    ),
+)
 
 
 class HistoryPruned(ApiError):
@@ -181,17 +219,42 @@ def write_atomically(
     """``write()`` in a savepoint: all of it or nothing, its history and the warnings it added
     to ``issues`` included. A batch that met a concurrent insert is tried again: by then the
     other transaction's rows are committed and read as stored."""
-    for attempt in range(BATCH_ATTEMPTS):
+
+    def attempt() -> _Written:
         pending = snapshot_pending(session)
-        marks = [len(item.warnings) for item in issues]
         try:
             with session.begin_nested():
                 return write()
-        except (BatchConflict, SQLAlchemyError):
+        except BaseException:
             restore_pending(session, pending)
+            raise
+
+    return _retried(attempt, issues)
+
+
+def write_transaction(
+    database: Database, write: Callable[[Session], _Written], issues: Sequence[Issues] = ()
+) -> _Written:
+    """``write(session)`` as a transaction of its own, tried again like
+    :func:`write_atomically`: when the write is the whole transaction, rolling the transaction
+    back does what the savepoint would, without its two statements."""
+
+    def attempt() -> _Written:
+        with database.write() as session:
+            return write(session)
+
+    return _retried(attempt, issues)
+
+
+def _retried(attempt: Callable[[], _Written], issues: Sequence[Issues]) -> _Written:
+    for number in range(BATCH_ATTEMPTS):
+        marks = [len(item.warnings) for item in issues]
+        try:
+            return attempt()
+        except (BatchConflict, SQLAlchemyError):
             for item, mark in zip(issues, marks, strict=True):
                 del item.warnings[mark:]
-            if attempt + 1 == BATCH_ATTEMPTS:
+            if number + 1 == BATCH_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
 
@@ -244,31 +307,40 @@ def write_pending(session: Session) -> None:
     # Every row lock this transaction needs is taken before the feed lock: no lock waits
     # while holding it, so no deadlock and a short queue.
     session.flush()
-    for instance_id in sorted({row["instance_id"] for row in rows}):
-        _serialize_commits(session, instance_id)
     now = utc_now()
     for row in rows:
         row["at"] = now
-    session.connection().execute(_INSERT, rows if len(rows) > 1 else rows[0])
+    # Instances in one order for every writer (their feed locks are taken in it).
+    rows.sort(key=lambda row: row["instance_id"])
+    _insert_serialized(session, rows)
 
 
-def _serialize_commits(session: Session, instance_id: int) -> None:
-    """From here to its commit, the transaction is the instance's only one writing history.
+def _insert_serialized(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the changes; from here to its commit, the transaction is the only one of their
+    instances writing history.
 
     Ids are drawn at insert, so two writers that committed in the other order than they
     inserted would let a feed reader pass an id that becomes visible later. On PostgreSQL a
     transaction-level advisory lock per instance, released after the commit is visible,
     queues them; SQLite already runs one write transaction at a time (``BEGIN IMMEDIATE``).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :instance)"),
-            {"space": _FEED_LOCK_SPACE, "instance": instance_id},
-        )
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(_INSERT, rows if len(rows) > 1 else rows[0])
+        return
+    locked = [
+        row | {"feed_space": _FEED_LOCK_SPACE, "feed_instance": row["instance_id"]} for row in rows
+    ]
+    connection.execute(_LOCKED_INSERT, locked if len(locked) > 1 else locked[0])
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    # SQLAlchemy fires this when a savepoint is released too; writing then would take the
+    # feed lock early and hold it through the rest of the transaction (a single upsert's
+    # view reads, a chunk's remaining items), queueing every other writer behind that work.
+    if session.in_nested_transaction():
+        return
     write_pending(session)
 
 

@@ -53,8 +53,7 @@ def upsert_plant(
     change = service.parse_valid_plant(
         body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
     )
-    with db.write() as session:
-        outcome = service.write_plant(session, actor_for(request, ctx), change, today=today)
+    outcome = service.store_plant(db, actor_for(request, ctx), change, today=today)
     observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 

@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
+from tilsyn.core.db import Database
 from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import CustomerPeriod, GridElement, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
@@ -34,6 +35,7 @@ from tilsyn.history.service import (
     flatten,
     record_change,
     write_atomically,
+    write_transaction,
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
 from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
@@ -303,6 +305,23 @@ _UPDATE_PLANT = (
 def write_plant(session: Session, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
     """Apply a parsed plant in the current transaction: a batch of one, then its view."""
     [written] = write_plants_atomically(session, actor, [change], today=today)
+    return _written_outcome(session, actor, change, written, today=today)
+
+
+def store_plant(database: Database, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
+    """:func:`write_plant` as a transaction of its own, as the single upsert runs it: the
+    transaction rolls back where the batch's savepoint would, so it needs none."""
+
+    def write(session: Session) -> Outcome:
+        [written] = write_plants(session, actor, [change], today=today)
+        return _written_outcome(session, actor, change, written, today=today)
+
+    return write_transaction(database, write, [change.issues])
+
+
+def _written_outcome(
+    session: Session, actor: Actor, change: PlantChange, written: PlantWritten, *, today: date
+) -> Outcome:
     found = session.execute(
         with_stamp(select(Plant))
         .where(Plant.id == written.plant_id)
