@@ -442,13 +442,16 @@ def element_view(row: GridElement | None) -> dict[str, Any] | None:
     }
 
 
-_TRANSFORMER = aliased(GridElement, name="transformer")
-_NET_STATION = aliased(GridElement, name="net_station")
-# Built once: a fresh aliased() per call defeats SQLAlchemy's statement cache.
+CONNECTION_POINT_ROW = aliased(GridElement, name="connection_point")
+TRANSFORMER_ROW = aliased(GridElement, name="transformer")
+NET_STATION_ROW = aliased(GridElement, name="net_station")
+"""Aliases for a plant read that joins its chain (plants/service.py); built once, since a
+fresh aliased() per call defeats SQLAlchemy's statement cache."""
+
 _CHAIN_QUERY = (
-    select(GridElement, _TRANSFORMER, _NET_STATION)
-    .outerjoin(_TRANSFORMER, _TRANSFORMER.id == GridElement.parent_id)
-    .outerjoin(_NET_STATION, _NET_STATION.id == _TRANSFORMER.parent_id)
+    select(GridElement, TRANSFORMER_ROW, NET_STATION_ROW)
+    .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == GridElement.parent_id)
+    .outerjoin(NET_STATION_ROW, NET_STATION_ROW.id == TRANSFORMER_ROW.parent_id)
     .where(
         GridElement.id == bindparam("element_id"),
         GridElement.instance_id == bindparam("instance_id"),
@@ -467,9 +470,16 @@ def connection_point_view(
     ).first()
     if row is None:
         return None
-    cp, tr, ns = row
+    return chain_view(*row)
+
+
+def chain_view(
+    cp: GridElement | None, tr: GridElement | None, ns: GridElement | None
+) -> dict[str, Any] | None:
+    """:func:`connection_point_view` of a chain already read (joined to its plant)."""
     view = element_view(cp)
-    assert view is not None
+    if view is None:
+        return None
     tr_view = element_view(tr)
     if tr_view is not None:
         tr_view["netStation"] = element_view(ns)

@@ -7,13 +7,26 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from tilsyn.core.bodies import read_model
 from tilsyn.core.db import Database
 from tilsyn.core.errors import InvalidBody, NotFound
-from tilsyn.core.models import CustomerPeriod, GridElement, Plant, PlantExtension
+from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import protect_many, reveal_key, stored_key
 from tilsyn.core.problems import Issues
@@ -23,7 +36,11 @@ from tilsyn.core.upsert import BatchConflict, insert_if_absent, insert_many_if_a
 from tilsyn.customers.service import existing_customers
 from tilsyn.hierarchy.service import (
     CONNECTION_POINT,
+    CONNECTION_POINT_ROW,
+    NET_STATION_ROW,
+    TRANSFORMER_ROW,
     ElementSpec,
+    chain_view,
     connection_point_view,
     element_specs,
     resolve_location,
@@ -44,8 +61,8 @@ from tilsyn.rules.service import (
     derived_audit,
     note_stamp,
     rules_for,
+    stamp_columns,
     warn_if_uncovered,
-    with_stamp,
 )
 from tilsyn.validation import codes, identifiers
 
@@ -322,15 +339,11 @@ def store_plant(database: Database, actor: Actor, change: PlantChange, *, today:
 def _written_outcome(
     session: Session, actor: Actor, change: PlantChange, written: PlantWritten, *, today: date
 ) -> Outcome:
-    found = session.execute(
-        with_stamp(select(Plant))
-        .where(Plant.id == written.plant_id)
-        .execution_options(populate_existing=True)
-    ).first()
+    found = _read_plant(session, actor.instance_id, _PLANT_BY_ID, {"plant_id": written.plant_id})
     assert found is not None, "a written plant exists"
-    note_stamp(session, actor.instance_id, found)
-    row: Plant = found[0]
-    return Outcome(written.result, plant_view(session, row, today=today), change.issues.warnings)
+    plant, chain = found
+    view = plant_view(session, plant, today=today, connection_point=chain)
+    return Outcome(written.result, view, change.issues.warnings)
 
 
 def write_plants_atomically(
@@ -661,35 +674,103 @@ def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
     )
 
 
-def find_plant(session: Session, instance_id: int, mpid: str) -> Plant:
-    # From a URL; PostgreSQL cannot compare text holding NUL.
-    found = None
-    if "\x00" not in mpid:
-        # With the rules stamp, so that deriving auditSpecificInfo needs no read of its own.
-        found = session.execute(
-            with_stamp(scoped_select(Plant, instance_id)).where(
-                Plant.metering_point_id == mpid.strip()
-            )
-        ).first()
-    if found is None:
-        raise NotFound("No plant with that meteringPointId in this instance.")
-    note_stamp(session, instance_id, found)
-    row: Plant = found[0]
-    return row
+# A plant with its chain and the rules stamp, in one read (see :func:`note_stamp`): what its
+# view needs beside its periods and extensions. Built once, like every hot statement.
+_PLANT_READ = (
+    select(Plant, *stamp_columns(), CONNECTION_POINT_ROW, TRANSFORMER_ROW, NET_STATION_ROW)
+    .join(Instance, Instance.id == Plant.instance_id)
+    .outerjoin(CONNECTION_POINT_ROW, CONNECTION_POINT_ROW.id == Plant.connection_point_id)
+    .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == CONNECTION_POINT_ROW.parent_id)
+    .outerjoin(NET_STATION_ROW, NET_STATION_ROW.id == TRANSFORMER_ROW.parent_id)
+)
+_PLANT_BY_KEY = _PLANT_READ.where(
+    Plant.instance_id == bindparam("instance_id"),
+    Plant.metering_point_id == bindparam("metering_point_id"),
+)
+# Just written with Core statements: whatever the session holds of it is older.
+_PLANT_BY_ID = _PLANT_READ.where(Plant.id == bindparam("plant_id")).execution_options(
+    populate_existing=True
+)
+
+
+def _read_plant(
+    session: Session, instance_id: int, statement: Select[Any], parameters: dict[str, Any]
+) -> tuple[Plant, dict[str, Any] | None] | None:
+    """The plant and its connection point's view, noting the rules stamp read with them."""
+    row = session.execute(statement, parameters).first()
+    if row is None:
+        return None
+    plant, rules_version, rules_created_at, cp, tr, ns = row
+    note_stamp(session, instance_id, (rules_version, rules_created_at))
+    return plant, chain_view(cp, tr, ns)
 
 
 def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> dict[str, Any]:
-    return plant_view(session, find_plant(session, instance_id, mpid), today=today)
+    found = None
+    if "\x00" not in mpid:  # from a URL; PostgreSQL cannot compare text holding NUL
+        found = _read_plant(
+            session,
+            instance_id,
+            _PLANT_BY_KEY,
+            {"instance_id": instance_id, "metering_point_id": mpid.strip()},
+        )
+    if found is None:
+        raise NotFound("No plant with that meteringPointId in this instance.")
+    plant, chain = found
+    return plant_view(session, plant, today=today, connection_point=chain)
 
 
 def consumption_code_out(code: str) -> int | str:
     return int(code) if code.isdigit() else code
 
 
-def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]:
-    """The plant in import format, as GET returns it: every documented field present."""
+_UNREAD: Any = object()
+# A plant's periods (part 0, by start) and extensions (part 1, by year, then name) in one read.
+_PERIODS_AND_EXTENSIONS: Executable = union_all(
+    select(
+        literal(0).label("part"),
+        CustomerPeriod.valid_from.label("valid_from"),
+        CustomerPeriod.customer_number.label("name"),
+        null().label("year"),
+        null().label("company"),
+    ).where(CustomerPeriod.plant_id == bindparam("plant_id")),
+    select(
+        literal(1),
+        null(),
+        PlantExtension.extension_name,
+        PlantExtension.extension_year_built,
+        PlantExtension.built_by_el_company_id,
+    ).where(PlantExtension.plant_id == bindparam("plant_id")),
+).order_by(
+    literal_column("part"),
+    literal_column("valid_from"),
+    literal_column("year"),
+    literal_column("name"),
+)
+
+
+def plant_view(
+    session: Session, plant: Plant, *, today: date, connection_point: Any = _UNREAD
+) -> dict[str, Any]:
+    """The plant in import format, as GET returns it: every documented field present; its
+    ``connectionPoint`` view, when read with it, is given."""
+    if connection_point is _UNREAD:
+        connection_point = connection_point_view(
+            session, plant.instance_id, plant.connection_point_id
+        )
     data = plant.data
-    current = in_force(_load_periods(session, plant.id), today)
+    periods: list[Period] = []
+    extensions: list[dict[str, Any]] = []
+    for part, valid_from, name, year, company in session.connection().execute(
+        _PERIODS_AND_EXTENSIONS, {"plant_id": plant.id}
+    ):
+        if part == 0:
+            periods.append(Period(valid_from, name))
+        else:
+            extensions.append(
+                {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
+            )
+    current = in_force(periods, today)
     # Values sent are explicit; the others are derived by the rules in force now (SPEC §7).
     audit = audit_info(
         session,
@@ -697,15 +778,6 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
         data.get("auditSpecificInfo") or {},
         consumption_code=plant.consumption_code,
         naeringskode=plant.industrial_classification,
-    )
-    extensions = session.execute(
-        select(
-            PlantExtension.extension_name,
-            PlantExtension.extension_year_built,
-            PlantExtension.built_by_el_company_id,
-        )
-        .where(PlantExtension.plant_id == plant.id)
-        .order_by(PlantExtension.extension_year_built, PlantExtension.extension_name)
     )
     return {
         "meteringPointId": plant.metering_point_id,
@@ -726,13 +798,8 @@ def plant_view(session: Session, plant: Plant, *, today: date) -> dict[str, Any]
         "builtByElCompanyId": data["builtByElCompanyId"],
         "location": data["location"],
         "auditSpecificInfo": audit,
-        "connectionPoint": connection_point_view(
-            session, plant.instance_id, plant.connection_point_id
-        ),
-        "extensions": [
-            {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
-            for name, year, company in extensions
-        ],
+        "connectionPoint": connection_point,
+        "extensions": extensions,
     }
 
 

@@ -22,13 +22,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Engine, Select, String, bindparam, insert, select, type_coerce
+from sqlalchemy import Engine, String, bindparam, insert, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 from tilsyn.core.bodies import fold_keys, read_model, shape_of, validate
 from tilsyn.core.errors import InvalidBody, NotFound
-from tilsyn.core.models import AuditRule, Instance, Plant
+from tilsyn.core.models import AuditRule, Instance
 from tilsyn.core.outcome import Outcome
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import owned_by, scoped_delete
@@ -346,7 +346,9 @@ def _process_cache(session: Session) -> dict[int, tuple[_Stamp, RuleIndex]]:
     return found
 
 
-def _stamp_columns() -> tuple[Any, Any]:
+def stamp_columns() -> tuple[Any, Any]:
+    """The instance's rules stamp as two columns of a plant read joined to ``instances``;
+    see :func:`note_stamp`."""
     # The creation time as stored (text on SQLite): compared, never read, so not parsed.
     return (
         Instance.rules_version.label("rules_version"),
@@ -356,20 +358,15 @@ def _stamp_columns() -> tuple[Any, Any]:
 
 # Built once and run on the session's connection: every plant read pays for this statement,
 # and the ORM's per-call statement handling would cost more than the read itself.
-_STAMP = select(*_stamp_columns()).where(Instance.id == bindparam("instance_id"))
+_STAMP = select(*stamp_columns()).where(Instance.id == bindparam("instance_id"))
 _NOTED = "tilsyn.rules.stamp"
 """``session.info`` key: a stamp read along with a plant, valid in that transaction only."""
 
 
-def with_stamp(query: Select[Any]) -> Select[Any]:
-    """A query on plants that also reads the instance's rules stamp (two more columns), so that
-    deriving the plant's values right after needs no read of its own; see :func:`note_stamp`."""
-    return query.add_columns(*_stamp_columns()).join(Instance, Instance.id == Plant.instance_id)
-
-
-def note_stamp(session: Session, instance_id: int, row: Sequence[Any]) -> None:
-    """Keep the stamp of a :func:`with_stamp` row (its last two columns) for this transaction."""
-    session.info[_NOTED] = (session.get_transaction(), instance_id, (row[-2], row[-1]))
+def note_stamp(session: Session, instance_id: int, stamp: Sequence[Any]) -> None:
+    """Keep a stamp read with a plant (:func:`stamp_columns`) for this transaction: deriving
+    the plant's values right after then needs no read of its own."""
+    session.info[_NOTED] = (session.get_transaction(), instance_id, (stamp[-2], stamp[-1]))
 
 
 def _stamp(session: Session, instance_id: int, *, fresh: bool = False) -> _Stamp | None:
