@@ -435,26 +435,65 @@ def element_view(row: GridElement | None) -> dict[str, Any] | None:
     """An element in the plant's nested import form (without its parent)."""
     if row is None:
         return None
+    return _element_view(row.name, row.address_text, row.postal_code, row.latitude, row.longitude)
+
+
+def _element_view(
+    name: str | None,
+    address_text: str | None,
+    postal_code: str | None,
+    latitude: float | None,
+    longitude: float | None,
+) -> dict[str, Any] | None:
+    if name is None:  # not joined
+        return None
     return {
-        "name": row.name,
-        "address": {"addressText": row.address_text, "postalCode": row.postal_code},
-        "location": {"latitude": row.latitude, "longitude": row.longitude},
+        "name": name,
+        "address": {"addressText": address_text, "postalCode": postal_code},
+        "location": {"latitude": latitude, "longitude": longitude},
     }
 
 
 CONNECTION_POINT_ROW = aliased(GridElement, name="connection_point")
 TRANSFORMER_ROW = aliased(GridElement, name="transformer")
 NET_STATION_ROW = aliased(GridElement, name="net_station")
-"""Aliases for a plant read that joins its chain (plants/service.py); built once, since a
-fresh aliased() per call defeats SQLAlchemy's statement cache."""
+"""A connection point and its parents, joined below it (see :func:`chain_columns`)."""
 
+_VIEW_FIELDS = ("name", "address_text", "postal_code", "latitude", "longitude")
+
+
+def chain_columns() -> list[Any]:
+    """The columns, of the three aliases above, that :func:`chain_view` reads back."""
+    return [
+        getattr(alias, field)
+        for alias in (CONNECTION_POINT_ROW, TRANSFORMER_ROW, NET_STATION_ROW)
+        for field in _VIEW_FIELDS
+    ]
+
+
+def chain_view(values: Sequence[Any]) -> dict[str, Any] | None:
+    """A connection point's nested view with its transformer and net station, from the values
+    of :func:`chain_columns` (plain columns: rows, not ORM objects, on every plant read)."""
+    size = len(_VIEW_FIELDS)
+    view = _element_view(*values[:size])
+    if view is None:
+        return None
+    transformer = _element_view(*values[size : 2 * size])
+    if transformer is not None:
+        transformer["netStation"] = _element_view(*values[2 * size : 3 * size])
+    view["transformer"] = transformer
+    return view
+
+
+# Built once: a fresh aliased() per call defeats SQLAlchemy's statement cache.
 _CHAIN_QUERY = (
-    select(GridElement, TRANSFORMER_ROW, NET_STATION_ROW)
-    .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == GridElement.parent_id)
+    select(*chain_columns())
+    .select_from(CONNECTION_POINT_ROW)
+    .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == CONNECTION_POINT_ROW.parent_id)
     .outerjoin(NET_STATION_ROW, NET_STATION_ROW.id == TRANSFORMER_ROW.parent_id)
     .where(
-        GridElement.id == bindparam("element_id"),
-        GridElement.instance_id == bindparam("instance_id"),
+        CONNECTION_POINT_ROW.id == bindparam("element_id"),
+        CONNECTION_POINT_ROW.instance_id == bindparam("instance_id"),
     )
 )
 
@@ -465,23 +504,9 @@ def connection_point_view(
     """The nested import form of a connection point with its transformer and net station."""
     if connection_point_id is None:
         return None
-    row = session.execute(
-        _CHAIN_QUERY, {"element_id": connection_point_id, "instance_id": instance_id}
-    ).first()
-    if row is None:
-        return None
-    return chain_view(*row)
-
-
-def chain_view(
-    cp: GridElement | None, tr: GridElement | None, ns: GridElement | None
-) -> dict[str, Any] | None:
-    """:func:`connection_point_view` of a chain already read (joined to its plant)."""
-    view = element_view(cp)
-    if view is None:
-        return None
-    tr_view = element_view(tr)
-    if tr_view is not None:
-        tr_view["netStation"] = element_view(ns)
-    view["transformer"] = tr_view
-    return view
+    row = (
+        session.connection()
+        .execute(_CHAIN_QUERY, {"element_id": connection_point_id, "instance_id": instance_id})
+        .first()
+    )
+    return None if row is None else chain_view(row)

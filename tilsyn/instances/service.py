@@ -12,8 +12,9 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tilsyn.core.models import ApiKey, Instance
@@ -193,30 +194,45 @@ def authenticate(
         row = _key_by_hash(session, digest)
     if row is None:
         return None
-    key, instance = row
-    if not hmac.compare_digest(key.key_hash, digest) or key.revoked_at is not None:
+    if not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
         return None
     return KeyContext(
-        key_id=key.id,
-        scope=key.scope,
-        instance_id=instance.id,
-        instance_name=instance.name,
-        environment=instance.environment,
-        strict_validation=instance.strict_validation,
-        last_used_at=key.last_used_at,
-        label=key.label,
-        rate_limit=rate_limit_of(instance),
+        key_id=row.key_id,
+        scope=row.scope,
+        instance_id=row.instance_id,
+        instance_name=row.instance_name,
+        environment=row.environment,
+        strict_validation=row.strict_validation,
+        last_used_at=row.last_used_at,
+        label=row.label,
+        rate_limit=effective_limit(row.rate_limit_per_second, row.rate_limit_burst),
         rehash_to=rehash_to,
     )
 
 
-def _key_by_hash(session: Session, digest: str) -> tuple[ApiKey, Instance] | None:
-    row = session.execute(
-        select(ApiKey, Instance)
-        .join(Instance, Instance.id == ApiKey.instance_id)
-        .where(ApiKey.key_hash == digest)
-    ).first()
-    return None if row is None else (row[0], row[1])
+# Every request runs this: built once, and read as plain rows rather than ORM objects.
+_KEY_BY_HASH = (
+    select(
+        ApiKey.id.label("key_id"),
+        ApiKey.key_hash,
+        ApiKey.scope,
+        ApiKey.label,
+        ApiKey.last_used_at,
+        ApiKey.revoked_at,
+        Instance.id.label("instance_id"),
+        Instance.name.label("instance_name"),
+        Instance.environment,
+        Instance.strict_validation,
+        Instance.rate_limit_per_second,
+        Instance.rate_limit_burst,
+    )
+    .join(Instance, Instance.id == ApiKey.instance_id)
+    .where(ApiKey.key_hash == bindparam("digest"))
+)
+
+
+def _key_by_hash(session: Session, digest: str) -> Row[*tuple[Any, ...]] | None:
+    return session.connection().execute(_KEY_BY_HASH, {"digest": digest}).first()
 
 
 def last_used_needs_update(last_used_at: datetime | None, now: datetime) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     Select,
@@ -40,6 +40,7 @@ from tilsyn.hierarchy.service import (
     NET_STATION_ROW,
     TRANSFORMER_ROW,
     ElementSpec,
+    chain_columns,
     chain_view,
     connection_point_view,
     element_specs,
@@ -676,33 +677,40 @@ def _lock_plant(session: Session, instance_id: int, mpid: str) -> Plant | None:
 
 # A plant with its chain and the rules stamp, in one read (see :func:`note_stamp`): what its
 # view needs beside its periods and extensions. Built once, like every hot statement.
+_VIEWED = (
+    Plant.id,
+    Plant.instance_id,
+    Plant.metering_point_id,
+    Plant.data,
+    Plant.consumption_code,
+    Plant.industrial_classification,
+    Plant.connection_point_id,
+)
 _PLANT_READ = (
-    select(Plant, *stamp_columns(), CONNECTION_POINT_ROW, TRANSFORMER_ROW, NET_STATION_ROW)
+    select(*_VIEWED, *stamp_columns(), *chain_columns())
     .join(Instance, Instance.id == Plant.instance_id)
     .outerjoin(CONNECTION_POINT_ROW, CONNECTION_POINT_ROW.id == Plant.connection_point_id)
     .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == CONNECTION_POINT_ROW.parent_id)
     .outerjoin(NET_STATION_ROW, NET_STATION_ROW.id == TRANSFORMER_ROW.parent_id)
 )
+_STAMP_AT = len(_VIEWED)  # stamp_columns() start here in _PLANT_READ; chain_columns() follow
 _PLANT_BY_KEY = _PLANT_READ.where(
     Plant.instance_id == bindparam("instance_id"),
     Plant.metering_point_id == bindparam("metering_point_id"),
 )
-# Just written with Core statements: whatever the session holds of it is older.
-_PLANT_BY_ID = _PLANT_READ.where(Plant.id == bindparam("plant_id")).execution_options(
-    populate_existing=True
-)
+_PLANT_BY_ID = _PLANT_READ.where(Plant.id == bindparam("plant_id"))
 
 
 def _read_plant(
     session: Session, instance_id: int, statement: Select[Any], parameters: dict[str, Any]
-) -> tuple[Plant, dict[str, Any] | None] | None:
-    """The plant and its connection point's view, noting the rules stamp read with them."""
-    row = session.execute(statement, parameters).first()
+) -> tuple[PlantFields, dict[str, Any] | None] | None:
+    """The plant (a row: every plant read pays for ORM objects otherwise) and its connection
+    point's view, noting the rules stamp read with them."""
+    row = session.connection().execute(statement, parameters).first()
     if row is None:
         return None
-    plant, rules_version, rules_created_at, cp, tr, ns = row
-    note_stamp(session, instance_id, (rules_version, rules_created_at))
-    return plant, chain_view(cp, tr, ns)
+    note_stamp(session, instance_id, row[_STAMP_AT : _STAMP_AT + 2])
+    return cast(PlantFields, row), chain_view(row[_STAMP_AT + 2 :])
 
 
 def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> dict[str, Any]:
@@ -722,6 +730,25 @@ def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> 
 
 def consumption_code_out(code: str) -> int | str:
     return int(code) if code.isdigit() else code
+
+
+class PlantFields(Protocol):
+    """What a plant's view reads of it: a :class:`Plant`, or a row of its columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def instance_id(self) -> int: ...
+    @property
+    def metering_point_id(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def consumption_code(self) -> str: ...
+    @property
+    def industrial_classification(self) -> str: ...
+    @property
+    def connection_point_id(self) -> int | None: ...
 
 
 _UNREAD: Any = object()
@@ -750,7 +777,7 @@ _PERIODS_AND_EXTENSIONS: Executable = union_all(
 
 
 def plant_view(
-    session: Session, plant: Plant, *, today: date, connection_point: Any = _UNREAD
+    session: Session, plant: PlantFields, *, today: date, connection_point: Any = _UNREAD
 ) -> dict[str, Any]:
     """The plant in import format, as GET returns it: every documented field present; its
     ``connectionPoint`` view, when read with it, is given."""
