@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tilsyn.core.personal import SESSION_INFO, DataKeys, PersonalNumbers
@@ -38,17 +40,50 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         # No server-side prepared statements: a generic plan made while a table was small (the
         # start of a bulk load, before autovacuum analyzes it) kept scanning it whole as it grew.
         connect_args={"prepare_threshold": None},
         pool_size=pool_size,
         max_overflow=2,
-        pool_pre_ping=True,
         pool_timeout=60,
         pool_recycle=3600,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_BEFORE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it has been idle a while, not every time.
+
+    ``pool_pre_ping`` costs a round trip on each checkout, two per request; a connection
+    handed back a moment ago is as alive as a ping would show. One idle for longer (the
+    server may have restarted, a proxy may have cut it) is pinged, and a dead one is replaced
+    before the request sees it: SQLAlchemy's pool retries a checkout that raises
+    :class:`DisconnectionError`. Connections that fail in use are invalidated by the
+    pool as before (tests/test_database_outage.py).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("the pooled connection did not answer a ping") from error
+
+
+_IDLE_SINCE = "tilsyn.idle_since"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -97,6 +132,14 @@ class Database:
         )
         write_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False, info=info)
+        # One-statement look-ups need no transaction: on PostgreSQL, BEGIN and ROLLBACK would
+        # double their round trips. (SQLite's transactions are tilsyn's own; see above.)
+        lookup_bind = (
+            self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.read_engine.dialect.name == "postgresql"
+            else self.read_engine
+        )
+        self._lookup = sessionmaker(bind=lookup_bind, expire_on_commit=False, info=info)
         self._writer = sessionmaker(bind=write_bind, expire_on_commit=False, info=info)
         # SQLite admits one writer; threads of this process queue here, in order, instead of
         # polling the file lock with SQLite's sleeping busy handler. Other processes still
@@ -111,6 +154,13 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A read transaction; closing it rolls back without expiring what was loaded."""
         with self._reader() as session:
+            yield session
+
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A session for one read statement (the API key check): no transaction around it on
+        PostgreSQL. Nothing written in it is kept apart from the statement that wrote it."""
+        with self._lookup() as session:
             yield session
 
     @contextmanager

@@ -54,7 +54,7 @@ def key_context(
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
     db = database_of(request)
     settings = get_settings(request)
-    with db.read() as session:
+    with db.lookup() as session:
         ctx = authenticate(
             session,
             secret_key=settings.secret_key,

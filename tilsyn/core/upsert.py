@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,11 +46,18 @@ def insert_many_if_absent(
 ) -> dict[Any, int]:
     """Insert rows whose key does not exist yet, in one statement; ``{row[returning]: id}``
     of the rows inserted (those missing lost to another transaction)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    connection = session.connection()
+    statement = _insert_many(connection.dialect.name, model, tuple(key), returning)
+    return dict(connection.execute(statement, rows).all())
+
+
+@functools.cache
+def _insert_many(dialect: str, model: type[Base], key: tuple[str, ...], returning: str) -> Any:
+    """Built once per table and key: single upserts run this on every create."""
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
     table: Any = model.__table__
-    statement = (
+    return (
         insert(table)
-        .on_conflict_do_nothing(index_elements=key)
+        .on_conflict_do_nothing(index_elements=list(key))
         .returning(table.c[returning], table.c.id)
     )
-    return dict(session.execute(statement, rows).all())

@@ -358,6 +358,17 @@ def write_plants_atomically(
     )
 
 
+_LOCK_PLANTS = (
+    select(_PLANTS)
+    .where(
+        _PLANTS.c.instance_id == bindparam("instance_id"),
+        _PLANTS.c.metering_point_id.in_(bindparam("metering_point_ids", expanding=True)),
+    )
+    .order_by(_PLANTS.c.metering_point_id)
+    .with_for_update()
+)
+
+
 def write_plants(
     session: Session, actor: Actor, changes: Sequence[PlantChange], *, today: date
 ) -> list[PlantWritten]:
@@ -372,13 +383,8 @@ def write_plants(
     chains = upsert_chains(session, actor, [change.chain for change in changes])
     stored = {
         row.metering_point_id: row
-        for row in session.execute(
-            select(_PLANTS)
-            .where(
-                _PLANTS.c.instance_id == actor.instance_id, _PLANTS.c.metering_point_id.in_(mpids)
-            )
-            .order_by(_PLANTS.c.metering_point_id)
-            .with_for_update()
+        for row in session.connection().execute(
+            _LOCK_PLANTS, {"instance_id": actor.instance_id, "metering_point_ids": mpids}
         )
     }
     # Read after the lock, not joined to it: on PostgreSQL a row locked after waiting is
