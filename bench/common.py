@@ -86,14 +86,14 @@ def database_bytes(url: str) -> int:
     return int(row[0])
 
 
-def cli(db: str, *args: str) -> str:
+def cli(db: str, *args: str, env: dict[str, str] | None = None) -> str:
     """A ``tilsyn`` command; its standard output."""
     result = subprocess.run(
         [sys.executable, "-m", "tilsyn", "--db", db, *args],
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **BENCH_ENV},
+        env={**os.environ, **BENCH_ENV, **(env or {})},
     )
     return result.stdout.strip()
 

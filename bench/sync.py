@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from upsert_http import cli, free_port, fresh_database, wait_ready
+from common import cli, free_port, fresh_database, wait_ready
 
 from tilsyn.client.readers import write_csv
 from tilsyn.demo_data import generate_customers, generate_plants
