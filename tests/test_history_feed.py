@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -375,3 +376,33 @@ def test_feed_under_concurrent_writers(database: Database, database_url: str) ->
         last_after[("connectionPoint", "CP-SHARED", "parent")]
         == final["connectionPoint"]["transformer"]["name"]
     )
+
+
+def test_the_feed_lock_is_taken_at_the_commit_not_at_a_savepoint(
+    postgres_database_url: str,
+) -> None:
+    """A write in a savepoint (a bulk chunk's batch, the demo loader) leaves the instance's
+    feed lock free until its transaction commits: the lock queues every writer of the
+    instance, so it must cover only the history insert and the commit, not what the
+    transaction does after the savepoint."""
+    database = Database(postgres_database_url)
+    tenant = make_tenant(database, f"lock-{uuid.uuid4().hex[:8]}")
+    today = date.today()
+    change = plants.parse_valid_plant(minimal_plant(make_mpid(9101)), today=today)
+    dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    lock = (history_service._FEED_LOCK_SPACE, tenant.instance_id)
+    try:
+        with database.write() as session, psycopg.connect(dsn, autocommit=True) as other:
+            plants.write_plant(session, Actor(tenant.instance_id), change, today=today)
+            taken = other.execute("SELECT pg_try_advisory_lock(%s, %s)", lock).fetchone()
+            assert taken == (True,), "the savepoint's release took the feed lock"
+            other.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
+        with database.read() as session:
+            entries = session.scalars(
+                select(Change).where(Change.instance_id == tenant.instance_id)
+            ).all()
+        assert [(entry.entity_key, entry.operation) for entry in entries] == [
+            (make_mpid(9101), "create")
+        ]
+    finally:
+        database.dispose()
