@@ -457,7 +457,8 @@ def _element_view(
 CONNECTION_POINT_ROW = aliased(GridElement, name="connection_point")
 TRANSFORMER_ROW = aliased(GridElement, name="transformer")
 NET_STATION_ROW = aliased(GridElement, name="net_station")
-"""A connection point and its parents, joined below it (see :func:`chain_columns`)."""
+"""A connection point and its parents, joined below a plant (see :func:`chain_columns`); built
+once, since a fresh aliased() per call defeats SQLAlchemy's statement cache."""
 
 _VIEW_FIELDS = ("name", "address_text", "postal_code", "latitude", "longitude")
 
@@ -483,30 +484,3 @@ def chain_view(values: Sequence[Any]) -> dict[str, Any] | None:
         transformer["netStation"] = _element_view(*values[2 * size : 3 * size])
     view["transformer"] = transformer
     return view
-
-
-# Built once: a fresh aliased() per call defeats SQLAlchemy's statement cache.
-_CHAIN_QUERY = (
-    select(*chain_columns())
-    .select_from(CONNECTION_POINT_ROW)
-    .outerjoin(TRANSFORMER_ROW, TRANSFORMER_ROW.id == CONNECTION_POINT_ROW.parent_id)
-    .outerjoin(NET_STATION_ROW, NET_STATION_ROW.id == TRANSFORMER_ROW.parent_id)
-    .where(
-        CONNECTION_POINT_ROW.id == bindparam("element_id"),
-        CONNECTION_POINT_ROW.instance_id == bindparam("instance_id"),
-    )
-)
-
-
-def connection_point_view(
-    session: Session, instance_id: int, connection_point_id: int | None
-) -> dict[str, Any] | None:
-    """The nested import form of a connection point with its transformer and net station."""
-    if connection_point_id is None:
-        return None
-    row = (
-        session.connection()
-        .execute(_CHAIN_QUERY, {"element_id": connection_point_id, "instance_id": instance_id})
-        .first()
-    )
-    return None if row is None else chain_view(row)

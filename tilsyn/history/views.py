@@ -160,7 +160,7 @@ def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dic
         industrial_classification=document["industrialClassification"],
         connection_point_id=None,
     )
-    view = plant_view(session, snapshot, today=day)
+    view = plant_view(session, snapshot, today=day, connection_point=None)  # set below
     period = in_force(_periods(state), day)
     view["customerId"] = reveal_key(session, instance_id, period.customer if period else None)
     view["customerChangeFrom"] = period.valid_from.isoformat() if period else None

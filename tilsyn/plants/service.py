@@ -42,7 +42,6 @@ from tilsyn.hierarchy.service import (
     ElementSpec,
     chain_columns,
     chain_view,
-    connection_point_view,
     element_specs,
     resolve_location,
     upsert_chains,
@@ -340,11 +339,18 @@ def store_plant(database: Database, actor: Actor, change: PlantChange, *, today:
 def _written_outcome(
     session: Session, actor: Actor, change: PlantChange, written: PlantWritten, *, today: date
 ) -> Outcome:
-    found = _read_plant(session, actor.instance_id, _PLANT_BY_ID, {"plant_id": written.plant_id})
+    view = _written_view(session, actor.instance_id, written.plant_id, today=today)
+    return Outcome(written.result, view, change.issues.warnings)
+
+
+def _written_view(
+    session: Session, instance_id: int, plant_id: int, *, today: date
+) -> dict[str, Any]:
+    """The view of a plant this transaction just wrote, as the write's answer."""
+    found = _read_plant(session, instance_id, _PLANT_BY_ID, {"plant_id": plant_id})
     assert found is not None, "a written plant exists"
     plant, chain = found
-    view = plant_view(session, plant, today=today, connection_point=chain)
-    return Outcome(written.result, view, change.issues.warnings)
+    return plant_view(session, plant, today=today, connection_point=chain)
 
 
 def write_plants_atomically(
@@ -690,7 +696,6 @@ _VIEWED = (
     Plant.data,
     Plant.consumption_code,
     Plant.industrial_classification,
-    Plant.connection_point_id,
 )
 _PLANT_READ = (
     select(*_VIEWED, *stamp_columns(), *chain_columns())
@@ -753,11 +758,8 @@ class PlantFields(Protocol):
     def consumption_code(self) -> str: ...
     @property
     def industrial_classification(self) -> str: ...
-    @property
-    def connection_point_id(self) -> int | None: ...
 
 
-_UNREAD: Any = object()
 # A plant's periods (part 0, by start) and extensions (part 1, by year, then name) in one read.
 _PERIODS_AND_EXTENSIONS: Executable = union_all(
     select(
@@ -783,14 +785,14 @@ _PERIODS_AND_EXTENSIONS: Executable = union_all(
 
 
 def plant_view(
-    session: Session, plant: PlantFields, *, today: date, connection_point: Any = _UNREAD
+    session: Session,
+    plant: PlantFields,
+    *,
+    today: date,
+    connection_point: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The plant in import format, as GET returns it: every documented field present; its
-    ``connectionPoint`` view, when read with it, is given."""
-    if connection_point is _UNREAD:
-        connection_point = connection_point_view(
-            session, plant.instance_id, plant.connection_point_id
-        )
+    ``connectionPoint`` view comes read with it (:func:`chain_view`)."""
     data = plant.data
     periods: list[Period] = []
     extensions: list[dict[str, Any]] = []
@@ -885,7 +887,9 @@ def register_built_by(
             year=body.extensionYearBuilt,
             company=body.builtByElCompanyId,
         )
-    return Outcome(result, plant_view(session, plant, today=today), issues.warnings)
+    session.flush()
+    view = _written_view(session, actor.instance_id, plant.id, today=today)
+    return Outcome(result, view, issues.warnings)
 
 
 def _set_built_by(session: Session, actor: Actor, plant: Plant, company: int) -> Result:
