@@ -1,12 +1,16 @@
-"""Single-plant upserts over HTTP against a no-op endpoint: rate and latency at N clients.
+"""A test of the Python client side (httpx AsyncClient), not of the server: single-plant upserts
+against a no-op endpoint at N clients. A Python client on the same cores saturates first, so
+for the server's throughput use bench/http_wrk.py (wrk). Kept to see what an SDK user gets.
+
+What it measured before bench/http_wrk.py existed was this client, not the server.
 
 Starts a real server on a fresh database (SQLite by default, or ``--db URL``), creates an
 instance and key with the CLI, and sends distinct plants from concurrent clients, in rounds
 that alternate between a no-op POST endpoint on the same stack (bench/noop_app.py) and the
 plant upsert.
 
-    python bench/upsert_http.py --requests 4000 --clients 32
-    python bench/upsert_http.py --db sqlite:///bench.db --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python bench/httpx_client_load.py --requests 4000 --clients 32
+    python bench/httpx_client_load.py --db sqlite:///bench.db --db postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
