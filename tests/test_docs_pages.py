@@ -55,12 +55,13 @@ def test_docs_pages_load_nothing_from_another_host(docs_client: TestClient, page
         fetched = docs_client.get(asset)
         assert fetched.status_code == 200, asset
         assert len(fetched.content) > 500, asset
+        assert "immutable" in fetched.headers["cache-control"], asset
 
 
 def test_docs_pages_are_off_with_the_schema(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'off.db'}", docs_enabled=False)
     with TestClient(create_app(settings)) as client:
-        for page in ("/docs", "/redoc", "/openapi.json", "/static/vendor/VENDORED.md"):
+        for page in ("/docs", "/redoc", "/openapi.json", "/docs/vendor/VENDORED.md"):
             assert client.get(page).status_code == 404, page
 
 
