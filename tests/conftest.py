@@ -1,8 +1,15 @@
-"""Fixtures: real databases (an SQLite file per test; PostgreSQL when configured), the app.
+"""Fixtures: real databases (an SQLite file per test; PostgreSQL when there is one), the app.
 
 Every database test runs on each backend in ``BACKENDS``. PostgreSQL joins when
-``TILSYN_TEST_POSTGRES_URL`` names a server (CI sets it); the suite then creates its own
+``TILSYN_TEST_POSTGRES_URL`` names a server or, with that unset, when a local one answers
+as user ``postgres`` at 127.0.0.1:5432 (``TILSYN_TEST_POSTGRES_PROBE=HOST:PORT`` moves the
+probe; ``TILSYN_TEST_POSTGRES_URL=none`` runs SQLite only). The suite then creates its own
 database there and drops it at the end, so no run leaves data behind.
+
+Without PostgreSQL the PostgreSQL-only tests are left out, and one line at the end of the run
+says how many and how to include them (``NO_POSTGRES``), so README's test command passes
+where only Python and pip are.
+``TILSYN_TEST_REQUIRE_POSTGRES=1`` (CI) stops the run instead: nothing skips silently there.
 """
 
 from __future__ import annotations
@@ -27,7 +34,36 @@ from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Base
 from tilsyn.instances import service as instances
 
-POSTGRES_URL = os.environ.get("TILSYN_TEST_POSTGRES_URL", "")
+
+def _answers(dsn: str) -> bool:
+    """Whether a PostgreSQL server takes a connection here, within a second."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=1):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def find_postgres() -> tuple[str, str]:
+    """The PostgreSQL URL the suite uses ("" for none), and how it was chosen."""
+    configured = os.environ.get("TILSYN_TEST_POSTGRES_URL", "")
+    if configured.lower() == "none":
+        return "", "TILSYN_TEST_POSTGRES_URL=none"
+    if configured:
+        return configured, "TILSYN_TEST_POSTGRES_URL"
+    probe = os.environ.get("TILSYN_TEST_POSTGRES_PROBE", "127.0.0.1:5432")
+    host, _, port = probe.rpartition(":")
+    if _answers(f"host={host} port={port} user=postgres dbname=postgres"):
+        return f"postgresql+psycopg://postgres@{host}:{port}/postgres", f"found at {probe}"
+    return "", f"no PostgreSQL answered as user postgres at {probe}"
+
+
+POSTGRES_URL, POSTGRES_FOUND = find_postgres()
+NO_POSTGRES = (
+    f"PostgreSQL tests not run ({POSTGRES_FOUND}); to include them, start PostgreSQL there "
+    "or set TILSYN_TEST_POSTGRES_URL=postgresql+psycopg://USER@HOST:PORT/DATABASE"
+)
+_LEFT_OUT = pytest.StashKey[int]()
 BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 SECRET = "test-secret"
 # Like SECRET, a configured data key (core/personal.py) rather than the public development
@@ -36,6 +72,42 @@ SECRET = "test-secret"
 DATA_KEY = "dGlsc3luIHRlc3QgZGF0YSBrZXkgLS0gMzIgYnl0ZXM="
 os.environ["TILSYN_DATA_KEY"] = DATA_KEY
 os.environ.pop("TILSYN_DATA_KEY_PREVIOUS", None)
+
+
+def pytest_report_header() -> str:
+    via = f"PostgreSQL ({POSTGRES_FOUND})" if POSTGRES_URL else f"no PostgreSQL ({POSTGRES_FOUND})"
+    return f"tilsyn test databases: SQLite and {via}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under TILSYN_TEST_REQUIRE_POSTGRES=1 a missing or silent server ends the run at once."""
+    if os.environ.get("TILSYN_TEST_REQUIRE_POSTGRES") != "1":
+        return
+    if not POSTGRES_URL:
+        pytest.exit(f"TILSYN_TEST_REQUIRE_POSTGRES=1, but {POSTGRES_FOUND}", returncode=4)
+    dsn = make_url(POSTGRES_URL).set(drivername="postgresql")
+    if not _answers(dsn.render_as_string(hide_password=False)):
+        where = dsn.render_as_string(hide_password=True)
+        pytest.exit(f"TILSYN_TEST_REQUIRE_POSTGRES=1, but {where} does not answer", returncode=4)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL, leave out the tests that need it (one summary line, not one each)."""
+    if POSTGRES_URL:
+        return
+    needs = [item for item in items if "postgres_database_url" in getattr(item, "fixturenames", ())]
+    if needs:
+        config.hook.pytest_deselected(items=needs)
+        items[:] = [item for item in items if item not in needs]
+        config.stash[_LEFT_OUT] = len(needs)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    left_out = config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"{left_out} {NO_POSTGRES}", yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +123,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session."""
     if not POSTGRES_URL:
-        pytest.fail("PostgreSQL tests need TILSYN_TEST_POSTGRES_URL")
+        pytest.skip(NO_POSTGRES)
     url = make_url(POSTGRES_URL)
     name = f"tilsyn_test_{uuid.uuid4().hex[:10]}"
     admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)

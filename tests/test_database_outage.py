@@ -11,15 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import POSTGRES_URL, SECRET, make_tenant
+from tests.conftest import SECRET, make_tenant
 from tests.servers import running_server
 from tests.tcp_proxy import TcpProxy
 from tilsyn.core import db as db_module
 from tilsyn.core.db import Database
-
-pytestmark = pytest.mark.skipif(
-    not POSTGRES_URL, reason="needs TILSYN_TEST_POSTGRES_URL (CI always sets it)"
-)
 
 BODY = {
     "meteringPointId": "707057500053182051",

@@ -12,7 +12,6 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI, Response
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -25,9 +24,11 @@ from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
+from tilsyn.core.docs import install_docs
 from tilsyn.core.errors import install_error_handlers
 from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
+from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
@@ -148,7 +149,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         title="tilsyn",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs" if settings.docs_enabled else None,
+        # Served by install_docs from the package's own assets, not FastAPI's CDN pages.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
@@ -163,6 +165,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)
     app.state.chunk_checkers = ChunkCheckers(settings.bulk_check_workers)
     install_error_handlers(app)
+    if settings.docs_enabled:
+        install_docs(app, "/openapi.json")
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)
     app.include_router(customers_router)
@@ -170,12 +174,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(history_router)
     app.include_router(rules_router)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness: answers once the server is up")
+    @app.get(
+        "/healthz",
+        operation_id="healthz",
+        tags=["operations"],
+        summary="Liveness: answers once the server is up",
+    )
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get(
         "/readyz",
+        operation_id="readyz",
         tags=["operations"],
         summary="Readiness: answers 200 when the database answers",
         responses={503: problem("The database is not reachable")},
@@ -187,6 +197,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @app.get(
         "/metrics",
+        operation_id="getMetrics",
         tags=["operations"],
         summary="Prometheus metrics",
         response_class=PlainTextResponse,
@@ -199,19 +210,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_middleware(ObserveRequests)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in REQUEST_SCHEMAS:
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in model_schema.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components[model.__name__] = model_schema
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = build_openapi(app, REQUEST_SCHEMAS)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -187,6 +187,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/api/import/{environment}/customer/bulk",
+    operation_id="upsertCustomers",
     summary="Create or update many customers; one result line per item",
     response_class=StreamingResponse,
     responses=_RESPONSES,
@@ -201,6 +202,7 @@ def bulk_customers(
 
 @router.post(
     "/api/import/{environment}/plant/bulk",
+    operation_id="upsertPlants",
     summary="Create or update many plants; one result line per item",
     response_class=StreamingResponse,
     responses=_RESPONSES,

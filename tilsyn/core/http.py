@@ -10,9 +10,10 @@ import uuid
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
 
 from tilsyn.core.bodies import parse_json_object
 from tilsyn.core.config import Settings
@@ -46,9 +47,19 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+# The schema's security scheme: every route that depends on key_context declares it, so
+# "Try it out" sends the key and generated clients send it in this header. auto_error=False:
+# a missing key is answered by key_context with the problem below, not FastAPI's 403.
+API_KEY_HEADER = APIKeyHeader(
+    name="api-key",
+    scheme_name="apiKey",
+    description="An instance's API key (`tilsyn key create INSTANCE`)",
+    auto_error=False,
+)
+
+
 def key_context(
-    request: Request,
-    api_key: Annotated[str | None, Header(alias="api-key", include_in_schema=False)] = None,
+    request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> KeyContext:
     if not api_key:
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
@@ -176,23 +187,36 @@ Body = Annotated[dict[str, Any], Depends(json_body)]
 Db = Annotated[Database, Depends(get_db)]
 
 
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details."""
+class ProblemIssue(BaseModel):
+    """One field at fault: the same shape as a stored record's warnings."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    errors: list[dict[str, str]] | None = None
-    warnings: list[dict[str, str]] | None = None
+    field: str = Field(description="Canonical JSON path of the field, e.g. `address.postalCode`")
+    code: str = Field(description="Stable machine-readable code, e.g. `required`")
+    message: str = Field(description="What is wrong, for people")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with every field at fault listed in ``errors``."""
+
+    type: str = Field(description="URI naming the kind of problem")
+    title: str = Field(description="Short summary of the kind of problem")
+    status: int = Field(description="The HTTP status code")
+    detail: str = Field(description="What went wrong with this request")
+    errors: list[ProblemIssue] | None = Field(
+        default=None, description="Every field at fault (requests with a body)"
+    )
+    warnings: list[ProblemIssue] | None = Field(
+        default=None, description="Findings that did not reject the request on their own"
+    )
+
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_REF = {"$ref": f"#/components/schemas/{Problem.__name__}"}
 
 
 def problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "model": ProblemOut,
-        "content": {"application/problem+json": {}},
-    }
+    """An error response as the schema declares it: the Problem schema, as problem+json."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
 
 
 def rate_limited() -> dict[str, Any]:

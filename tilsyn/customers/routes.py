@@ -49,6 +49,7 @@ class DeletedOut(BaseModel):
 
 @router.post(
     "/api/import/{environment}/customer",
+    operation_id="upsertCustomer",
     summary="Create or update a customer, keyed by Number",
     response_model=CustomerUpsertOut,
     responses=WRITE_ERRORS,
@@ -72,6 +73,7 @@ def upsert_customer(
 
 @router.get(
     "/api/customer/environment/{environment}/bynumber/{number}",
+    operation_id="getCustomer",
     summary="Read a customer (with asOf: as stored at the end of that day)",
     response_model=CustomerOut,
     responses=AS_OF_ERRORS,
@@ -88,6 +90,7 @@ def get_customer(
 
 @router.get(
     "/api/customer/{number}",
+    operation_id="getCustomerLegacy",
     summary="Read a customer (older API version; the key gives the environment)",
     response_model=CustomerOut,
     responses=READ_ERRORS,
@@ -99,6 +102,7 @@ def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
 
 @router.delete(
     "/api/import/{environment}/customer/{number}",
+    operation_id="deleteCustomer",
     summary="Erase a customer's personal data for good (GDPR)",
     response_model=DeletedOut,
     responses=READ_ERRORS,
@@ -122,6 +126,7 @@ class CustomerKeysOut(BaseModel):
 
 @router.get(
     "/api/customer/environment/{environment}/numbers",
+    operation_id="listCustomerNumbers",
     summary="List the instance's customer numbers (keyset pages, for reconciliation)",
     response_model=CustomerKeysOut,
     responses=READ_ERRORS,

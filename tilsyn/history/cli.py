@@ -19,7 +19,7 @@ from tilsyn.history import service
 from tilsyn.instances import service as instances
 
 history_app = typer.Typer(
-    no_args_is_help=True, help="History of changes: retention (see SPEC §8, README)."
+    no_args_is_help=True, help="History of changes: retention (see docs/history.md)."
 )
 console = Console(stderr=True, soft_wrap=True)
 

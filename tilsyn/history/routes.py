@@ -57,6 +57,7 @@ def as_of_day(value: str | None) -> date | None:
 
 @router.get(
     "/api/customer/environment/{environment}/bynumber/{number}/history",
+    operation_id="getCustomerHistory",
     summary="A customer's changes, newest first",
     response_model=HistoryOut,
     responses=READ_ERRORS,
@@ -77,6 +78,7 @@ def customer_history(
 
 @router.get(
     "/api/plant/{environment}/{meteringPointId}/history",
+    operation_id="getPlantHistory",
     summary="A plant's changes, newest first, with its customer periods",
     response_model=PlantHistoryOut,
     responses=READ_ERRORS,
@@ -99,6 +101,7 @@ def plant_history(
 
 @router.get(
     "/api/changes/{environment}",
+    operation_id="getChanges",
     summary="The instance's change feed, in commit order",
     description="Follow it with `after=next`: the cursor never skips or repeats a change.",
     response_model=ChangeFeedOut,

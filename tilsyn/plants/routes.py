@@ -39,6 +39,7 @@ class PlantUpsertOut(BaseModel):
 
 @router.post(
     "/api/import/{environment}/plant",
+    operation_id="upsertPlant",
     summary="Create or update a plant with its grid hierarchy, keyed by meteringPointId",
     response_model=PlantUpsertOut,
     responses=WRITE_ERRORS,
@@ -60,6 +61,7 @@ def upsert_plant(
 
 @router.post(
     "/api/import/{environment}/plant/builtby",
+    operation_id="registerBuiltBy",
     summary="Register who built a plant, or an extension of it",
     response_model=PlantUpsertOut,
     responses={**WRITE_ERRORS, 404: READ_ERRORS[404]},
@@ -83,6 +85,7 @@ def register_built_by(
 
 @router.get(
     "/api/plant/{environment}/getDataForImport/{meteringPointId}",
+    operation_id="getPlant",
     summary="Read a plant in import format (with asOf: as stored at the end of that day)",
     response_model=PlantOut,
     responses=AS_OF_ERRORS,
@@ -101,6 +104,7 @@ def get_plant(
 
 @router.get(
     "/api/plant/{meteringPointId}",
+    operation_id="getPlantLegacy",
     summary="Read a plant (older API version; the key gives the environment)",
     response_model=PlantOut,
     responses=READ_ERRORS,
@@ -114,6 +118,7 @@ def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONRespon
 
 @router.delete(
     "/api/import/{environment}/plant/{meteringPointId}",
+    operation_id="deletePlant",
     summary="Delete a plant (its history keeps a tombstone)",
     response_model=DeletedOut,
     responses=READ_ERRORS,
@@ -138,6 +143,7 @@ class PlantKeysOut(BaseModel):
 
 @router.get(
     "/api/plant/{environment}/ids",
+    operation_id="listPlantIds",
     summary="List the instance's metering point ids (keyset pages, for reconciliation)",
     response_model=PlantKeysOut,
     responses=READ_ERRORS,

@@ -163,7 +163,8 @@ class AuditSpecificInfoIn(BaseModel):
 
 
 class PlantIn(BaseModel):
-    """A plant upsert; the body replaces the plant's imported fields (SPEC §5)."""
+    """A plant upsert; the body replaces the plant's imported fields, but for those that
+    docs/api.md names (connectedDate, builtByElCompanyId, extensions)."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [SEED_PLANT_EXAMPLE]})
 

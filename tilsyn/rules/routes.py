@@ -71,6 +71,7 @@ class ValidationPutOut(BaseModel):
 
 @router.get(
     RULES_PATH,
+    operation_id="getAuditRules",
     summary="Read the instance's audit rules (derivation of auditSpecificInfo)",
     response_model=AuditRulesOut,
     responses=SETTINGS_READ_ERRORS,
@@ -82,6 +83,7 @@ def get_audit_rules(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRes
 
 @router.put(
     RULES_PATH,
+    operation_id="putAuditRules",
     summary="Replace the instance's whole audit rule set",
     response_model=AuditRulesPutOut,
     responses=SETTINGS_WRITE_ERRORS,
@@ -99,6 +101,7 @@ def put_audit_rules(
 
 @router.get(
     VALIDATION_PATH,
+    operation_id="getValidationSettings",
     summary="Read the instance's validation setting",
     response_model=ValidationSettingsOut,
     responses=SETTINGS_READ_ERRORS,
@@ -110,6 +113,7 @@ def get_validation(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResp
 
 @router.put(
     VALIDATION_PATH,
+    operation_id="putValidationSettings",
     summary="Turn strict validation on or off (plausibility warnings become 400 errors)",
     response_model=ValidationPutOut,
     responses=SETTINGS_WRITE_ERRORS,
