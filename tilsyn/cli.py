@@ -149,15 +149,23 @@ def instance_list() -> None:
 
 @instance_app.command("set-strict")
 def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) -> None:
-    """Turn strict validation on or off (plausibility warnings become 400 errors)."""
+    """Turn strict validation on or off (plausibility warnings become 400 errors).
+
+    Recorded in the instance's history like the settings API's change of it.
+    """
+    from tilsyn.history.service import Actor
+    from tilsyn.rules.service import put_validation
+
     with _database() as database:
         try:
             with database.write() as session:
-                instances.set_strict_validation(
-                    session, instances.get_instance(session, name), strict
+                instance = instances.get_instance(session, name)
+                outcome = put_validation(
+                    session, Actor(instance_id=instance.id), {"strictValidation": strict}
                 )
         except instances.InstanceError as exc:
             raise _fail(str(exc)) from None
+    console.print(f"{name}: strict validation {'on' if strict else 'off'} ({outcome.result})")
 
 
 @instance_app.command("set-rate-limit")

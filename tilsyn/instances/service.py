@@ -104,11 +104,6 @@ def list_instances(session: Session) -> list[Instance]:
     return list(session.scalars(select(Instance).order_by(Instance.name)))
 
 
-def set_strict_validation(session: Session, instance: Instance, strict: bool) -> None:
-    instance.strict_validation = strict
-    session.flush()
-
-
 def set_rate_limit(
     session: Session, instance: Instance, *, per_second: float | None, burst: int | None = None
 ) -> Limit:

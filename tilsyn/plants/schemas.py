@@ -118,6 +118,10 @@ class PlantAddressIn(BaseModel):
 
     addressText: Text | None = None
     postalCode: PostalCode | None = Field(None, description="4 digits; a number is zero-padded")
+    postalPlace: Text | None = Field(None, description="Poststed; checked against the register")
+    municipalityNumber: Text | None = Field(
+        None, description="Kommunenummer; when absent, GET gives the postal code's"
+    )
     floor: Text | None = None
     apartmentNumber: Text | None = Field(None, description="Not the bruksenhetsnummer")
     holdingNumber: Int | None = Field(None, description="Gårdsnummer (gnr)")
@@ -225,6 +229,10 @@ class BuiltByIn(BaseModel):
 class PlantAddressOut(BaseModel):
     addressText: str | None
     postalCode: str | None
+    postalPlace: str | None
+    municipalityNumber: str | None = Field(
+        description="As sent, else the postal code's in Bring's postal code register"
+    )
     floor: str | None
     apartmentNumber: str | None
     holdingNumber: int | None
