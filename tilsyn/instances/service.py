@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from tilsyn.core.db import describe_url
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.core.time import utc_now
 from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effective_limit
@@ -96,7 +97,8 @@ def create_instance(
 def get_instance(session: Session, name: str) -> Instance:
     instance = session.scalar(select(Instance).where(Instance.name == name))
     if instance is None:
-        raise InstanceError(f"no instance named {name!r}")
+        where = describe_url(str(session.get_bind().engine.url))
+        raise InstanceError(f"no instance named {name!r} in the database {where}")
     return instance
 
 
