@@ -13,7 +13,7 @@ from tilsyn.core.db import Database
 from tilsyn.core.models import Instance
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import upsert_customer
-from tilsyn.demo_data import generate_customers, generate_plants
+from tilsyn.demo_data import DEMO_SERVER_PREFIX, generate_customers, generate_plants
 from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.plants.service import upsert_plant
@@ -88,7 +88,9 @@ def load_demo(
                 summary.customers += 1
         if progress is not None and task is not None:
             progress.advance(task, min(CHUNK, len(customers) - start))
-    plant_iter = generate_plants(plants, customer_numbers=numbers, seed=1)
+    plant_iter = generate_plants(
+        plants, customer_numbers=numbers, seed=1, id_prefix=DEMO_SERVER_PREFIX
+    )
     while batch := list(islice(plant_iter, CHUNK)):
         with database.write() as session:
             for plant in batch:

@@ -249,7 +249,11 @@ def demo_data(
     ),
     seed: Annotated[int, typer.Option(help="Same seed, same data")] = 1,
 ) -> None:
-    """Valid, varied data (synthetic personal numbers, a realistic grid hierarchy)."""
+    """Valid, varied data (synthetic personal numbers, a realistic grid hierarchy).
+
+    Its metering point ids never collide with the ones `tilsyn demo` loads, so the files can
+    be imported or synced into the demo server as new plants.
+    """
     out.mkdir(parents=True, exist_ok=True)
     numbers: list[str] = []
     with (out / "customers.ndjson").open("w", encoding="utf-8") as handle:

@@ -615,14 +615,10 @@ class Sync:
         on_server = self._server_keys.get(kind)
         hierarchy = HierarchyModel()
         rows = self._rows_to_send(files, selected)
+        lookup = self._lookup_views(kind)
         while window := list(islice(rows, PREVIEW_WINDOW)):
-            views: dict[str, dict[str, Any] | None] = {}
-            find = self.client.find_plant if kind == "plant" else self.client.find_customer
             wanted = [p.key for p, _ in window if on_server is None or p.key in on_server]
-            self._dispatch(
-                (partial(_keyed, find, key) for key in wanted),
-                partial(_keep, views),
-            )
+            views = lookup(wanted)
             if kind == "plant":
                 for view in views.values():
                     hierarchy.learn(view.get("connectionPoint") if view else None)
@@ -651,6 +647,23 @@ class Sync:
                     )
                 )
             self.progress.advance(len(window))
+
+    def _lookup_views(self, kind: Kind) -> Callable[[list[str]], dict[str, dict[str, Any] | None]]:
+        """How a dry run reads a window's current views: a request per 1,000 rows where the
+        server offers its lookup endpoint, else a GET per row (older servers)."""
+        capabilities = self.client.capabilities()
+        if kind == "plant" and capabilities.lookup_plants:
+            return self.client.lookup_plants
+        if kind == "customer" and capabilities.lookup_customers:
+            return self.client.lookup_customers
+        find = self.client.find_plant if kind == "plant" else self.client.find_customer
+
+        def one_by_one(keys: list[str]) -> dict[str, dict[str, Any] | None]:
+            views: dict[str, dict[str, Any] | None] = {}
+            self._dispatch((partial(_keyed, find, key) for key in keys), partial(_keep, views))
+            return views
+
+        return one_by_one
 
     # -- step 3: reconcile --
 

@@ -300,6 +300,21 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
     return {**row.data, "Number": number}
 
 
+def lookup_customers(
+    session: Session, instance_id: int, numbers: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Many customers' views in one read, and the numbers this instance has no customer for."""
+    wanted = list(dict.fromkeys(n.strip() for n in numbers if "\x00" not in n))
+    keys = {stored_key(session, instance_id, number): number for number in wanted}
+    if not keys:
+        return [], []
+    rows = session.scalars(
+        scoped_select(Customer, instance_id).where(Customer.number.in_(list(keys)))
+    )
+    found = {keys[row.number]: {**row.data, "Number": keys[row.number]} for row in rows}
+    return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]
+
+
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
     """Erase a customer for good (GDPR): the row, its number on plants, and in history."""
     number = number.strip()

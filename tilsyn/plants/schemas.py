@@ -309,4 +309,17 @@ class PlantOut(BaseModel):
     extensions: list[ExtensionOut]
 
 
-__all__ = ["STATUSES", "NetStationIn", "PlantIn", "TransformerIn"]
+class PlantLookupIn(BaseModel):
+    """Plants to read in one request (at most 1,000)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    meteringPointIds: list[Annotated[Text, Field(max_length=64)]] = Field(max_length=1000)
+
+
+class PlantLookupOut(BaseModel):
+    items: list[PlantOut]
+    missing: list[str] = Field(description="Ids sent that this instance has no plant for")
+
+
+__all__ = ["STATUSES", "NetStationIn", "PlantIn", "PlantLookupIn", "TransformerIn"]
