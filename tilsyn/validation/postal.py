@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -120,12 +121,21 @@ def register_path() -> Path:
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str, int], PostalRegister] = {}
+_checked: dict[str, float] = {}  # data folder setting → when last looked at (monotonic)
+RECHECK_SECONDS: Final = 2.0
 
 
 def current_register() -> PostalRegister:
-    """The register in use, read once per file version (path and modification time)."""
+    """The register in use, read once per file version (path and modification time); the
+    file is looked at again at most every two seconds, not on every address."""
+    now = time.monotonic()
+    setting = os.environ.get(DATA_DIR_VARIABLE, "")
+    if _loaded and now - _checked.get(setting, -RECHECK_SECONDS) < RECHECK_SECONDS:
+        return next(iter(_loaded.values()))
     path = register_path()
     key = (str(path), path.stat().st_mtime_ns)
+    _checked.clear()
+    _checked[setting] = now
     found = _loaded.get(key)
     if found is not None:
         return found
