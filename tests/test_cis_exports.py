@@ -407,3 +407,44 @@ def test_sync_reads_the_same_export_and_its_full_dry_run_compares_in_a_few_reque
     assert len(lookups) == 2, "one lookup per kind, not one GET per row"
     assert len([path for path in gets if "getDataForImport" in path]) <= 1, "the preflight"
     assert len(transport.requests) <= 10, transport.requests
+
+
+# --- The lookup endpoints a dry run reads with -------------------------------------------------
+
+
+def test_lookup_answers_the_views_found_in_order_and_the_keys_missing(
+    client: TestClient, tenant: Tenant
+) -> None:
+    plant = {"meteringPointId": MPID_1, "consumptionCode": 35, "industrialClassification": "98.200"}
+    ok_plant = client.post("/api/import/test/plant", json=plant, headers=tenant.headers)
+    assert ok_plant.status_code == 200
+    customer = {"Number": FNR_1, "LastName": "Øvrebø"}
+    assert client.post(
+        "/api/import/test/customer", json=customer, headers=tenant.headers
+    ).is_success
+    answer = client.post(
+        "/api/plant/test/lookup",
+        json={"meteringPointIds": [MPID_2, MPID_1, MPID_1]},
+        headers=tenant.headers,
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"items": [fetch_plant(client, tenant, MPID_1)], "missing": [MPID_2]}
+    answer = client.post(
+        "/api/customer/environment/test/lookup",
+        json={"numbers": [FNR_2, FNR_1]},
+        headers=tenant.headers,
+    )
+    assert answer.json() == {"items": [fetch_customer(client, tenant, FNR_1)], "missing": [FNR_2]}
+
+
+def test_lookup_of_more_than_1000_or_of_no_list_is_400_naming_the_field(
+    client: TestClient, tenant: Tenant
+) -> None:
+    too_many = {"meteringPointIds": [str(n) for n in range(1001)]}
+    answer = client.post("/api/plant/test/lookup", json=too_many, headers=tenant.headers)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in answer.json()["errors"]] == ["meteringPointIds"]
+    answer = client.post("/api/customer/environment/test/lookup", json={}, headers=tenant.headers)
+    assert answer.status_code == 400
+    assert [e["field"] for e in answer.json()["errors"]] == ["Numbers"]

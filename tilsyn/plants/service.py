@@ -55,7 +55,13 @@ from tilsyn.history.service import (
     write_transaction,
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
-from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
+from tilsyn.plants.schemas import (
+    STATUS_MISSPELLINGS,
+    STATUSES,
+    BuiltByIn,
+    PlantAddressIn,
+    PlantIn,
+)
 from tilsyn.rules.service import (
     RuleIndex,
     audit_info,
@@ -201,7 +207,7 @@ def _check_plant(body: PlantIn, issues: Issues, *, today: date) -> None:
             issues.warn("auditSpecificInfo.plantType", "format", "is empty")
 
 
-def _check_postal_register(code: str, address: Any, issues: Issues) -> None:
+def _check_postal_register(code: str, address: PlantAddressIn, issues: Issues) -> None:
     """The register's warnings for a 4-digit code; a municipality number sent that is not
     the code's is only a warning too (a municipality reform may be newer than the file)."""
     if not codes.is_postal_code(code):
