@@ -113,3 +113,27 @@ def test_demo_data_ids_never_collide_with_the_demo_servers() -> None:
     assert len(demo) == len(files) == 300
     assert not demo & files
     assert all(mpid.startswith(DEMO_SERVER_PREFIX) for mpid in demo)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--encoding", "klingon-8", "unknown encoding 'klingon-8'"),
+        ("--delimiter", "|", "use auto, ',', ';' or tab"),
+        ("--decimal", "·", "use auto, '.' or ','"),
+        ("--true-values", "J,N", "n cannot mean both true and false"),
+    ],
+)
+def test_a_bad_csv_option_is_a_usage_error_naming_it(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    path = tmp_path / "plants.csv"
+    path.write_text("meteringPointId\n1\n")
+    result = runner.invoke(
+        app,
+        ["--db", f"sqlite:///{tmp_path / 'x.db'}", "import", "nett", str(path), option, value],
+        env={"COLUMNS": "300"},
+    )
+    assert result.exit_code == 2
+    assert message in said(result.stderr)
+    assert not (tmp_path / "x.db").exists()

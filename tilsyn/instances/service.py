@@ -168,7 +168,8 @@ def list_keys(session: Session, instance: Instance) -> list[ApiKey]:
 def revoke_key(session: Session, key_id: int) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
-        raise InstanceError(f"no API key with id {key_id}")
+        where = describe_url(str(session.get_bind().engine.url))
+        raise InstanceError(f"no API key with id {key_id} in the database {where}")
     if row.revoked_at is None:
         row.revoked_at = utc_now()
         session.flush()
