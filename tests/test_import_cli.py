@@ -17,6 +17,16 @@ from tilsyn.plants.service import get_plant
 runner = CliRunner()
 
 
+def summary_rows(text: str) -> dict[str, list[str]]:
+    """The import's summary table: the file's name (without its folder) → its counts."""
+    rows: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
+        if len(cells) == 7 and cells[1].isdigit():
+            rows[Path(cells[0]).name if "(" in cells[0] else cells[0]] = cells[1:]
+    return rows
+
+
 def test_demo_data_then_import_with_a_report(
     database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -48,10 +58,14 @@ def test_demo_data_then_import_with_a_report(
             "--report",
             str(report),
         ],
+        env={"COLUMNS": "300"},
     )
     assert result.exit_code == 1, "a failed row makes the import exit non-zero"
-    assert "'created': 40" in result.stderr
-    assert "'created': 59" in result.stderr
+    rows = summary_rows(result.stderr)
+    # created, updated, unchanged, superseded, failed, total
+    assert rows["customers.ndjson (customers)"] == ["40", "0", "0", "0", "0", "40"]
+    assert rows["plants.ndjson (plants)"] == ["59", "0", "0", "0", "2", "61"]
+    assert rows["all files"] == ["99", "0", "0", "0", "2", "101"]
     problems = [json.loads(line) for line in report.read_text().splitlines()]
     failed = {(p["line"], p["result"]) for p in problems if p["result"] == "failed"}
     assert failed == {(5, "failed"), (8, "failed")}
@@ -72,9 +86,12 @@ def test_demo_data_then_import_with_a_report(
             "--report",
             str(report),
         ],
+        env={"COLUMNS": "300"},
     )
     assert rerun.exit_code == 0
-    assert "'unchanged': 40" in rerun.stderr
+    assert summary_rows(rerun.stderr) == {
+        "customers.ndjson (customers)": ["0", "0", "40", "0", "0", "40"]
+    }
 
 
 def test_import_refuses_an_unknown_instance(database_url: str, tmp_path: Path) -> None:

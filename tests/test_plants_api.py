@@ -43,6 +43,8 @@ SEED_WARNINGS = {
 ADDRESS_FIELDS = (
     "addressText",
     "postalCode",
+    "postalPlace",
+    "municipalityNumber",
     "floor",
     "apartmentNumber",
     "holdingNumber",

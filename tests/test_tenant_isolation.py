@@ -55,6 +55,8 @@ def body_for(path: str, method: str, marker: str) -> Any:
         return {"strictValidation": True}
     if path.endswith("/audit-rules"):
         return {"rules": []}
+    if path.endswith("/lookup"):
+        return {"Numbers": [NUMBER]} if "customer" in path else {"meteringPointIds": [MPID]}
     return {}
 
 

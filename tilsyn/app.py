@@ -31,11 +31,11 @@ from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
-from tilsyn.customers.schemas import CustomerIn
+from tilsyn.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.history.routes import router as history_router
 from tilsyn.instances.ratelimit import RateLimiter
 from tilsyn.plants.routes import router as plants_router
-from tilsyn.plants.schemas import BuiltByIn, PlantIn
+from tilsyn.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.rules.routes import router as rules_router
 from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
 
@@ -57,6 +57,8 @@ REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (
     CustomerIn,
     PlantIn,
     BuiltByIn,
+    PlantLookupIn,
+    CustomerLookupIn,
     AuditRulesIn,
     ValidationSettingsIn,
 )

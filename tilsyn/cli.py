@@ -21,7 +21,7 @@ from tilsyn.bulk.cli import demo_data, import_files
 from tilsyn.client.cli import sync as sync_command
 from tilsyn.core.backup import BackupError, backup, restore
 from tilsyn.core.config import Settings
-from tilsyn.core.db import Database
+from tilsyn.core.db import Database, sqlite_file
 from tilsyn.core.migrate import (
     DatabaseTooNewError,
     current_revision,
@@ -33,6 +33,7 @@ from tilsyn.core.personal import DataKeyError, DataKeys
 from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
 from tilsyn.rules.cli import rules_app
+from tilsyn.validation.postal_cli import postal_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +48,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(history_app, name="history")
+app.add_typer(postal_app, name="postal-codes")
 app.command("sync")(sync_command)
 app.command("import")(import_files)
 app.command("demo-data")(demo_data)
@@ -86,9 +88,27 @@ def _data_keys() -> DataKeys:
         raise typer.Exit(2) from None
 
 
+def _require_existing() -> None:
+    """A command that looks something up must not leave an empty SQLite file behind (in
+    whatever folder it was run from): it says where it looked instead."""
+    path = sqlite_file(state.url)
+    if path is not None and not path.exists():
+        console.print(
+            f"[red]error:[/red] no tilsyn database at {path}. Give --db or set "
+            "TILSYN_DATABASE_URL to the server's database (`tilsyn instance create` or "
+            "`tilsyn db upgrade` creates a new one)."
+        )
+        raise typer.Exit(1)
+
+
 @contextmanager
-def _database(*, pool_size: int = 4) -> Iterator[Database]:
-    """The database, its schema created or migrated as needed; closed afterwards."""
+def _database(*, pool_size: int = 4, create: bool = False) -> Iterator[Database]:
+    """The database, its schema created (``create``) or migrated as needed; closed afterwards.
+
+    Without ``create``, an SQLite file that does not exist is an error, not a new database.
+    """
+    if not create:
+        _require_existing()
     keys = _data_keys()
     database = Database(state.url, pool_size=pool_size, data_keys=keys)
     try:
@@ -120,7 +140,7 @@ def instance_create(
     strict_validation: Annotated[bool, typer.Option(help="Reject implausible values")] = False,
 ) -> None:
     """Create an instance."""
-    with _database() as database:
+    with _database(create=True) as database:
         try:
             with database.write() as session:
                 instance = instances.create_instance(
@@ -149,15 +169,23 @@ def instance_list() -> None:
 
 @instance_app.command("set-strict")
 def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) -> None:
-    """Turn strict validation on or off (plausibility warnings become 400 errors)."""
+    """Turn strict validation on or off (plausibility warnings become 400 errors).
+
+    Recorded in the instance's history like the settings API's change of it.
+    """
+    from tilsyn.history.service import Actor
+    from tilsyn.rules.service import put_validation
+
     with _database() as database:
         try:
             with database.write() as session:
-                instances.set_strict_validation(
-                    session, instances.get_instance(session, name), strict
+                instance = instances.get_instance(session, name)
+                outcome = put_validation(
+                    session, Actor(instance_id=instance.id), {"strictValidation": strict}
                 )
         except instances.InstanceError as exc:
             raise _fail(str(exc)) from None
+    console.print(f"{name}: strict validation {'on' if strict else 'off'} ({outcome.result})")
 
 
 @instance_app.command("set-rate-limit")
@@ -253,7 +281,7 @@ def key_revoke(key_id: int) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to this release's head."""
-    with _database() as database:
+    with _database(create=True) as database:
         out.print(current_revision(database.engine))
 
 
@@ -299,6 +327,7 @@ def db_rotate_data_key(
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database (and the code's head)."""
+    _require_existing()
     database = Database(state.url)
     console.print(f"code head: {head_revision()}")
     out.print(current_revision(database.engine) or "empty")
@@ -323,7 +352,7 @@ def db_restore(source: Path) -> None:
         restore(state.url, source)
     except BackupError as exc:
         raise _fail(str(exc)) from None
-    with _database():
+    with _database(create=True):
         pass  # a backup from an older release is migrated now
     console.print(f"restored from {source}")
 
@@ -428,10 +457,30 @@ def serve(
     """Run the API server (creates or migrates the schema first)."""
     if db_pool_size < 1 or workers < 1:
         raise _fail("--workers and --db-pool-size must be at least 1")
-    with _database() as database:
+    with _database(create=True) as database:
         _check_secret(database, allow_default=allow_insecure_secret)
     console.print(f"tilsyn serving on http://{host}:{port} (docs at /docs)")
     _run_server(host, port, workers, db_pool_size, db_read_url)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Before loading anything: a demo that prints keys and a curl line for a port another
+    program holds would send the reader to that program."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _fail(f"cannot bind to {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            raise _fail(
+                f"port {port} on {host} is in use by another program; choose another with --port"
+            ) from None
 
 
 @app.command()
@@ -441,11 +490,14 @@ def demo(
     plants: Annotated[int, typer.Option(help="Sample plants to load")] = 300,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Load data and exit")] = False,
 ) -> None:
-    """A ready-to-try server: demo instances, fresh keys printed, sample data loaded."""
+    """A ready-to-try server: demo instances, sample data, and fresh admin keys printed
+    (the keys of earlier demo runs are revoked)."""
     from tilsyn.demo import load_demo
 
+    if not no_serve:
+        _check_port_free(host, port)
     with (
-        _database() as database,
+        _database(create=True) as database,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -166,6 +166,9 @@ _BIRTH_DAYS: Final = (date(2005, 12, 31) - _BIRTH_FIRST).days + 1
 _CONNECTED_FIRST: Final = date(1950, 1, 1)
 _CONNECTED_DAYS: Final = (date(2025, 6, 30) - _CONNECTED_FIRST).days + 1
 _GSRN_PREFIX: Final = "7070575000"
+DEMO_SERVER_PREFIX: Final = "7070575009"
+"""The ids ``tilsyn demo`` loads: ``tilsyn demo-data`` files never reuse one of them with
+other contents (the files are meant to be imported into the demo server)."""
 _SERIALS: Final = 10**7
 _NS_SIZE: Final = 100
 _TRANSFORMER_SIZE: Final = 50
@@ -513,7 +516,11 @@ class _Building:
 
 
 def generate_plants(
-    count: int, *, customer_numbers: Sequence[str], seed: int = 0
+    count: int,
+    *,
+    customer_numbers: Sequence[str],
+    seed: int = 0,
+    id_prefix: str = _GSRN_PREFIX,
 ) -> Iterator[dict[str, Any]]:
     """``count`` plants in the seed's camelCase format with their grid hierarchy.
 
@@ -564,7 +571,7 @@ def generate_plants(
         profile = _PROFILES[bisect(_PROFILE_CUM_WEIGHTS, rng.random() * _PROFILE_CUM_WEIGHTS[-1])]
         variant = rng.choice(profile.variants)
         serial = next(serials)
-        body = f"{_GSRN_PREFIX}{serial:07d}"
+        body = f"{id_prefix}{serial:07d}"
 
         if profile.kind == "apartment":
             if building is None or building.full:

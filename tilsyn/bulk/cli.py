@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
@@ -33,7 +34,27 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import RawItem
-from tilsyn.client.readers import SourceError, field_names, file_format, read_rows
+from tilsyn.client.cli import (
+    DEFAULT_FALSE,
+    DEFAULT_TRUE,
+    DecimalOption,
+    DelimiterOption,
+    EncodingOption,
+    FalseOption,
+    TrueOption,
+    csv_format,
+)
+from tilsyn.client.readers import (
+    CsvFormat,
+    Mapping,
+    Mappings,
+    SourceError,
+    describe_csv,
+    detect_kind,
+    file_format,
+    load_mappings,
+    read_rows,
+)
 from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
@@ -43,20 +64,21 @@ console = Console(stderr=True)
 PARSE_AHEAD = 2
 
 
-def kind_of(path: Path) -> Kind:
-    """Customers carry `Number`, plants `meteringPointId` (any casing)."""
-    names = {name.split(".")[0].casefold() for name in field_names(path)}
-    if "meteringpointid" in names:
-        return "plant"
-    if "number" in names:
-        return "customer"
-    raise SourceError(f"{path}: neither customers (Number) nor plants (meteringPointId)")
+def kind_of(path: Path, mappings: Mappings | None = None, csv: CsvFormat | None = None) -> Kind:
+    """Customers carry `Number`, plants `meteringPointId` (any casing, after the mapping)."""
+    kind = detect_kind(path, mappings, csv)
+    if kind is None:
+        raise SourceError(f"{path}: neither customers (Number) nor plants (meteringPointId)")
+    return kind
 
 
-def _items(path: Path) -> Iterator[tuple[int, RawItem]]:
+def _items(
+    path: Path, mapping: Mapping | None = None, csv: CsvFormat | None = None
+) -> Iterator[tuple[int, RawItem]]:
     """Items with their lines. NDJSON lines go undecoded to the checker processes, which
-    decode them as the bulk endpoint does (same limits, same messages)."""
-    if file_format(path) == "ndjson":
+    decode them as the bulk endpoint does (same limits, same messages), unless a mapping
+    must rename their fields first."""
+    if file_format(path) == "ndjson" and not mapping:
         with path.open(encoding="utf-8-sig") as handle:
             index = 0
             for line, text in enumerate(handle, start=1):
@@ -64,7 +86,7 @@ def _items(path: Path) -> Iterator[tuple[int, RawItem]]:
                     yield line, RawItem(index, text=text)
                     index += 1
         return
-    for index, row in enumerate(read_rows(path)):
+    for index, row in enumerate(read_rows(path, mapping=mapping, csv_format=csv)):
         yield row.line, RawItem(index, row.body, row.error)
 
 
@@ -112,11 +134,32 @@ def import_files(
             min=0, help="Processes that check rows while this one writes (0: check here too)"
         ),
     ] = 1,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON/YAML file: source column → field path, with optional customer: and "
+            "plant: sections",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    encoding: EncodingOption = "auto",
+    delimiter: DelimiterOption = "auto",
+    decimal: DecimalOption = "auto",
+    true_values: TrueOption = DEFAULT_TRUE,
+    false_values: FalseOption = DEFAULT_FALSE,
 ) -> None:
     """Import exports straight into the database, with the API's rules for every row."""
     from tilsyn.cli import _database
 
+    csv = csv_format(encoding, delimiter, decimal, true_values, false_values)
+    try:
+        mappings = load_mappings(mapping) if mapping else None
+    except (SourceError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     totals = Summary()
+    per_file: list[tuple[str, Summary]] = []
     with _database() as database:
         with database.read() as session:
             try:
@@ -129,10 +172,13 @@ def import_files(
             synthetic_ok = target.environment == "test"
             for path in files:
                 try:
-                    kind = kind_of(path)
+                    kind = kind_of(path, mappings, csv)
+                    if file_format(path) == "csv":
+                        console.print(f"{path}: {describe_csv(path, csv)}")
                 except (SourceError, OSError) as exc:
                     console.print(f"[red]error:[/red] {exc}")
                     raise typer.Exit(1) from None
+                file_mapping = mappings.for_kind(kind) if mappings else None
                 summary = Summary()
                 statistics = LoadStatistics(database)
                 with (
@@ -151,7 +197,9 @@ def import_files(
                     prepare = partial(
                         prepare_chunk, kind, today=today, strict=strict, synthetic_ok=synthetic_ok
                     )
-                    for lines, prepared in _prepared_chunks(pool, prepare, _items(path)):
+                    for lines, prepared in _prepared_chunks(
+                        pool, prepare, _items(path, file_mapping, csv)
+                    ):
                         results = write_chunk(
                             database, actor, prepared, today=today, statistics=statistics
                         )
@@ -167,11 +215,30 @@ def import_files(
                         progress.advance(task, len(results))
                         elapsed = progress.tasks[0].elapsed or 1e-9
                         progress.update(task, rate=progress.tasks[0].completed / elapsed)
-                console.print(f"{path}: {summary.as_dict()['summary']}")
+                per_file.append((f"{path} ({kind}s)", summary))
                 totals.add_counts(summary)
-    console.print(f"total: {totals.as_dict()['summary']}; report: {report}")
+    _print_summary(per_file, totals)
+    console.print(f"every warning and error with its line: {report}")
     if totals.counts["failed"]:
         raise typer.Exit(1)
+
+
+def _print_summary(per_file: list[tuple[str, Summary]], totals: Summary) -> None:
+    """A table like sync's: a row per file, a total row when there are several files."""
+    names = list(totals.counts)
+    table = Table("file", *names, "total", title="import")
+    for name, summary in per_file:
+        table.add_row(
+            name, *(str(summary.counts[n]) for n in names), str(sum(summary.counts.values()))
+        )
+    if len(per_file) > 1:
+        table.add_row(
+            "all files",
+            *(str(totals.counts[n]) for n in names),
+            str(sum(totals.counts.values())),
+            style="bold",
+        )
+    console.print(table)
 
 
 def demo_data(
@@ -182,7 +249,11 @@ def demo_data(
     ),
     seed: Annotated[int, typer.Option(help="Same seed, same data")] = 1,
 ) -> None:
-    """Valid, varied data (synthetic personal numbers, a realistic grid hierarchy)."""
+    """Valid, varied data (synthetic personal numbers, a realistic grid hierarchy).
+
+    Its metering point ids never collide with the ones `tilsyn demo` loads, so the files can
+    be imported or synced into the demo server as new plants.
+    """
     out.mkdir(parents=True, exist_ok=True)
     numbers: list[str] = []
     with (out / "customers.ndjson").open("w", encoding="utf-8") as handle:

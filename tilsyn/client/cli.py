@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,9 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from tilsyn.client.cells import FALSE_VALUES, TRUE_VALUES, CellFormat
+from tilsyn.client.readers import DELIMITERS, CsvFormat
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from tilsyn.client.state import RowRecord
     from tilsyn.client.sync import SyncResult
 
 console = Console(stderr=True)
@@ -31,6 +36,76 @@ class _RichProgress:
     def advance(self, count: int = 1) -> None:
         if self._task is not None:
             self._progress.advance(self._task, count)
+
+
+EncodingOption = Annotated[
+    str,
+    typer.Option(
+        help="CSV encoding: auto (UTF-8, else Windows-1252, said which), utf-8, windows-1252",
+        rich_help_panel="CSV exports",
+    ),
+]
+DelimiterOption = Annotated[
+    str,
+    typer.Option(
+        help="CSV delimiter: auto (the header's), ',', ';' or tab", rich_help_panel="CSV exports"
+    ),
+]
+DecimalOption = Annotated[
+    str,
+    typer.Option(
+        help="Decimal mark in coordinates: auto (point or comma), '.' or ','",
+        rich_help_panel="CSV exports",
+    ),
+]
+TrueOption = Annotated[
+    str,
+    typer.Option(
+        "--true-values",
+        help="Comma-separated cells that mean true in boolean columns (any case)",
+        rich_help_panel="CSV exports",
+    ),
+]
+FalseOption = Annotated[
+    str,
+    typer.Option(
+        "--false-values",
+        help="Comma-separated cells that mean false in boolean columns (any case)",
+        rich_help_panel="CSV exports",
+    ),
+]
+DEFAULT_TRUE = ",".join(sorted(TRUE_VALUES))
+DEFAULT_FALSE = ",".join(sorted(FALSE_VALUES))
+
+
+def csv_format(
+    encoding: str, delimiter: str, decimal: str, true_values: str, false_values: str
+) -> CsvFormat:
+    """The CSV options as one format; a bad option is a usage error naming it."""
+    if encoding != "auto":
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise typer.BadParameter(
+                f"unknown encoding {encoding!r}", param_hint="--encoding"
+            ) from None
+    if delimiter != "auto" and delimiter not in DELIMITERS:
+        raise typer.BadParameter("use auto, ',', ';' or tab", param_hint="--delimiter")
+    if decimal not in ("auto", ".", ","):
+        raise typer.BadParameter("use auto, '.' or ','", param_hint="--decimal")
+    try:
+        cells = CellFormat(
+            decimal="." if decimal == "." else "," if decimal == "," else "auto",
+            true_values=_words(true_values),
+            false_values=_words(false_values),
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--true-values/--false-values") from None
+    return CsvFormat(encoding, delimiter, cells)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(word.strip().casefold() for word in text.split(",") if word.strip())
 
 
 def _print_summary(result: SyncResult, *, show: int) -> None:
@@ -62,9 +137,11 @@ def _print_summary(result: SyncResult, *, show: int) -> None:
     console.print(table)
     failed = [r for r in result.records if r.failed]
     for record in failed[:show]:
-        where = f"{record.file}:{record.line}" if record.file else record.key
-        errors = "; ".join(str(e) for e in record.errors) or record.message
-        console.print(f"[red]{record.result}[/red] {where} {record.key}: {errors}", soft_wrap=True)
+        console.print(
+            f"[red]{record.result}[/red] {_where(record)}: {_errors_text(record)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if len(failed) > show:
         console.print(f"… {len(failed) - show} more failed rows in the report")
     for problem in result.problems:
@@ -74,6 +151,23 @@ def _print_summary(result: SyncResult, *, show: int) -> None:
         f"{len(result.records)} records in {seconds:.1f} s, {result.requests} requests, "
         f"{result.retries} retries; report: {', '.join(str(p) for p in result.report_paths)}"
     )
+
+
+def _where(record: RowRecord) -> str:
+    """File and line, and the key where the row has one (an unreadable row's key is its
+    file and line already)."""
+    if not record.file:
+        return record.key
+    where = f"{record.file}:{record.line}"
+    return where if record.key in (where, "") else f"{where} {record.key}"
+
+
+def _errors_text(record: RowRecord) -> str:
+    texts = [
+        f"{issue.field}: {issue.message}" if issue.field else issue.message
+        for issue in record.errors
+    ]
+    return "; ".join(texts) or record.message
 
 
 def sync(
@@ -96,8 +190,17 @@ def sync(
     ] = None,
     mapping: Annotated[
         Path | None,
-        typer.Option(help="JSON/YAML file: source column → field path", exists=True),
+        typer.Option(
+            help="JSON/YAML file: source column → field path, with optional customer: and "
+            "plant: sections",
+            exists=True,
+        ),
     ] = None,
+    encoding: EncodingOption = "auto",
+    delimiter: DelimiterOption = "auto",
+    decimal: DecimalOption = "auto",
+    true_values: TrueOption = DEFAULT_TRUE,
+    false_values: FalseOption = DEFAULT_FALSE,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Compare with the server; send nothing")
     ] = False,
@@ -163,6 +266,7 @@ def sync(
         files=list(files),
         environment="test" if environment == "test" else "prod" if environment else None,
         mapping=mapping,
+        csv=csv_format(encoding, delimiter, decimal, true_values, false_values),
         concurrency=concurrency,
         bulk=bulk,
         bulk_size=bulk_size,

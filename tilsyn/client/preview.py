@@ -31,6 +31,7 @@ from tilsyn.history.service import diff_documents
 from tilsyn.plants.service import (
     AUDIT_FIELDS,
     _protected_connected_date,
+    address_view,
     consumption_code_out,
     parse_plant,
 )
@@ -163,6 +164,7 @@ def predict_plant(
     if document["builtByElCompanyId"] is None:
         document["builtByElCompanyId"] = current.get("builtByElCompanyId")
     document["consumptionCode"] = consumption_code_out(document["consumptionCode"])
+    document["address"] = address_view(document["address"])
     before = {name: current.get(name) for name in document}
     before["auditSpecificInfo"] = _stored_audit(current)
     diff = diff_documents(before, document)

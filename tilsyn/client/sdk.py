@@ -42,6 +42,9 @@ PLANT_BULK_PATH = "/api/import/{environment}/plant/bulk"
 CUSTOMER_BULK_PATH = "/api/import/{environment}/customer/bulk"
 PLANT_IDS_PATH = "/api/plant/{environment}/ids"
 CUSTOMER_NUMBERS_PATH = "/api/customer/environment/{environment}/numbers"
+PLANT_LOOKUP_PATH = "/api/plant/{environment}/lookup"
+CUSTOMER_LOOKUP_PATH = "/api/customer/environment/{environment}/lookup"
+LOOKUP_SIZE = 1000
 CHANGES_PATH = "/api/changes/{environment}"
 PLANT_HISTORY_PATH = "/api/plant/{environment}/{meteringPointId}/history"
 AUDIT_RULES_PATH = "/api/settings/{environment}/audit-rules"
@@ -151,6 +154,14 @@ class Capabilities:
     @property
     def list_customers(self) -> bool:
         return self.has(CUSTOMER_NUMBERS_PATH)
+
+    @property
+    def lookup_plants(self) -> bool:
+        return self.has(PLANT_LOOKUP_PATH)
+
+    @property
+    def lookup_customers(self) -> bool:
+        return self.has(CUSTOMER_LOOKUP_PATH)
 
     @property
     def changes(self) -> bool:
@@ -545,6 +556,28 @@ class TilsynClient:
             if exc.not_found:
                 return None
             raise
+
+    def lookup_plants(self, metering_point_ids: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """Many plants in a request per 1,000 (the server's lookup endpoint): id → its view,
+        None for an id the instance has no plant for."""
+        path = PLANT_LOOKUP_PATH.format(environment=self._env)
+        return self._lookup(path, "meteringPointIds", "meteringPointId", metering_point_ids)
+
+    def lookup_customers(self, numbers: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+        """Many customers in a request per 1,000: number → its view, None when unknown."""
+        path = CUSTOMER_LOOKUP_PATH.format(environment=self._env)
+        return self._lookup(path, "Numbers", "Number", numbers)
+
+    def _lookup(
+        self, path: str, field: str, key: str, keys: Iterable[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), LOOKUP_SIZE):
+            body = self._json("POST", path, json_body={field: wanted[start : start + LOOKUP_SIZE]})
+            for item in body.get("items") or []:
+                found[str(item[key])] = item
+        return found
 
     def delete_plant(self, metering_point_id: str) -> None:
         self.request("DELETE", f"/api/import/{self._env}/plant/{_seg(metering_point_id)}")

@@ -38,13 +38,17 @@ from tilsyn.client.preview import (
     predict_plant,
 )
 from tilsyn.client.readers import (
+    CsvFormat,
     Mapping,
+    Mappings,
     SourceError,
     SourceRow,
-    field_names,
-    load_mapping,
+    describe_csv,
+    file_format,
+    load_mappings,
     read_rows,
 )
+from tilsyn.client.readers import detect_kind as kind_of_file
 from tilsyn.client.sdk import (
     ApiError,
     Environment,
@@ -92,6 +96,7 @@ class SyncOptions:
     files: list[Path]
     environment: Environment | None = None
     mapping: Path | None = None
+    csv: CsvFormat = field(default_factory=CsvFormat)
     concurrency: int = 8
     bulk: bool = True
     bulk_size: int = 500
@@ -132,7 +137,12 @@ class Planned:
 class ExportFile:
     path: Path
     kind: Kind
+    mapping: Mapping | None = None
+    csv: CsvFormat = field(default_factory=CsvFormat)
     rows: list[Planned] = field(default_factory=list)
+
+    def read(self) -> Iterator[SourceRow]:
+        return read_rows(self.path, mapping=self.mapping, csv_format=self.csv)
 
     @property
     def name(self) -> str:
@@ -194,12 +204,10 @@ def _raw_key(body: dict[str, Any], kind: Kind) -> str | None:
     return None
 
 
-def detect_kind(path: Path, mapping: Mapping | None) -> Kind:
-    names = field_names(path, mapping=mapping)
-    if "meteringpointid" in names:
-        return "plant"
-    if "number" in names:
-        return "customer"
+def detect_kind(path: Path, mappings: Mappings | None, csv_format: CsvFormat | None = None) -> Kind:
+    kind = kind_of_file(path, mappings, csv_format)
+    if kind is not None:
+        return kind
     raise SyncError(
         f"{path}: cannot tell plants from customers: a plant export has a 'meteringPointId' "
         "column, a customer export a 'Number' column"
@@ -253,9 +261,9 @@ class Sync:
     def run(self) -> SyncResult:
         started = datetime.now(UTC)
         try:
-            mapping = load_mapping(self.options.mapping) if self.options.mapping else None
-            files = self._validate(mapping)
-            self._run(files, mapping)
+            mappings = load_mappings(self.options.mapping) if self.options.mapping else None
+            files = self._validate(mappings)
+            self._run(files)
         except SourceError as exc:
             raise SyncError(str(exc)) from None
         finally:
@@ -289,7 +297,7 @@ class Sync:
         except ApiError as exc:
             raise SyncError(f"cannot reach the server: {exc}") from None
 
-    def _run(self, files: list[ExportFile], mapping: Mapping | None) -> None:
+    def _run(self, files: list[ExportFile]) -> None:
         self._preflight()
         finished: dict[tuple[str, str], str] = {}
         if not self.options.dry_run or self.options.resume or self.options.changed_only:
@@ -335,9 +343,9 @@ class Sync:
             )
             to_send = self._select(kind, planned, finished, confirmed)
             if self.options.dry_run:
-                self._preview(kind, kind_files, to_send, mapping)
+                self._preview(kind, kind_files, to_send)
             else:
-                self._send(kind, kind_files, to_send, mapping)
+                self._send(kind, kind_files, to_send)
         if self.options.full:
             self._reconcile(files)
         if self._state is not None and not self.options.dry_run:
@@ -345,13 +353,19 @@ class Sync:
 
     # -- step 1: read and validate --
 
-    def _validate(self, mapping: Mapping | None) -> list[ExportFile]:
-        files = [ExportFile(path, detect_kind(path, mapping)) for path in self.options.files]
+    def _validate(self, mappings: Mappings | None) -> list[ExportFile]:
+        files = []
+        for path in self.options.files:
+            kind = detect_kind(path, mappings, self.options.csv)
+            mapping = mappings.for_kind(kind) if mappings else None
+            files.append(ExportFile(path, kind, mapping, self.options.csv))
+            if file_format(path) == "csv":
+                self.log(f"{path}: {describe_csv(path, self.options.csv)}")
         files.sort(key=lambda f: KINDS.index(f.kind))
         latest: dict[tuple[Kind, str], Planned] = {}
         for export in files:
             self.progress.phase(f"validating {export.path.name}", None)
-            for row in read_rows(export.path, mapping=mapping):
+            for row in export.read():
                 planned = self._plan(export, row)
                 if planned.has_key:
                     earlier = latest.get((export.kind, planned.key))
@@ -456,12 +470,12 @@ class Sync:
         )
 
     def _rows_to_send(
-        self, files: list[ExportFile], selected: set[tuple[str, int]], mapping: Mapping | None
+        self, files: list[ExportFile], selected: set[tuple[str, int]]
     ) -> Iterator[tuple[Planned, dict[str, Any]]]:
         """Read the files again (they are not kept in memory) and give the rows to send."""
         for export in files:
             planned = iter(export.rows)
-            for row in read_rows(export.path, mapping=mapping):
+            for row in export.read():
                 plan = next(planned, None)
                 if plan is None or plan.line != row.line:
                     raise SyncError(f"{export.name} changed while the sync was reading it")
@@ -478,7 +492,6 @@ class Sync:
         kind: Kind,
         files: list[ExportFile],
         selected: set[tuple[str, int]],
-        mapping: Mapping | None,
     ) -> None:
         capabilities = self.client.capabilities()
         bulk = self.options.bulk and (
@@ -486,7 +499,7 @@ class Sync:
         )
         self.bulk_used[kind] = bulk
         self.progress.phase(f"sending {kind}s" + (" (bulk)" if bulk else ""), len(selected))
-        rows = self._rows_to_send(files, selected, mapping)
+        rows = self._rows_to_send(files, selected)
         jobs: Iterator[Callable[[], list[RowRecord]]]
         if bulk:
             size = max(1, self.options.bulk_size)
@@ -597,20 +610,15 @@ class Sync:
         kind: Kind,
         files: list[ExportFile],
         selected: set[tuple[str, int]],
-        mapping: Mapping | None,
     ) -> None:
         self.progress.phase(f"comparing {kind}s with the server", len(selected))
         on_server = self._server_keys.get(kind)
         hierarchy = HierarchyModel()
-        rows = self._rows_to_send(files, selected, mapping)
+        rows = self._rows_to_send(files, selected)
+        lookup = self._lookup_views(kind)
         while window := list(islice(rows, PREVIEW_WINDOW)):
-            views: dict[str, dict[str, Any] | None] = {}
-            find = self.client.find_plant if kind == "plant" else self.client.find_customer
             wanted = [p.key for p, _ in window if on_server is None or p.key in on_server]
-            self._dispatch(
-                (partial(_keyed, find, key) for key in wanted),
-                partial(_keep, views),
-            )
+            views = lookup(wanted)
             if kind == "plant":
                 for view in views.values():
                     hierarchy.learn(view.get("connectionPoint") if view else None)
@@ -639,6 +647,23 @@ class Sync:
                     )
                 )
             self.progress.advance(len(window))
+
+    def _lookup_views(self, kind: Kind) -> Callable[[list[str]], dict[str, dict[str, Any] | None]]:
+        """How a dry run reads a window's current views: a request per 1,000 rows where the
+        server offers its lookup endpoint, else a GET per row (older servers)."""
+        capabilities = self.client.capabilities()
+        if kind == "plant" and capabilities.lookup_plants:
+            return self.client.lookup_plants
+        if kind == "customer" and capabilities.lookup_customers:
+            return self.client.lookup_customers
+        find = self.client.find_plant if kind == "plant" else self.client.find_customer
+
+        def one_by_one(keys: list[str]) -> dict[str, dict[str, Any] | None]:
+            views: dict[str, dict[str, Any] | None] = {}
+            self._dispatch((partial(_keyed, find, key) for key in keys), partial(_keep, views))
+            return views
+
+        return one_by_one
 
     # -- step 3: reconcile --
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -26,6 +27,21 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).absolute()
+
+
+def describe_url(url: str) -> str:
+    """A database as a person looks for it: an SQLite file's full path, else the URL
+    without its password."""
+    path = sqlite_file(url)
+    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
 
 
 def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tilsyn.core.bodies import read_model
+from tilsyn.core.errors import InvalidBody
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -21,10 +23,10 @@ from tilsyn.core.http import (
     json_request_body,
 )
 from tilsyn.core.observability import observe_outcome
-from tilsyn.core.problems import Issue
+from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers import service
-from tilsyn.customers.schemas import CustomerOut
+from tilsyn.customers.schemas import CustomerLookupIn, CustomerLookupOut, CustomerOut
 from tilsyn.history import views as history
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
 
@@ -86,6 +88,25 @@ def get_customer(
         if day is not None:
             return JSONResponse(history.customer_as_of(session, ctx.instance_id, number, day))
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
+
+
+@router.post(
+    "/api/customer/environment/{environment}/lookup",
+    summary="Read many customers at once (a sync's dry run compares with them)",
+    operation_id="lookupCustomers",
+    response_model=CustomerLookupOut,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_request_body("CustomerLookupIn"),
+)
+def lookup_customers(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+    """Answers the customers found, in the order asked, and the numbers not found (no 404)."""
+    issues = Issues()
+    wanted = read_model(CustomerLookupIn, body, issues)
+    if wanted is None or issues.errors:
+        raise InvalidBody("The lookup was not read; see errors.", errors=issues.errors)
+    with db.read() as session:
+        items, missing = service.lookup_customers(session, ctx.instance_id, wanted.Numbers)
+    return JSONResponse({"items": items, "missing": missing})
 
 
 @router.get(

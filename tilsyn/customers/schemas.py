@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
@@ -74,3 +76,16 @@ class CustomerOut(BaseModel):
     BirthDate: str | None = Field(description="YYYY-MM-DD")
     OrganizationNumber: str | None
     AcceptElectronicCommunication: bool | None
+
+
+class CustomerLookupIn(BaseModel):
+    """Customers to read in one request (at most 1,000)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Numbers: list[Annotated[Text, Field(max_length=64)]] = Field(max_length=1000)
+
+
+class CustomerLookupOut(BaseModel):
+    items: list[CustomerOut]
+    missing: list[str] = Field(description="Numbers sent that this instance has no customer for")

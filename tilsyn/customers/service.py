@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +30,7 @@ from tilsyn.history.service import (
     write_atomically,
     write_transaction,
 )
-from tilsyn.validation import codes, identifiers
+from tilsyn.validation import codes, identifiers, postal
 
 
 def parse_customer(data: dict[str, Any], *, today: date) -> tuple[CustomerIn | None, Issues]:
@@ -38,7 +39,25 @@ def parse_customer(data: dict[str, Any], *, today: date) -> tuple[CustomerIn | N
     customer = read_model(CustomerIn, data, issues)
     if customer is not None:
         check_customer(customer, issues, today=today)
+        _check_lost_zero(data, issues, today=today)
     return customer, issues
+
+
+def _check_lost_zero(data: dict[str, Any], issues: Issues, *, today: date) -> None:
+    """A ``Number`` sent as a JSON number lost any leading zero on the way (a spreadsheet or a
+    numeric column in the source system): say so when putting it back gives a personal number,
+    since the number stored (as sent) will not match the one the plants refer to."""
+    raw = next((v for k, v in data.items() if k.casefold() == "number"), None)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 10**10:
+        return
+    padded = f"{raw:011d}"
+    if identifiers.is_personal_number(padded, today=today):
+        issues.warn(
+            "Number",
+            "leading_zero_lost",
+            "was sent as a JSON number; with its lost leading zero(s) put back it is a valid "
+            "personal number. Send the number as a string; it is stored as sent.",
+        )
 
 
 def check_customer(customer: CustomerIn, issues: Issues, *, today: date) -> None:
@@ -60,6 +79,7 @@ def check_customer(customer: CustomerIn, issues: Issues, *, today: date) -> None
         if address.PostalCode is not None and domestic:
             for finding in codes.postal_code_findings(address.PostalCode):
                 issues.warn("Address.PostalCode", finding.code, finding.message)
+            _check_postal_register(address.PostalCode, address.AddressText, issues)
         if address.Country is not None:
             for finding in codes.country_findings(address.Country.strip()):
                 issues.warn("Address.Country", finding.code, finding.message)
@@ -71,6 +91,22 @@ def check_customer(customer: CustomerIn, issues: Issues, *, today: date) -> None
             issues.warn("Phone", finding.code, finding.message)
     if customer.BirthDate is not None and not date(1880, 1, 1) <= customer.BirthDate <= today:
         issues.warn("BirthDate", "implausible_date", "is in the future or before 1880")
+
+
+_LAST_LINE_PLACE = re.compile(r"(\d{4})\s+(\S.*)")
+
+
+def _check_postal_register(code: str, text: str | None, issues: Issues) -> None:
+    """The register's warnings for the customer's postal code, and for the postal place on
+    the address text's last line (``0150 OSLO``, as a Norwegian postal address ends)."""
+    if not codes.is_postal_code(code):
+        return
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    match = _LAST_LINE_PLACE.fullmatch(lines[-1]) if lines else None
+    place = match.group(2) if match and match.group(1) == code else None
+    fields = {"postalCode": "Address.PostalCode", "postalPlace": "Address.AddressText"}
+    for name, finding in postal.postal_findings(code, place):
+        issues.warn(fields[name], finding.code, finding.message)
 
 
 def customer_document(customer: CustomerIn) -> dict[str, Any]:
@@ -262,6 +298,21 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
     if row is None:
         raise NotFound("No customer with that number in this instance.")
     return {**row.data, "Number": number}
+
+
+def lookup_customers(
+    session: Session, instance_id: int, numbers: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Many customers' views in one read, and the numbers this instance has no customer for."""
+    wanted = list(dict.fromkeys(n.strip() for n in numbers if "\x00" not in n))
+    keys = {stored_key(session, instance_id, number): number for number in wanted}
+    if not keys:
+        return [], []
+    rows = session.scalars(
+        scoped_select(Customer, instance_id).where(Customer.number.in_(list(keys)))
+    )
+    found = {keys[row.number]: {**row.data, "Number": keys[row.number]} for row in rows}
+    return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]
 
 
 def delete_customer(session: Session, actor: Actor, number: str) -> None:

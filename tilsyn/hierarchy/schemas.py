@@ -43,6 +43,7 @@ class NetStationIn(BaseModel):
     name: Key = Field(max_length=200, description="Key of the net station within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
+    coordinates: CoordinatesIn | None = Field(None, description="Legacy form of location")
 
 
 class TransformerIn(BaseModel):
@@ -51,6 +52,7 @@ class TransformerIn(BaseModel):
     name: Key = Field(max_length=200, description="Key of the transformer within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
+    coordinates: CoordinatesIn | None = Field(None, description="Legacy form of location")
     netStation: NetStationIn | None = None
 
 
@@ -60,6 +62,7 @@ class ConnectionPointIn(BaseModel):
     name: Key = Field(max_length=200, description="Key of the connection point within the instance")
     address: ElementAddressIn | None = None
     location: LocationIn | None = None
+    coordinates: CoordinatesIn | None = Field(None, description="Legacy form of location")
     transformer: TransformerIn | None = None
 
 

@@ -68,7 +68,7 @@ def resolve_location(
     if lat is None and lon is None and legacy is not None:
         lat = legacy.latitude if legacy.latitude is not None else legacy.lat
         lon = legacy.longitude if legacy.longitude is not None else legacy.long
-        where = "coordinates"
+        where = join_path(path.rpartition(".")[0], "coordinates")
     if lat is None and lon is None:
         return None
     if lat is None or lon is None:
@@ -123,7 +123,12 @@ def element_specs(
             NET_STATION,
             net_station_in.name.strip(),
             _address(net_station_in.address),
-            resolve_location(net_station_in.location, None, f"{net_station_path}.location", issues),
+            resolve_location(
+                net_station_in.location,
+                net_station_in.coordinates,
+                f"{net_station_path}.location",
+                issues,
+            ),
             None,
         )
     transformer = None
@@ -132,7 +137,12 @@ def element_specs(
             TRANSFORMER,
             transformer_in.name.strip(),
             _address(transformer_in.address),
-            resolve_location(transformer_in.location, None, f"{transformer_path}.location", issues),
+            resolve_location(
+                transformer_in.location,
+                transformer_in.coordinates,
+                f"{transformer_path}.location",
+                issues,
+            ),
             net_station,
         )
     elif net_station is not None and connection_point is None:
@@ -143,7 +153,12 @@ def element_specs(
         CONNECTION_POINT,
         connection_point.name.strip(),
         _address(connection_point.address),
-        resolve_location(connection_point.location, None, "connectionPoint.location", issues),
+        resolve_location(
+            connection_point.location,
+            connection_point.coordinates,
+            "connectionPoint.location",
+            issues,
+        ),
         transformer,
     )
 

@@ -19,7 +19,7 @@ import base64
 import binascii
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -580,6 +580,25 @@ def state_at(
         for path, value in (diff or {}).items():
             state[path] = _pair(value)[0]
     return state
+
+
+def values_before(
+    session: Session, instance_id: int, entity_type: str, entity_key: str, moment: datetime
+) -> Iterator[dict[str, Any]]:
+    """Each change made at or after ``moment``, newest first, as ``{path: value before}``:
+    undoing them in this order gives the entity's state just before ``moment``."""
+    changes = session.execute(
+        scoped_select(Change, instance_id)
+        .with_only_columns(Change.diff)
+        .where(
+            Change.entity_type == entity_type,
+            Change.entity_key == entity_key,
+            Change.at >= moment,
+        )
+        .order_by(Change.id.desc())
+    )
+    for (diff,) in changes:
+        yield {path: _pair(value)[0] for path, value in (diff or {}).items()}
 
 
 # --- Retention ---------------------------------------------------------------------------------

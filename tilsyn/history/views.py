@@ -37,6 +37,7 @@ from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.schemas import PlantIn
 from tilsyn.plants.service import history_state as plant_state
 from tilsyn.plants.service import plant_document, plant_view
+from tilsyn.rules.service import rules_at
 
 _EXTENSION = re.compile(r"extensions\[(?P<name>.*)\|(?P<year>\d*)\]\.builtByElCompanyId", re.S)
 _NOT_DOCUMENT = ("connectionPoint", "customerPeriods")
@@ -160,7 +161,8 @@ def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dic
         industrial_classification=document["industrialClassification"],
         connection_point_id=None,
     )
-    view = plant_view(session, snapshot, today=day, connection_point=None)  # set below
+    rules = rules_at(session, instance_id, moment)
+    view = plant_view(session, snapshot, today=day, connection_point=None, rules=rules)
     period = in_force(_periods(state), day)
     view["customerId"] = reveal_key(session, instance_id, period.customer if period else None)
     view["customerChangeFrom"] = period.valid_from.isoformat() if period else None

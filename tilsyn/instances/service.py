@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from tilsyn.core.db import describe_url
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.core.time import utc_now
 from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effective_limit
@@ -96,17 +97,13 @@ def create_instance(
 def get_instance(session: Session, name: str) -> Instance:
     instance = session.scalar(select(Instance).where(Instance.name == name))
     if instance is None:
-        raise InstanceError(f"no instance named {name!r}")
+        where = describe_url(str(session.get_bind().engine.url))
+        raise InstanceError(f"no instance named {name!r} in the database {where}")
     return instance
 
 
 def list_instances(session: Session) -> list[Instance]:
     return list(session.scalars(select(Instance).order_by(Instance.name)))
-
-
-def set_strict_validation(session: Session, instance: Instance, strict: bool) -> None:
-    instance.strict_validation = strict
-    session.flush()
 
 
 def set_rate_limit(
@@ -171,7 +168,8 @@ def list_keys(session: Session, instance: Instance) -> list[ApiKey]:
 def revoke_key(session: Session, key_id: int) -> ApiKey:
     row = session.get(ApiKey, key_id)
     if row is None:
-        raise InstanceError(f"no API key with id {key_id}")
+        where = describe_url(str(session.get_bind().engine.url))
+        raise InstanceError(f"no API key with id {key_id} in the database {where}")
     if row.revoked_at is None:
         row.revoked_at = utc_now()
         session.flush()

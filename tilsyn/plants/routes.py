@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tilsyn.core.bodies import read_model
+from tilsyn.core.errors import InvalidBody
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -21,12 +23,13 @@ from tilsyn.core.http import (
     json_request_body,
 )
 from tilsyn.core.observability import observe_outcome
+from tilsyn.core.problems import Issues
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import DeletedOut, IssueOut
 from tilsyn.history import views as history
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
 from tilsyn.plants import service
-from tilsyn.plants.schemas import PlantOut
+from tilsyn.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
 
 router = APIRouter(tags=["plants"])
 
@@ -100,6 +103,27 @@ def get_plant(
         return JSONResponse(
             service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
         )
+
+
+@router.post(
+    "/api/plant/{environment}/lookup",
+    summary="Read many plants in import format at once (a sync's dry run compares with them)",
+    operation_id="lookupPlants",
+    response_model=PlantLookupOut,
+    responses=WRITE_ERRORS,
+    openapi_extra=json_request_body("PlantLookupIn"),
+)
+def lookup_plants(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+    """Answers the plants found, in the order asked, and the ids not found (no 404)."""
+    issues = Issues()
+    wanted = read_model(PlantLookupIn, body, issues)
+    if wanted is None or issues.errors:
+        raise InvalidBody("The lookup was not read; see errors.", errors=issues.errors)
+    with db.read() as session:
+        items, missing = service.lookup_plants(
+            session, ctx.instance_id, wanted.meteringPointIds, today=today_in_oslo()
+        )
+    return JSONResponse({"items": items, "missing": missing})
 
 
 @router.get(

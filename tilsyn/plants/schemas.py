@@ -118,6 +118,10 @@ class PlantAddressIn(BaseModel):
 
     addressText: Text | None = None
     postalCode: PostalCode | None = Field(None, description="4 digits; a number is zero-padded")
+    postalPlace: Text | None = Field(None, description="Poststed; checked against the register")
+    municipalityNumber: Text | None = Field(
+        None, description="Kommunenummer; when absent, GET gives the postal code's"
+    )
     floor: Text | None = None
     apartmentNumber: Text | None = Field(None, description="Not the bruksenhetsnummer")
     holdingNumber: Int | None = Field(None, description="Gårdsnummer (gnr)")
@@ -226,6 +230,10 @@ class BuiltByIn(BaseModel):
 class PlantAddressOut(BaseModel):
     addressText: str | None
     postalCode: str | None
+    postalPlace: str | None
+    municipalityNumber: str | None = Field(
+        description="As sent, else the postal code's in Bring's postal code register"
+    )
     floor: str | None
     apartmentNumber: str | None
     holdingNumber: int | None
@@ -302,4 +310,17 @@ class PlantOut(BaseModel):
     extensions: list[ExtensionOut]
 
 
-__all__ = ["STATUSES", "NetStationIn", "PlantIn", "TransformerIn"]
+class PlantLookupIn(BaseModel):
+    """Plants to read in one request (at most 1,000)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    meteringPointIds: list[Annotated[Text, Field(max_length=64)]] = Field(max_length=1000)
+
+
+class PlantLookupOut(BaseModel):
+    items: list[PlantOut]
+    missing: list[str] = Field(description="Ids sent that this instance has no plant for")
+
+
+__all__ = ["STATUSES", "NetStationIn", "PlantIn", "PlantLookupIn", "TransformerIn"]

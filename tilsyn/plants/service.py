@@ -55,8 +55,15 @@ from tilsyn.history.service import (
     write_transaction,
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
-from tilsyn.plants.schemas import STATUS_MISSPELLINGS, STATUSES, BuiltByIn, PlantIn
+from tilsyn.plants.schemas import (
+    STATUS_MISSPELLINGS,
+    STATUSES,
+    BuiltByIn,
+    PlantAddressIn,
+    PlantIn,
+)
 from tilsyn.rules.service import (
+    RuleIndex,
     audit_info,
     derived_audit,
     note_stamp,
@@ -64,7 +71,7 @@ from tilsyn.rules.service import (
     stamp_columns,
     warn_if_uncovered,
 )
-from tilsyn.validation import codes, identifiers
+from tilsyn.validation import codes, identifiers, postal
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
 _STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
@@ -156,6 +163,7 @@ def _check_plant(body: PlantIn, issues: Issues, *, today: date) -> None:
     if address is not None:
         if address.postalCode is not None:
             warn_all("address.postalCode", codes.postal_code_findings(address.postalCode))
+            _check_postal_register(address.postalCode, address, issues)
         if address.residentialNumber:
             warn_all(
                 "address.residentialNumber",
@@ -199,6 +207,36 @@ def _check_plant(body: PlantIn, issues: Issues, *, today: date) -> None:
             issues.warn("auditSpecificInfo.plantType", "format", "is empty")
 
 
+def _check_postal_register(code: str, address: PlantAddressIn, issues: Issues) -> None:
+    """The register's warnings for a 4-digit code; a municipality number sent that is not
+    the code's is only a warning too (a municipality reform may be newer than the file)."""
+    if not codes.is_postal_code(code):
+        return
+    for name, finding in postal.postal_findings(code, address.postalPlace):
+        issues.warn(f"address.{name}", finding.code, finding.message)
+    sent = address.municipalityNumber.strip() if address.municipalityNumber else None
+    registered = postal.current_register().municipality_number(code)
+    if sent and registered and sent != registered:
+        issues.warn(
+            "address.municipalityNumber",
+            "municipality_mismatch",
+            f"Postal code {code} lies in municipality {registered} in Bring's postal code "
+            f"register, not {sent}.",
+        )
+
+
+def address_view(stored: dict[str, Any]) -> dict[str, Any]:
+    """A plant address as GET shows it: ``postalPlace`` and ``municipalityNumber`` as sent;
+    a municipality number not sent is the postal code's in the register in use, derived at
+    read time so that the stored document stays what was sent (``unchanged`` stays exact)."""
+    view = dict(stored)
+    view.setdefault("postalPlace", None)
+    if not view.get("municipalityNumber"):
+        register = postal.current_register()
+        view["municipalityNumber"] = register.municipality_number(view.get("postalCode"))
+    return view
+
+
 def plant_document(
     body: PlantIn, *, status: str | None, position: tuple[float, float] | None
 ) -> dict[str, Any]:
@@ -232,6 +270,12 @@ def plant_document(
             "residentialNumber": address.residentialNumber.strip().upper()
             if address and address.residentialNumber
             else None
+        }
+        # Only when sent: documents stored before these fields existed stay equal.
+        | {
+            name: value.strip()
+            for name in ("postalPlace", "municipalityNumber")
+            if address and (value := getattr(address, name)) and value.strip()
         },
         "meter": {
             "meterNumber": meter.meterNumber if meter else None,
@@ -739,6 +783,35 @@ def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> 
     return plant_view(session, plant, today=today, connection_point=chain)
 
 
+MAX_LOOKUP = 1000
+_PLANTS_BY_KEYS = _PLANT_READ.where(
+    Plant.instance_id == bindparam("instance_id"),
+    Plant.metering_point_id.in_(bindparam("metering_point_ids", expanding=True)),
+)
+
+
+def lookup_plants(
+    session: Session, instance_id: int, mpids: Sequence[str], *, today: date
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Many plants' views in one read (a dry run compares a window of rows with them instead
+    of sending a GET per row), and the ids this instance has no plant for."""
+    wanted = list(dict.fromkeys(m.strip() for m in mpids if "\x00" not in m))
+    if not wanted:
+        return [], []
+    rows = session.connection().execute(
+        _PLANTS_BY_KEYS, {"instance_id": instance_id, "metering_point_ids": wanted}
+    )
+    views: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        note_stamp(session, instance_id, row[_STAMP_AT : _STAMP_AT + 2])
+        plant = cast(PlantFields, row)
+        chain = chain_view(row[_STAMP_AT + 2 :])
+        views[plant.metering_point_id] = plant_view(
+            session, plant, today=today, connection_point=chain
+        )
+    return [views[m] for m in wanted if m in views], [m for m in wanted if m not in views]
+
+
 def consumption_code_out(code: str) -> int | str:
     return int(code) if code.isdigit() else code
 
@@ -790,9 +863,11 @@ def plant_view(
     *,
     today: date,
     connection_point: dict[str, Any] | None,
+    rules: RuleIndex | None = None,
 ) -> dict[str, Any]:
     """The plant in import format, as GET returns it: every documented field present; its
-    ``connectionPoint`` view comes read with it (:func:`chain_view`)."""
+    ``connectionPoint`` view comes read with it (:func:`chain_view`). ``rules`` are those to
+    derive with (default: the instance's rules in force now)."""
     data = plant.data
     periods: list[Period] = []
     extensions: list[dict[str, Any]] = []
@@ -806,13 +881,16 @@ def plant_view(
                 {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
             )
     current = in_force(periods, today)
-    # Values sent are explicit; the others are derived by the rules in force now (SPEC §7).
-    audit = audit_info(
-        session,
-        plant.instance_id,
-        data.get("auditSpecificInfo") or {},
-        consumption_code=plant.consumption_code,
-        naeringskode=plant.industrial_classification,
+    # Values sent are explicit; the others are derived by the rules in force (SPEC §7).
+    explicit = data.get("auditSpecificInfo") or {}
+    codes_of = {
+        "consumption_code": plant.consumption_code,
+        "naeringskode": plant.industrial_classification,
+    }
+    audit = (
+        audit_info(session, plant.instance_id, explicit, **codes_of)
+        if rules is None
+        else derived_audit(rules, explicit, **codes_of)
     )
     return {
         "meteringPointId": plant.metering_point_id,
@@ -825,7 +903,7 @@ def plant_view(
         "buildingCode": data["buildingCode"],
         "connectedDate": data["connectedDate"],
         "status": data["status"],
-        "address": data["address"],
+        "address": address_view(data["address"]),
         "meter": data["meter"],
         "description": data["description"],
         "externalPlantNumber": data["externalPlantNumber"],

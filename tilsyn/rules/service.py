@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -32,7 +33,7 @@ from tilsyn.core.models import AuditRule, Instance
 from tilsyn.core.outcome import Outcome
 from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import owned_by, scoped_delete
-from tilsyn.history.service import Actor, record_change
+from tilsyn.history.service import Actor, record_change, values_before
 from tilsyn.rules import files
 from tilsyn.rules.schemas import (
     RULE_FIELDS,
@@ -406,6 +407,9 @@ def clear_cache() -> None:
             cached.clear()
 
 
+RULES_KEY = "audit-rules"
+"""The history key of an instance's rule set."""
+
 # --- Deriving a plant's values ---------------------------------------------------------------
 
 
@@ -493,6 +497,35 @@ def load_rules(session: Session, instance_id: int) -> list[Rule]:
     return [Rule(*row) for row in rows]
 
 
+def rules_at(session: Session, instance_id: int, moment: datetime | None) -> RuleIndex:
+    """The rules in force just before ``moment`` (None: now), rebuilt from the current ones by
+    undoing the rule changes history recorded since: an as-of read derives a plant's values
+    as that day's rules did, not as today's would."""
+    if moment is None:
+        return rules_for(session, instance_id)
+    documents = {rule.id: rule.document() for rule in load_rules(session, instance_id)}
+    for before in values_before(session, instance_id, "rules", RULES_KEY, moment):
+        for path, value in before.items():
+            _undo_rule_change(documents, path, value)
+    return RuleIndex(Rule(*(doc[name] for name in RULE_FIELDS)) for doc in documents.values())
+
+
+def _undo_rule_change(documents: dict[str, dict[str, Any]], path: str, value: Any) -> None:
+    """Put back one value of a :func:`rules_diff` path (``order`` changes no look-up)."""
+    if not path.startswith("rules["):
+        return
+    if path.endswith("]"):
+        rule_id = path[len("rules[") : -1]
+        if value is None:
+            documents.pop(rule_id, None)
+        else:
+            documents[rule_id] = dict(value)
+        return
+    rule_id, _, name = path[len("rules[") :].rpartition("].")
+    if rule_id in documents and name in RULE_FIELDS:
+        documents[rule_id][name] = value
+
+
 def rules_view(rules: Iterable[Rule]) -> dict[str, Any]:
     return {"rules": [rule.wire() for rule in rules]}
 
@@ -557,7 +590,7 @@ def replace_rules(session: Session, actor: Actor, rules: Sequence[Rule]) -> bool
         session,
         actor,
         entity_type="rules",
-        entity_key="audit-rules",
+        entity_key=RULES_KEY,
         operation="replace",
         diff=rules_diff(before, after),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from stdnum.eu import nace
+
 from tilsyn.validation.findings import Finding
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "earthing_system_findings",
     "email_findings",
     "fuse_findings",
+    "is_postal_code",
     "matrikkel_findings",
     "naeringskode_findings",
     "phase_findings",
@@ -97,15 +100,35 @@ def consumption_code_findings(code: str) -> list[Finding]:
 _NAERINGSKODE: Final = re.compile(r"[0-9]{2}\.[0-9]{3}")
 
 
+def _in_nace_rev2(group: str) -> bool:
+    """python-stdnum 2 checks NACE Rev. 2.1 unless told otherwise; SN2007 is Rev. 2 (1.x
+    knows only Rev. 2 and takes no ``revision``)."""
+    try:
+        return bool(nace.is_valid(group, revision="2.0"))
+    except TypeError:
+        return bool(nace.is_valid(group))
+
+
 def naeringskode_findings(code: str) -> list[Finding]:
-    """Only the full SN2007 undergruppe form ``dd.ddd`` is used on metering points."""
-    if _NAERINGSKODE.fullmatch(code):
+    """Only the full SN2007 undergruppe form ``dd.ddd`` is used on metering points.
+
+    SN2007's first four levels are NACE Rev. 2, so ``dd.dd`` is checked against python-stdnum's
+    copy of the EU's list rather than a hand-typed one; the fifth level is SSB's own.
+    """
+    if not _NAERINGSKODE.fullmatch(code):
+        return [
+            Finding(
+                "format",
+                "An industrial classification (næringskode) has the SN2007 form dd.ddd, "
+                "such as 55.102.",
+            )
+        ]
+    if _in_nace_rev2(code[:5]):
         return []
     return [
         Finding(
-            "format",
-            "An industrial classification (næringskode) has the SN2007 form dd.ddd, "
-            "such as 55.102.",
+            "unknown_code",
+            f"The næringsgruppe {code[:5]} is not in SN2007 (NACE Rev. 2); check the code.",
         )
     ]
 
@@ -189,6 +212,10 @@ def residential_number_findings(value: str) -> list[Finding]:
 
 
 _POSTAL_CODE: Final = re.compile(r"[0-9]{4}")
+
+
+def is_postal_code(value: str) -> bool:
+    return bool(_POSTAL_CODE.fullmatch(value))
 
 
 def postal_code_findings(value: str) -> list[Finding]:

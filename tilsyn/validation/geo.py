@@ -44,7 +44,8 @@ def coordinate_findings(latitude: float, longitude: float) -> list[Finding]:
         return [
             Finding(
                 "coordinates_swapped",
-                "Latitude and longitude seem to be swapped; swapped, the point lies in Norway.",
+                "Stored as sent, but latitude and longitude look swapped: the other way round, "
+                "the point lies in Norway. Check the export's columns.",
             )
         ]
     return [

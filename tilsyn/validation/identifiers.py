@@ -25,6 +25,7 @@ __all__ = [
     "fodselsnummer_check_digits",
     "fodselsnummer_findings",
     "gsrn_check_digit",
+    "is_personal_number",
     "is_valid_orgnr",
     "metering_point_findings",
     "organisasjonsnummer_findings",
@@ -246,6 +247,13 @@ def fodselsnummer_findings(number: str, *, today: date) -> list[Finding]:
     if kind in _SYNTHETIC_MESSAGES:
         findings.append(Finding("synthetic_number", _SYNTHETIC_MESSAGES[kind]))
     return findings
+
+
+def is_personal_number(number: str, *, today: date) -> bool:
+    """Eleven digits that pass every personal-number check (synthetic numbers included)."""
+    return not [
+        f for f in fodselsnummer_findings(number, today=today) if f.code != "synthetic_number"
+    ]
 
 
 # --- Organisasjonsnummer ---------------------------------------------------------------------
