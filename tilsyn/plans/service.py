@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
@@ -33,7 +33,6 @@ from tilsyn.plans.explain import explanation
 
 NO_AREA = "none"
 """The capacity key of plants without an inspection area."""
-INSERT_ROWS = 10_000
 MAX_PAGE = 100_000
 CSV_COLUMNS = (
     "meteringPointId",
@@ -93,20 +92,60 @@ def _choose(items: list[PlantDue], capacity: Mapping[str, int]) -> list[_Row]:
     return chosen
 
 
-def _item_row(plan_id: int, position: int, item: PlantDue, status: str) -> dict[str, Any]:
-    return {
-        "plan_id": plan_id,
-        "position": position,
-        "plant_id": item.plant_id,
-        "metering_point_id": item.metering_point_id,
-        "inspection_area": item.inspection_area,
-        "plant_type": item.plant_type,
-        "risk_category_group": item.risk_category_group,
-        "due_date": item.due_date,
-        "reasons": ",".join(item.reasons),
-        "explanation": explanation(item),
-        "status": status,
-    }
+ITEM_COLUMNS = (
+    "plan_id",
+    "position",
+    "plant_id",
+    "metering_point_id",
+    "inspection_area",
+    "plant_type",
+    "risk_category_group",
+    "due_date",
+    "reasons",
+    "explanation",
+    "status",
+)
+
+
+def _item_row(plan_id: int, position: int, item: PlantDue, status: str) -> tuple[Any, ...]:
+    """A plan item in the order of ITEM_COLUMNS; the due date as ISO text, as both
+    databases take it."""
+    due_date = item.due_date
+    return (
+        plan_id,
+        position,
+        item.plant_id,
+        item.metering_point_id,
+        item.inspection_area,
+        item.plant_type,
+        item.risk_category_group,
+        None if due_date is None else due_date.isoformat(),
+        ",".join(item.reasons),
+        explanation(item),
+        status,
+    )
+
+
+def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Store a plan's items through the driver: COPY on PostgreSQL (an executemany there is
+    a round trip per row), executemany on SQLite, whose driver loops in C. A million items
+    through the ORM or Core's parameter handling would take longer than the whole build."""
+    if not rows:
+        return
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    names = ", ".join(ITEM_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY plan_items ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in ITEM_COLUMNS)
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO plan_items ({names}) VALUES ({marks})", rows)  # noqa: S608
+    finally:
+        cursor.close()
 
 
 def build_plan(
@@ -117,8 +156,9 @@ def build_plan(
     capacity: Mapping[str, int],
     actor: Actor,
     today: date | None = None,
+    limit: int = 1000,
 ) -> dict[str, Any]:
-    """Build and store the year's next plan version; its view (first page)."""
+    """Build and store the year's next plan version; its view (the first ``limit`` items)."""
     today = today or today_in_oslo()
     year_end = date(year, 12, 31)
     due_items: list[PlantDue] = []
@@ -153,9 +193,7 @@ def build_plan(
         _item_row(plan.id, start + n, item, "unplanned")
         for n, item in enumerate(sorted(unplanned, key=lambda i: i.metering_point_id))
     ]
-    connection = session.connection()
-    for first in range(0, len(rows), INSERT_ROWS):
-        connection.execute(insert(PlanItem), rows[first : first + INSERT_ROWS])
+    _insert_items(session, rows)
     record_change(
         session,
         actor,
@@ -167,7 +205,7 @@ def build_plan(
             "capacity": [None, dict(capacity)] if capacity else [None, None],
         },
     )
-    return plan_view(session, instance, plan, limit=1000)
+    return plan_view(session, instance, plan, limit=limit)
 
 
 def _latest(session: Session, instance: int, year: int) -> Plan:
