@@ -34,7 +34,8 @@ PLANTS = [
         "auditSpecificInfo": {"inspectionRate": 30, "inspectionArea": 63},
     },
 ]
-CSV = """externalId;meteringPointId;date;kind;inspector;finding.description;finding.severity;finding.deadline
+HEADER = "externalId;meteringPointId;date;kind;inspector;"
+CSV = f"""{HEADER}finding.description;finding.severity;finding.deadline
 K1;707057500026392739;2005-03-01;periodic;Kari;Mangler jordfeilvern;nonconformity;2005-05-01
 K1;707057500026392739;2005-03-01;periodic;Kari;Ingen kursfortegnelse;remark;
 K2;707057500026392746;2009-06-01;periodic;Per;;;
@@ -54,8 +55,16 @@ def test_import_inspections_then_plan_and_report(
     report = tmp_path / "report.ndjson"
     result = runner.invoke(
         app,
-        ["--db", database_url, "import", "dle", str(plants), str(inspections)]
-        + ["--report", str(report)],
+        [
+            "--db",
+            database_url,
+            "import",
+            "dle",
+            str(plants),
+            str(inspections),
+            "--report",
+            str(report),
+        ],
     )
     assert result.exit_code == 1, result.stderr  # one inspection names an unknown plant
     problems = [json.loads(line) for line in report.read_text().splitlines()]
@@ -73,8 +82,13 @@ def test_import_inspections_then_plan_and_report(
     xlsx = tmp_path / "plan.xlsx"
     result = runner.invoke(
         app,
-        ["--db", database_url, "plan", "build", "dle", "2025", "--capacity", "63=0"]
-        + ["--out", str(xlsx)],
+        [
+            *("--db", database_url, "plan", "build", "dle", "2025"),
+            "--capacity",
+            "63=0",
+            "--out",
+            str(xlsx),
+        ],
     )
     assert result.exit_code == 0, result.stderr
     assert "deferred" in result.stdout

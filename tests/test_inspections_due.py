@@ -49,7 +49,8 @@ def oracle(facts: PlantFacts, today: date, new_years: int) -> tuple[date | None,
         reasons = ["interval"]
 
         def base(day: date) -> bool:
-            assert facts.clock is not None and facts.interval is not None
+            assert facts.clock is not None
+            assert facts.interval is not None
             return anniversary_passed(facts.clock, facts.interval, day)
     elif facts.connected is None:
         reasons = ["never_inspected"]
@@ -66,7 +67,8 @@ def oracle(facts: PlantFacts, today: date, new_years: int) -> tuple[date | None,
         reasons = ["interval"]
 
         def base(day: date) -> bool:
-            assert facts.connected is not None and facts.interval is not None
+            assert facts.connected is not None
+            assert facts.interval is not None
             return anniversary_passed(facts.connected, facts.interval, day)
 
     if facts.use_changed is not None:
