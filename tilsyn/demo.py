@@ -19,7 +19,7 @@ from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
 from tilsyn.inspections.due import add_years
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
-from tilsyn.inspections.service import move_finding, record_inspection
+from tilsyn.inspections.service import iter_due, move_finding, record_inspection
 from tilsyn.instances import service as instances
 from tilsyn.plans.service import build_plan
 from tilsyn.plants.service import upsert_plant
@@ -99,11 +99,13 @@ def load_demo(
     return summary
 
 
-def _demo_inspection(rng: random.Random, mpid: str, number: int, day: date) -> dict[str, Any]:
-    """A past periodic inspection, some with nonconformities (whose default deadline may
-    have passed) and remarks."""
+def _demo_inspection(
+    rng: random.Random, mpid: str, number: int, day: date, *, findings_too: bool
+) -> dict[str, Any]:
+    """A past periodic inspection, perhaps with a nonconformity (whose default deadline may
+    have passed) and a remark."""
     findings: list[dict[str, Any]] = []
-    if rng.random() < 0.35:
+    if findings_too and rng.random() < 0.35:
         findings.append(
             {
                 "description": rng.choice(FAULTS),
@@ -111,7 +113,7 @@ def _demo_inspection(rng: random.Random, mpid: str, number: int, day: date) -> d
                 "regulation": "FEL § 10",
             }
         )
-    if rng.random() < 0.3:
+    if findings_too and rng.random() < 0.3:
         findings.append({"description": "Kursfortegnelse mangler", "severity": "remark"})
     return {
         "externalId": f"DEMO-{number:05d}",
@@ -146,10 +148,20 @@ def _load_inspections(
     year's plan: the console shows due, overdue and planned plants at once."""
     rng = random.Random(16)  # noqa: S311 -- sample data, not secrets
     with database.write() as session:
+        due = {
+            item.metering_point_id: item
+            for item in iter_due(session, actor.instance_id, today=today)
+        }
         for number, mpid in enumerate(mpids):
-            if rng.random() >= 0.5:
+            interval = due[mpid].interval
+            if rng.random() >= 0.5 or not interval or not due[mpid].facts.in_service:
                 continue
-            change = parse_valid_inspection(_demo_inspection(rng, mpid, number, today), today=today)
+            day = min(today, _inspection_day(rng, interval, today))
+            # Only recent visits have open findings: an old overdue one would make the plants
+            # meant to come due later this year overdue.
+            recent = (today - day).days <= 3 * 365
+            body = _demo_inspection(rng, mpid, number, day, findings_too=recent)
+            change = parse_valid_inspection(body, today=today)
             outcome = record_inspection(session, actor.instance_id, change, actor=actor)
             summary.inspections += 1
             for finding in outcome.data["findings"]:
