@@ -137,7 +137,15 @@ def test_demo_loads_sample_data_without_serving(db_url: str) -> None:
     assert "curl -H 'api-key: tilsyn_test_" in out
     assert "30 plants" in out
     assert "inspections" in out
-    with Database(db_url).read() as session:
+    database = Database(db_url)
+    try:
+        _check_demo_inspections(database)
+    finally:
+        database.dispose()
+
+
+def _check_demo_inspections(database: Database) -> None:
+    with database.read() as session:
         instance = session.scalar(select(Instance).where(Instance.name == "demo-test"))
         assert instance is not None
         today = today_in_oslo()
