@@ -98,8 +98,9 @@ def iter_due(
         mpids = [row.metering_point_id for row in rows]
     changes = repo.use_changes(session, instance, until=today, mpids=mpids)
     values = audit.values
-    for plant_id, mpid, status, connected, *codes in rows:
-        plant_type, area, risk, rate = values(tuple(codes))
+    for row in rows:
+        plant_id, mpid, status, connected = row[:4]
+        plant_type, area, risk, rate = values(row[4:])
         clock = clocks.get(plant_id)
         clock_day = None if clock is None else clock[0]
         used = changes.get(mpid)

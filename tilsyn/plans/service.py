@@ -28,7 +28,7 @@ from tilsyn.core.tenancy import owned_by
 from tilsyn.core.time import today_in_oslo, utc_now
 from tilsyn.history.service import Actor, record_change
 from tilsyn.inspections.due import NO_INTERVAL
-from tilsyn.inspections.repository import clock_plants_between
+from tilsyn.inspections.repository import clock_plants_between, lock_instance
 from tilsyn.inspections.schemas import PlanIn
 from tilsyn.inspections.service import PlantDue, iter_due
 from tilsyn.plans.explain import explanation
@@ -87,7 +87,7 @@ def _choose(items: list[PlantDue], capacity: Mapping[str, int]) -> list[_Row]:
         by_area.setdefault(item.inspection_area, []).append(item)
     chosen: list[_Row] = []
     for area in sorted(by_area, key=lambda a: (a is None, a or 0)):
-        ranked = sorted(by_area[area], key=lambda i: (i.due_date, i.metering_point_id))
+        ranked = sorted(by_area[area], key=lambda i: (i.due.due_date, i.metering_point_id))
         limit = capacity.get(_area_key(area))
         for rank, item in enumerate(ranked):
             chosen.append(_Row(item, "planned" if limit is None or rank < limit else "deferred"))
@@ -209,11 +209,14 @@ def build_plan(
 def _build(
     session: Session, instance: int, year: int, *, capacity: Mapping[str, int], today: date
 ) -> tuple[Plan, list[tuple[Any, ...]]]:
+    # Two builds at once would both take the next version: the second waits for the first.
+    lock_instance(session, instance)
     year_end = date(year, 12, 31)
     due_items: list[PlantDue] = []
     unplanned: list[PlantDue] = []
     for item in iter_due(session, instance, today=today):
-        if item.due_date is not None and item.due_date <= year_end:
+        due_date = item.due.due_date
+        if due_date is not None and due_date <= year_end:
             due_items.append(item)
         elif NO_INTERVAL in item.reasons:
             unplanned.append(item)
