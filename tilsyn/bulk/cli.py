@@ -1,5 +1,7 @@
 """`tilsyn import` and `tilsyn demo-data`: files straight into the database, and files to try.
 
+Inspection files (records with `date` and `kind`) go through the inspections bulk path.
+
 `import` reads CSV (dotted column names), NDJSON or JSON arrays and writes them through the same
 chunked path as the bulk endpoints (each item through the single-entity service), with a
 progress bar and a report of every warning and error with its line.
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -55,13 +57,17 @@ from tilsyn.client.readers import (
     load_mappings,
     read_rows,
 )
+from tilsyn.core.db import Database
 from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
+from tilsyn.inspections import bulk as inspections_bulk
+from tilsyn.inspections.cli import inspection_items, is_inspections
 from tilsyn.instances import service as instances
 
 console = Console(stderr=True)
 PARSE_AHEAD = 2
+INSPECTION_CHUNK = 500
 
 
 def kind_of(path: Path, mappings: Mappings | None = None, csv: CsvFormat | None = None) -> Kind:
@@ -172,12 +178,18 @@ def import_files(
             synthetic_ok = target.environment == "test"
             for path in files:
                 try:
-                    kind = kind_of(path, mappings, csv)
+                    inspections = is_inspections(path)
+                    kind = "plant" if inspections else kind_of(path, mappings, csv)
                     if file_format(path) == "csv":
                         console.print(f"{path}: {describe_csv(path, csv)}")
                 except (SourceError, OSError) as exc:
                     console.print(f"[red]error:[/red] {exc}")
                     raise typer.Exit(1) from None
+                if inspections:
+                    summary = _import_inspections(database, target.id, actor, path, out)
+                    per_file.append((f"{path} (inspections)", summary))
+                    totals.add_counts(summary)
+                    continue
                 file_mapping = mappings.for_kind(kind) if mappings else None
                 summary = Summary()
                 statistics = LoadStatistics(database)
@@ -239,6 +251,25 @@ def _print_summary(per_file: list[tuple[str, Summary]], totals: Summary) -> None
             style="bold",
         )
     console.print(table)
+
+
+def _import_inspections(
+    database: Database, instance_id: int, actor: Actor, path: Path, report: TextIO
+) -> Summary:
+    """An inspections file, by the bulk endpoint's rules; problems go to the report."""
+    summary = Summary()
+    rows = inspection_items(path)
+    while batch := list(islice(rows, INSPECTION_CHUNK)):
+        lines = {item.index: line for line, item in batch}
+        results = inspections_bulk.write_chunk(
+            database, instance_id, [item for _, item in batch], actor=actor, today=today_in_oslo()
+        )
+        summary.add(results)
+        for result in results:
+            if result.warnings or result.errors:
+                record = {"file": str(path), "line": lines[result.index], **result.as_dict()}
+                report.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return summary
 
 
 def demo_data(

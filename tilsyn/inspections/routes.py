@@ -1,0 +1,309 @@
+"""HTTP edge for inspections, findings and inspection status: parse, call one service, answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from tilsyn.bulk.routes import NDJSON, RequestStreamingResponse, _chunks, _is_ndjson
+from tilsyn.bulk.service import Summary
+from tilsyn.bulk.stream import RawItem, split_body
+from tilsyn.core.errors import RequestTimeout
+from tilsyn.core.http import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Body,
+    Db,
+    Env,
+    EnvironmentPath,
+    PageAfter,
+    actor_for,
+    admin_context,
+    get_settings,
+    json_request_body,
+    problem,
+)
+from tilsyn.core.time import today_in_oslo
+from tilsyn.inspections import service
+from tilsyn.inspections.bulk import CHUNK_SIZE, write_chunk
+from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection
+from tilsyn.inspections.schemas import (
+    FindingListOut,
+    FindingMoveOut,
+    InspectionListOut,
+    InspectionOut,
+    InspectionSettingsOut,
+    InspectionSettingsPutOut,
+    InspectionStatusOut,
+    InspectionUpsertOut,
+)
+from tilsyn.instances.service import KeyContext
+
+
+def methods_route(*methods: str) -> type[APIRoute]:
+    """A route class whose 405 lists every method of its path: Starlette's would list only
+    the first route's, though the path has more."""
+
+    class MethodsRoute(APIRoute):
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] not in methods:
+                raise HTTPException(status_code=405, headers={"Allow": ", ".join(methods)})
+            await super().handle(scope, receive, send)
+
+    return MethodsRoute
+
+
+router = APIRouter(tags=["inspections"])
+settings_router = APIRouter(tags=["settings"], route_class=methods_route("GET", "PUT"))
+
+Admin = Annotated[KeyContext, Depends(admin_context)]
+EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The id tilsyn gave it")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: READ_ERRORS[404]}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: problem("The finding cannot move from its current status to that one")
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
+SETTINGS_PATH = "/api/settings/{environment}/inspections"
+
+
+@router.post(
+    "/api/inspection/{environment}",
+    operation_id="upsertInspection",
+    summary="Record an inspection with its findings; upserted by externalId when sent",
+    response_model=InspectionUpsertOut,
+    responses={**WRITE_ERRORS, **_NOT_FOUND},
+    openapi_extra=json_request_body("InspectionIn"),
+)
+def upsert_inspection(
+    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    """A nonconformity without a deadline gets the date plus the instance's
+    findingDeadlineDays; an unknown meteringPointId answers 404."""
+    change = parse_valid_inspection(body, today=today_in_oslo())
+    with db.write() as session:
+        outcome = service.record_inspection(
+            session, ctx.instance_id, change, actor=actor_for(request, ctx)
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.post(
+    "/api/inspection/{environment}/bulk",
+    operation_id="bulkInspections",
+    summary="Record many inspections (NDJSON or a JSON array); one result line per item",
+    response_class=StreamingResponse,
+    responses={
+        **WRITE_ERRORS,
+        200: {
+            "description": "One result line per item, then a summary line",
+            "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/BulkItemOut"}}},
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "NDJSON (one object per line, streamed) or a JSON array",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/InspectionIn"},
+                    }
+                },
+                NDJSON: {"schema": {"$ref": "#/components/schemas/InspectionIn"}},
+            },
+        }
+    },
+)
+def bulk_inspections(
+    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
+) -> StreamingResponse:
+    """Each item follows the single endpoint's rules; a chunk of items commits at a time."""
+    actor = actor_for(request, ctx)
+    limit = get_settings(request).max_bulk_items
+    today = today_in_oslo()
+
+    async def lines() -> AsyncIterator[bytes]:
+        summary = Summary()
+        chunk: list[RawItem] = []
+
+        async def flush() -> AsyncIterator[bytes]:
+            results = await run_in_threadpool(
+                write_chunk, db, ctx.instance_id, list(chunk), actor=actor, today=today
+            )
+            summary.add(results)
+            chunk.clear()
+            for result in results:
+                yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+
+        try:
+            async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
+                if item.index >= limit:
+                    error = f"more than {limit} items in one request; send the rest in another"
+                    chunk.append(RawItem(item.index, error=error))
+                    break
+                chunk.append(item)
+                if len(chunk) >= CHUNK_SIZE:
+                    async for line in flush():
+                        yield line
+        except RequestTimeout as exc:
+            chunk.append(RawItem(len(chunk), error=exc.detail))
+        if chunk:
+            async for line in flush():
+                yield line
+        yield (json.dumps(summary.as_dict()) + "\n").encode()
+
+    return RequestStreamingResponse(lines(), media_type=NDJSON)
+
+
+@router.api_route(
+    "/api/inspection/{environment}/bulk",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+def bulk_other_methods() -> None:
+    """Only POST: without this, a GET would be read as an inspection whose id is 'bulk'."""
+    raise HTTPException(status_code=405, headers={"Allow": "POST"})
+
+
+@router.get(
+    "/api/inspection/{environment}/{id}",
+    operation_id="getInspection",
+    summary="Read an inspection with its findings",
+    response_model=InspectionOut,
+    responses=READ_ERRORS,
+)
+def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_inspection(session, ctx.instance_id, id))
+
+
+@router.get(
+    "/api/plant/{environment}/{meteringPointId}/inspections",
+    operation_id="listPlantInspections",
+    summary="A plant's inspections, newest first",
+    response_model=InspectionListOut,
+    responses=READ_ERRORS,
+)
+def plant_inspections(
+    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
+
+
+@router.get(
+    "/api/plant/{environment}/{meteringPointId}/inspection-status",
+    operation_id="getInspectionStatus",
+    summary="When the plant is due for inspection, and why",
+    response_model=InspectionStatusOut,
+    responses=READ_ERRORS,
+)
+def inspection_status(
+    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(
+            service.inspection_status(
+                session, ctx.instance_id, meteringPointId, today=today_in_oslo()
+            )
+        )
+
+
+@router.post(
+    "/api/finding/{environment}/{id}/status",
+    operation_id="moveFinding",
+    summary="Move a finding one step along its case (notified, ordered, corrected, closed...)",
+    response_model=FindingMoveOut,
+    responses={**WRITE_ERRORS, **_NOT_FOUND, **_CONFLICT},
+    openapi_extra=json_request_body("FindingStatusIn"),
+)
+def move_finding(
+    request: Request, environment: EnvironmentPath, id: EntityId, *, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    """A step not in the case chain answers 409 naming the finding's current status."""
+    today = today_in_oslo()
+    step, issues = parse_finding_move(body, today=today)
+    with db.write() as session:
+        outcome = service.move_finding(
+            session,
+            ctx.instance_id,
+            id,
+            step,
+            actor=actor_for(request, ctx),
+            today=today,
+            warnings=issues.warnings,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.get(
+    "/api/finding/{environment}",
+    operation_id="listFindings",
+    summary="List findings, with their plant, deadline and status (keyset pages)",
+    response_model=FindingListOut,
+    responses=READ_ERRORS,
+)
+def list_findings(
+    environment: EnvironmentPath,
+    *,
+    ctx: Env,
+    db: Db,
+    status: Annotated[str | None, Query(max_length=20, description="Only this status")] = None,
+    overdue: Annotated[
+        bool, Query(description="Only unclosed findings whose deadline has passed")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_FINDINGS_PAGE)] = 100,
+    after: PageAfter = None,
+) -> JSONResponse:
+    with db.read() as session:
+        items, next_after = service.list_findings(
+            session,
+            ctx.instance_id,
+            today=today_in_oslo(),
+            status=status,
+            overdue=overdue,
+            limit=limit,
+            after=after,
+        )
+    return JSONResponse({"items": items, "next": next_after})
+
+
+@settings_router.get(
+    SETTINGS_PATH,
+    operation_id="getInspectionSettings",
+    summary="Read the instance's inspection settings",
+    response_model=InspectionSettingsOut,
+    responses={400: READ_ERRORS[400], 401: READ_ERRORS[401], 429: READ_ERRORS[429], **_FORBIDDEN},
+)
+def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_inspection_settings(session, ctx.instance_id))
+
+
+@settings_router.put(
+    SETTINGS_PATH,
+    operation_id="putInspectionSettings",
+    summary="Change findingDeadlineDays and newInstallationYears",
+    response_model=InspectionSettingsPutOut,
+    responses={**WRITE_ERRORS, **_FORBIDDEN},
+    openapi_extra=json_request_body("InspectionSettingsIn"),
+)
+def change_settings(
+    request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
+) -> JSONResponse:
+    """A setting left out keeps its value; each change is in history."""
+    with db.write() as session:
+        outcome = service.put_inspection_settings(session, actor_for(request, ctx), body)
+    return JSONResponse(outcome.as_dict())
+
+
+router.include_router(settings_router)
