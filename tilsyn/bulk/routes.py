@@ -101,15 +101,17 @@ async def _chunks(request: Request) -> AsyncIterator[bytes]:
         except StopAsyncIteration:
             return
         except TimeoutError:
-            if time.monotonic() >= deadline:
+            if time.monotonic() < deadline:
                 raise BulkStopped(
-                    "request_too_long",
-                    f"The request took longer than {settings.max_bulk_seconds:g} seconds; "
-                    "send the rest in another.",
+                    "request_timeout", f"No data arrived for {timeout:g} seconds."
                 ) from None
+            chunk = b""
+        if time.monotonic() >= deadline:
             raise BulkStopped(
-                "request_timeout", f"No data arrived for {timeout:g} seconds."
-            ) from None
+                "request_too_long",
+                f"The request took longer than {settings.max_bulk_seconds:g} seconds; "
+                "send the rest in another.",
+            )
         received += len(chunk)
         if received > settings.max_bulk_bytes:
             raise BulkStopped(

@@ -1,0 +1,329 @@
+"""Every door reads the same way: the findings of an attacker's test of the bulk paths.
+
+Each test is one finding, through HTTP, on both databases: the single endpoint, NDJSON bulk
+and JSON-array bulk hold to one reader (tilsyn/core/bodies.py), so nothing one door refuses
+is stored by another, and nothing stored can make a read fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.conftest import Tenant
+from tests.seed_api import customer_url, make_mpid, minimal_plant, plant_url
+from tilsyn.app import create_app
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.models import ApiKey, Change, Plant
+from tilsyn.demo_data import generate_plants
+from tilsyn.instances import service as instances
+
+NDJSON = {"content-type": "application/x-ndjson"}
+PLANT_BULK = "/api/import/test/plant/bulk"
+CUSTOMER_BULK = "/api/import/test/customer/bulk"
+
+
+def lines(response: httpx.Response) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def send_ndjson(client: TestClient, tenant: Tenant, url: str, raw_lines: list[bytes]) -> Any:
+    body = b"".join(line + b"\n" for line in raw_lines)
+    return client.post(url, content=body, headers={**tenant.headers, **NDJSON})
+
+
+def send_array(client: TestClient, tenant: Tenant, url: str, raw_items: list[bytes]) -> Any:
+    body = b"[" + b",".join(raw_items) + b"]"
+    headers = {**tenant.headers, "content-type": "application/json"}
+    return client.post(url, content=body, headers=headers)
+
+
+def raw_with(body: dict[str, Any], field: str, escaped: str) -> bytes:
+    """``body`` as JSON with ``field`` set to a string given in its escaped JSON form."""
+    text = json.dumps({**body, field: "@@"})
+    return text.replace('"@@"', f'"{escaped}"').encode()
+
+
+# The strings that broke reads: a lone high surrogate at the end, a lone low one, and NUL.
+UNSTORABLE = [("x\\udbff", "string_surrogate"), ("\\udc00y", "string_surrogate")]
+UNSTORABLE += [("a\\u0000b", "string_nul")]
+READABLE = "plug \\ud83d\\udd0c and \\u00e6\\u00f8\\u00e5"  # a paired surrogate is text
+
+
+def door_results(client: TestClient, tenant: Tenant, kind: str, items: list[bytes]) -> list[Any]:
+    """The outcome of each item through each door: single, NDJSON, JSON array."""
+    single_url, bulk_url = (
+        (plant_url(), PLANT_BULK) if kind == "plant" else (customer_url(), CUSTOMER_BULK)
+    )
+    outcomes = []
+    for raw in items:
+        response = client.post(
+            single_url, content=raw, headers={**tenant.headers, "content-type": "application/json"}
+        )
+        outcomes.append(("single", response.status_code, response.json()))
+    for send in (send_ndjson, send_array):
+        response = send(client, tenant, bulk_url, items)
+        assert response.status_code == 200
+        results = lines(response)
+        assert "summary" in results[-1], "every answer ends with its summary"
+        outcomes.extend((send.__name__, 200, result) for result in results[:-1])
+    return outcomes
+
+
+def test_unstorable_strings_are_refused_at_every_door_and_reads_never_fail(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Finding 2: a lone surrogate sent through bulk was stored, and every read of it (GET,
+    history, the feed) answered 500 on SQLite; on PostgreSQL the item failed as not_stored."""
+    mpid, number = make_mpid(4401), "kunde-4401"
+    plants = [raw_with(minimal_plant(mpid), "description", text) for text, _ in UNSTORABLE]
+    plants.append(raw_with(minimal_plant(mpid), "description", READABLE))
+    customers = [raw_with({"Number": number}, "FirstName", text) for text, _ in UNSTORABLE]
+    customers.append(raw_with({"Number": number}, "FirstName", READABLE))
+    for kind, items, field in (
+        ("plant", plants, "description"),
+        ("customer", customers, "FirstName"),
+    ):
+        outcomes = door_results(client, tenant, kind, items)
+        for at, (door, status, answer) in enumerate(outcomes):
+            position = at % len(items)
+            if position == len(items) - 1:
+                assert status == 200, (door, answer)
+                assert answer.get("result") != "failed", (door, answer)
+                continue
+            errors = answer["errors"]
+            assert status in (200, 400)
+            assert answer.get("result", "failed") == "failed"
+            assert (field, UNSTORABLE[position][1]) in {(e["field"], e["code"]) for e in errors}
+    # Everything stored reads back: the entity, its history and the whole feed.
+    for url in (
+        f"/api/plant/test/getDataForImport/{mpid}",
+        f"/api/plant/test/{mpid}/history",
+        f"/api/customer/environment/test/bynumber/{number}",
+        f"/api/customer/environment/test/bynumber/{number}/history",
+        "/api/changes/test?limit=1000",
+    ):
+        assert client.get(url, headers=tenant.headers).status_code == 200, url
+    plant = client.get(f"/api/plant/test/getDataForImport/{mpid}", headers=tenant.headers).json()
+    assert plant["description"] == "plug \U0001f50c and æøå"
+    assert (
+        client.delete(f"/api/import/test/plant/{mpid}", headers=tenant.headers).status_code == 200
+    )
+    assert client.get("/api/changes/test?limit=1000", headers=tenant.headers).status_code == 200
+
+
+def test_a_first_item_with_a_lone_surrogate_in_its_key_gets_its_line_and_the_summary(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Finding 3: the answer stream ended without results or summary (curl rc=18) while later
+    items were stored."""
+    good = json.dumps({"Number": "kunde-2"}).encode()
+    for send in (send_ndjson, send_array):
+        response = send(client, tenant, CUSTOMER_BULK, [b'{"Number": "1\\ud800"}', good])
+        results = lines(response)
+        assert [r.get("result") for r in results[:-1]] == [
+            "failed",
+            "created" if send is send_ndjson else "unchanged",
+        ]
+        assert results[0]["errors"][0]["field"] == "Number"
+        assert results[0]["errors"][0]["code"] == "string_surrogate"
+        assert results[-1]["summary"]["total"] == 2
+
+
+def test_customer_numbers_that_differ_by_inner_spaces_are_two_customers_in_bulk(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Finding 5: bulk took "555 666" and "555666" for one number (the first superseded,
+    then 404); the single endpoint stores two customers."""
+    body = [{"Number": "555 666", "FirstName": "A"}, {"Number": "555666", "FirstName": "B"}]
+    results = lines(client.post(CUSTOMER_BULK, json=body, headers=tenant.headers))
+    assert [r["result"] for r in results[:-1]] == ["created", "created"]
+    assert [r["key"] for r in results[:-1]] == ["555 666", "555666"]
+    for number, name in (("555 666", "A"), ("555666", "B")):
+        found = client.get(
+            f"/api/customer/environment/test/bynumber/{number}", headers=tenant.headers
+        )
+        assert found.status_code == 200
+        assert found.json()["FirstName"] == name
+    # Surrounding spaces are not part of a number, at either door.
+    again = lines(
+        client.post(
+            CUSTOMER_BULK, json=[{"Number": " 555666 ", "FirstName": "B"}], headers=tenant.headers
+        )
+    )
+    assert again[0]["result"] == "unchanged"
+
+
+def test_deep_items_and_long_numbers_fail_alone_with_plain_messages(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Finding 9: the JSON-array path took 900 levels of nesting; a 5,000-digit number failed
+    its item and dropped the next item's line; messages named Python internals."""
+    good = json.dumps(minimal_plant(make_mpid(9))).encode()
+    deep = b'{"meteringPointId": "x", "extra": ' + b"[" * 900 + b"]" * 900 + b"}"
+    digits = b'{"meteringPointId": "x", "buildingCode": ' + b"1" * 5000 + b"}"
+    for send in (send_ndjson, send_array):
+        results = lines(send(client, tenant, PLANT_BULK, [deep, good, digits, good]))
+        assert [r.get("result") for r in results[:-1]][0::2] == ["failed", "failed"]
+        assert [r["index"] for r in results[:-1]] == [0, 1, 2, 3]
+        messages = [results[0]["errors"][0]["message"], results[2]["errors"][0]["message"]]
+        assert "nested deeper than 64" in messages[0]
+        assert "too many digits" in messages[1]
+        for message in messages:
+            assert "sys." not in message
+            assert "recursion" not in message
+
+
+def test_a_large_body_under_an_unknown_field_is_refused_cheaply(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Finding 6: a 10.4 MB body with a 5.2 M-element array under an unknown field cost
+    seconds of CPU and ~700 MB; 300,000 unknown names cost 12.7 MB of warnings."""
+    zeros = b"[" + b"0," * 2_000_000 + b"0]"
+    raw = json.dumps(minimal_plant(make_mpid(1))).encode()[:-1] + b', "junk": ' + zeros + b"}"
+    single = client.post(
+        plant_url(), content=raw, headers={**tenant.headers, "content-type": "application/json"}
+    )
+    assert single.status_code == 400
+    assert "more than" in single.json()["detail"]
+    [result, _summary] = lines(send_ndjson(client, tenant, PLANT_BULK, [raw]))
+    assert result["result"] == "failed"
+    assert "more than" in result["errors"][0]["message"]
+    names = {f"unknown{i}": 1 for i in range(900)}
+    answer = client.post(
+        plant_url(), json={**minimal_plant(make_mpid(2)), **names}, headers=tenant.headers
+    )
+    assert answer.status_code == 200
+    assert len(answer.json()["warnings"]) <= 101
+    [result, _summary] = lines(
+        client.post(
+            PLANT_BULK, json=[{**minimal_plant(make_mpid(3)), **names}], headers=tenant.headers
+        )
+    )
+    assert result["result"] == "created"
+    assert len(result["warnings"]) <= 101
+
+
+def test_an_ndjson_line_larger_than_a_body_fails_alone(client: TestClient, tenant: Tenant) -> None:
+    """Finding 6: an NDJSON line of 30 MB was accepted (no per-item limit)."""
+    huge = b'{"description": "' + b"a" * (11 * 1024 * 1024) + b'"}'
+    good = json.dumps(minimal_plant(make_mpid(5))).encode()
+    results = lines(send_ndjson(client, tenant, PLANT_BULK, [huge, good]))
+    assert [r.get("result") for r in results[:-1]] == ["failed", "created"]
+    assert "larger than" in results[0]["errors"][0]["message"]
+    other = json.dumps(minimal_plant(make_mpid(6))).encode()
+    results = lines(send_array(client, tenant, PLANT_BULK, [good, huge, other]))
+    assert results[0]["result"] == "unchanged"
+    assert "larger than" in results[1]["errors"][0]["message"]
+    # Whole in one chunk, the element after it can still be found; arriving in pieces, the
+    # array stops there (nothing after it can be located without holding it).
+    assert results[-1]["summary"]["failed"] == 1
+
+
+def _app(settings: Settings, database: Database, **bounds: Any) -> Any:
+    return create_app(replace(settings, **bounds), database)
+
+
+async def _post_stream(app: Any, tenant: Tenant, body: AsyncIterator[bytes]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post(
+            PLANT_BULK, content=body, headers={**tenant.headers, **NDJSON}, timeout=120
+        )
+
+
+def test_a_key_revoked_mid_stream_writes_no_more(
+    settings: Settings, database: Database, tenant: Tenant
+) -> None:
+    """Finding 4: a key revoked while its stream was open kept writing (1,100 items after
+    the revocation, in history under the revoked key)."""
+    plants = [
+        json.dumps(p).encode() + b"\n" for p in generate_plants(1700, customer_numbers=[], seed=41)
+    ]
+    with database.read() as session:
+        key_id = session.scalar(
+            select(ApiKey.id).where(
+                ApiKey.instance_id == tenant.instance_id, ApiKey.scope == "import"
+            )
+        )
+
+    async def body() -> AsyncIterator[bytes]:
+        for line in plants[:600]:
+            yield line
+        with database.write() as session:
+            instances.revoke_key(session, key_id)
+        for line in plants[600:]:
+            yield line
+
+    response = asyncio.run(_post_stream(_app(settings, database), tenant, body()))
+    results = lines(response)
+    summary = results[-1]["summary"]
+    assert summary["stopped"]["code"] == "key_revoked"
+    assert summary["created"] == 500
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Plant)) == 500
+        plants_written = select(func.count()).select_from(Change)
+        plants_written = plants_written.where(
+            Change.api_key_id == key_id, Change.entity_type == "plant"
+        )
+        assert session.scalar(plants_written) == 500
+
+
+def test_a_stream_has_a_total_time_and_size(
+    settings: Settings, database: Database, tenant: Tenant
+) -> None:
+    """Finding 4: a stream had a 30 s idle timeout and no total limit (a byte every 20 s kept
+    it open); finding 6: up to 5 M items were allowed per request."""
+    good = json.dumps(minimal_plant(make_mpid(7))).encode() + b"\n"
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield good
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            yield b" "
+
+    app = _app(settings, database, max_bulk_seconds=1.0, body_timeout_seconds=30.0)
+    results = lines(asyncio.run(_post_stream(app, tenant, trickle())))
+    assert results[0]["result"] == "created"
+    assert results[-1]["summary"]["stopped"]["code"] == "request_too_long"
+
+    async def many() -> AsyncIterator[bytes]:
+        for _ in range(30):
+            yield b"{}\n"
+
+    app = _app(settings, database, max_bulk_items=10)
+    results = lines(asyncio.run(_post_stream(app, tenant, many())))
+    assert results[-1]["summary"]["stopped"]["code"] == "too_many_items"
+    assert results[-1]["summary"]["total"] == 10
+
+    async def big() -> AsyncIterator[bytes]:
+        for _ in range(30):
+            yield good
+
+    app = _app(settings, database, max_bulk_bytes=len(good) * 5)
+    results = lines(asyncio.run(_post_stream(app, tenant, big())))
+    assert results[-1]["summary"]["stopped"]["code"] == "request_too_large"
+    assert results[-1]["summary"]["total"] == 5
+
+
+@pytest.mark.parametrize("door", ["ndjson", "array"])
+def test_bulk_messages_match_the_single_door(client: TestClient, tenant: Tenant, door: str) -> None:
+    """One reader: the message a bulk item gets is the single body's, about the item."""
+    raw = b'{"meteringPointId": 1, "x": NaN}'
+    single = client.post(
+        plant_url(), content=raw, headers={**tenant.headers, "content-type": "application/json"}
+    )
+    send = send_ndjson if door == "ndjson" else send_array
+    [result, _] = lines(send(client, tenant, PLANT_BULK, [raw]))
+    assert result["errors"][0]["message"] == single.json()["detail"].replace(
+        "The request body", "The item"
+    )
