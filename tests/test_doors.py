@@ -18,12 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_tenant
 from tests.seed_api import customer_url, make_mpid, minimal_plant, plant_url
 from tilsyn.app import create_app
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
-from tilsyn.core.models import ApiKey, Change, Plant
+from tilsyn.core.models import ApiKey, Change, Customer, Plant
 from tilsyn.demo_data import generate_plants
 from tilsyn.instances import service as instances
 
@@ -327,3 +327,40 @@ def test_bulk_messages_match_the_single_door(client: TestClient, tenant: Tenant,
     assert result["errors"][0]["message"] == single.json()["detail"].replace(
         "The request body", "The item"
     )
+
+
+def test_the_same_number_has_unrelated_stored_keys_and_cursors_are_sealed(
+    client: TestClient, database: Database, tenant: Tenant
+) -> None:
+    """Finding 1: stored keys were one HMAC for the whole database, the listing's `next` was
+    the stored key and `after=` took a raw stored key, so a tenant could find another
+    instance's customer number with its own key and a copy of the database."""
+    other = make_tenant(database, "nett-other", "test")
+    numbers = [f"kunde-{i}" for i in range(6)]
+    for who in (tenant, other):
+        answer = client.post(
+            CUSTOMER_BULK, json=[{"Number": n} for n in numbers], headers=who.headers
+        )
+        assert answer.status_code == 200
+    with database.read() as session:
+        rows = session.execute(select(Customer.instance_id, Customer.number)).all()
+    mine = {key for instance_id, key in rows if instance_id == tenant.instance_id}
+    theirs = {key for instance_id, key in rows if instance_id == other.instance_id}
+    assert len(mine) == len(theirs) == len(numbers)
+    assert not mine & theirs, "one number, unrelated stored keys in two instances"
+    url = "/api/customer/environment/test/numbers"
+    page = client.get(url, params={"limit": 2}, headers=tenant.headers).json()
+    cursor = page["next"]
+    assert cursor
+    assert not any(key[4:] in cursor for key in mine | theirs)
+    follow = client.get(url, params={"limit": 2, "after": cursor}, headers=tenant.headers)
+    assert follow.status_code == 200
+    assert len(follow.json()["items"]) == 2
+    # Nothing but a cursor of this instance's listing is taken back.
+    target = sorted(theirs)[0]
+    for after in (target, target[:-1] + "A", numbers[0], cursor[:-2] + "AA"):
+        refused = client.get(url, params={"after": after}, headers=tenant.headers)
+        assert refused.status_code == 400, after
+        assert refused.json()["errors"][0]["code"] == "invalid_cursor"
+    elsewhere = client.get(url, params={"after": cursor}, headers=other.headers)
+    assert elsewhere.status_code == 400

@@ -470,3 +470,33 @@ def test_migration_refuses_prod_numbers_under_the_development_key(empty_url: str
     with pytest.raises(RuntimeError, match="TILSYN_DATA_KEY"):
         upgrade_database(engine, data_keys=development)
     engine.dispose()
+
+
+def test_migration_0006_rekeys_numbers_per_instance(empty_url: str) -> None:
+    """Issue 14, finding 1: numbers stored under the one database-wide key (pn1:) are
+    re-keyed under their instance's key, and still read back."""
+    data_keys = keys(KEY_A)
+    migrate(empty_url, "0003", data_keys)
+    insert_clear_text_rows(empty_url)
+    migrate(empty_url, "0005", data_keys)
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT number FROM customers")).startswith("pn1:")
+    migrate(empty_url, "0006", data_keys)
+    with engine.connect() as conn:
+        stored = conn.scalar(text("SELECT number FROM customers"))
+        period = conn.scalar(text("SELECT customer_number FROM customer_periods"))
+        sealed = conn.scalar(text("SELECT lookup FROM personal_numbers"))
+    engine.dispose()
+    assert stored.startswith("pn2:")
+    assert stored == period == sealed
+    database, client = load(empty_url, data_keys)
+    with database.write() as session:
+        created = instances.create_key(
+            session, instances.get_instance(session, "nett-test"), secret_key=SECRET
+        )
+    with client:
+        headers = {"api-key": created.secret}
+        assert ok(client.get(customer_get_url(PERSON), headers=headers))["Number"] == PERSON
+        assert ok(client.get(plant_get_url(PLANT), headers=headers))["customerId"] == PERSON
+    database.dispose()
