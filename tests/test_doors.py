@@ -364,3 +364,52 @@ def test_the_same_number_has_unrelated_stored_keys_and_cursors_are_sealed(
         assert refused.json()["errors"][0]["code"] == "invalid_cursor"
     elsewhere = client.get(url, params={"after": cursor}, headers=other.headers)
     assert elsewhere.status_code == 400
+
+
+def test_metrics_are_off_unless_configured_and_then_need_the_token(
+    settings: Settings, database: Database, tenant: Tenant
+) -> None:
+    """Finding 10: /metrics answered without a key and named instances."""
+    with TestClient(_app(settings, database, metrics_token=None)) as off:
+        assert off.get("/metrics").status_code == 404
+        assert "/metrics" not in json.dumps(off.get("/openapi.json").json()["paths"])
+    with TestClient(_app(settings, database, metrics_token="s3cret")) as guarded:
+        guarded.get(f"/api/plant/test/getDataForImport/{make_mpid(1)}", headers=tenant.headers)
+        assert guarded.get("/metrics").status_code == 401
+        wrong = guarded.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert tenant.name not in wrong.text
+        right = guarded.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert right.status_code == 200
+        assert "tilsyn_requests_total" in right.text
+
+
+def test_failed_authentication_is_limited_per_client_address(
+    settings: Settings, database: Database, tenant: Tenant
+) -> None:
+    """Finding 10: requests with unknown keys were never rate-limited."""
+    app = _app(settings, database, auth_failures_per_second=0.01, auth_failures_burst=3)
+    url = f"/api/plant/test/getDataForImport/{make_mpid(1)}"
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert client.get(url, headers={"api-key": "tilsyn_test_guess"}).status_code == 401
+        blocked = client.get(url, headers={"api-key": "tilsyn_test_guess"})
+        assert blocked.status_code == 429
+        assert int(blocked.headers["Retry-After"]) >= 1
+        # Until the address's budget refills, a valid key from it tells nothing either.
+        assert client.get(url, headers=tenant.headers).status_code == 429
+
+
+def test_a_lowered_limit_holds_from_the_next_request(
+    client: TestClient, database: Database, tenant: Tenant
+) -> None:
+    """Finding 10: after a limit was lowered, ~20-27 more requests passed (the leases a
+    process held under the old limit)."""
+    url = f"/api/plant/test/getDataForImport/{make_mpid(1)}"
+    assert client.get(url, headers=tenant.headers).status_code == 404  # leases 50 tokens
+    with database.write() as session:
+        instance = instances.get_instance(session, tenant.name)
+        instances.set_rate_limit(session, instance, per_second=0.01, burst=1)
+    statuses = [client.get(url, headers=tenant.headers).status_code for _ in range(5)]
+    assert statuses.count(404) <= 1, statuses
+    assert statuses[-1] == 429

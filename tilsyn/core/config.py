@@ -35,6 +35,12 @@ class Settings:
     # Processes per server process that check bulk chunks while it writes (0: a thread).
     bulk_check_workers: int = 1
     docs_enabled: bool = True
+    # /metrics: off unless enabled; with a token, only for `Authorization: Bearer <token>`.
+    metrics_enabled: bool = False
+    metrics_token: str | None = None
+    # Failed authentications per client address (0 per second: no limit).
+    auth_failures_per_second: float = 1.0
+    auth_failures_burst: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,6 +68,10 @@ class Settings:
             ),
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
+            metrics_enabled=os.environ.get("TILSYN_METRICS", "0") in {"1", "true", "yes"},
+            metrics_token=os.environ.get("TILSYN_METRICS_TOKEN") or None,
+            auth_failures_per_second=float(os.environ.get("TILSYN_AUTH_FAILURES_PER_SECOND", "1")),
+            auth_failures_burst=int(os.environ.get("TILSYN_AUTH_FAILURES_BURST", "30")),
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),
             bulk_check_workers=int(os.environ.get("TILSYN_BULK_CHECK_WORKERS", "1")),
             max_bulk_items=int(os.environ.get("TILSYN_BULK_MAX_ITEMS", "1000000")),

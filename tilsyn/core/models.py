@@ -90,6 +90,18 @@ class RateLimitBucket(Base):
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class InstanceRateLimitBucket(Base):
+    """One instance's token bucket, which all its keys draw from as well as their own."""
+
+    __tablename__ = "instance_rate_limit_buckets"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens: Mapped[float] = mapped_column(Float)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (UniqueConstraint("instance_id", "number"),)

@@ -1,8 +1,11 @@
-"""instance lookup keys: customer numbers re-keyed per instance; stored text that reads back
+"""instance lookup keys and rate buckets: numbers re-keyed per instance; text that reads back
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04 16:00:00.000000
+
+Adds ``instance_rate_limit_buckets``: an instance's rate limit holds for the instance as a
+whole as well as for each of its keys.
 
 Customer numbers were stored under one lookup key for the whole database (``pn1:``), so the
 same number had the same stored key in every instance. Each instance now has a lookup key of
@@ -64,6 +67,19 @@ Convert = Callable[[int, str], str]
 
 
 def upgrade() -> None:
+    op.create_table(
+        "instance_rate_limit_buckets",
+        sa.Column("instance_id", sa.Integer(), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["instances.id"],
+            name=op.f("fk_instance_rate_limit_buckets_instance_id_instances"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_instance_rate_limit_buckets")),
+    )
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
         _scrub_surrogates(conn)
@@ -77,6 +93,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     conn = op.get_bind()
     _rekey(conn, KEY_PREFIX, lambda codec, _instance_id, number: codec.lookup(number))
+    op.drop_table("instance_rate_limit_buckets")
 
 
 def _data_keys() -> DataKeys:
