@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -413,3 +414,45 @@ def test_a_lowered_limit_holds_from_the_next_request(
     statuses = [client.get(url, headers=tenant.headers).status_code for _ in range(5)]
     assert statuses.count(404) <= 1, statuses
     assert statuses[-1] == 429
+
+
+def test_an_erased_customer_is_purged_from_storage(
+    client: TestClient, database: Database, database_url: str, tenant: Tenant
+) -> None:
+    """Finding 7: erased personal data stayed in storage (PostgreSQL: in the table's file, no
+    VACUUM; SQLite: in the WAL until ~6,000 writes later, and out of the main file only
+    because of how SQLite was built)."""
+    secret = "Ingeborg-Zyxwvutsrq"
+    body = {"Number": "kunde-erase-1", "FirstName": secret, "Email": f"{secret}@example.no"}
+    assert client.post(customer_url(), json=body, headers=tenant.headers).status_code == 200
+    assert (
+        client.post(
+            customer_url(), json={**body, "LastName": secret}, headers=tenant.headers
+        ).status_code
+        == 200
+    )
+    before = _vacuums(database)
+    erased = client.delete("/api/import/test/customer/kunde-erase-1", headers=tenant.headers)
+    assert erased.status_code == 200
+    if database.dialect == "sqlite":
+        path = Path(database_url.removeprefix("sqlite:///"))
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        wal = path.with_name(path.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0, "checkpointed and truncated"
+        assert secret.encode() not in path.read_bytes()
+    else:
+        after = _vacuums(database)
+        for table in ("customers", "changes", "personal_numbers"):
+            assert after[table] > before[table], table
+
+
+def _vacuums(database: Database) -> dict[str, int]:
+    """PostgreSQL's count of manual VACUUMs per table."""
+    if database.dialect == "sqlite":
+        return {}
+    with database.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT relname, vacuum_count FROM pg_stat_user_tables"
+        ).all()
+    return dict(rows)

@@ -271,6 +271,10 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
     return {**row.data, "Number": number}
 
 
+# The tables an erasure deletes from or rewrites: purged after it (Database.purge_erased).
+ERASURE_TABLES = ("customers", "customer_periods", "changes", "personal_numbers")
+
+
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
     """Erase a customer for good (GDPR): the row, its number on plants, and in history."""
     number = number.strip()
