@@ -456,3 +456,27 @@ def _vacuums(database: Database) -> dict[str, int]:
             "SELECT relname, vacuum_count FROM pg_stat_user_tables"
         ).all()
     return dict(rows)
+
+
+def test_change_ids_are_per_instance_and_tell_nothing_of_others(
+    client: TestClient, database: Database, tenant: Tenant
+) -> None:
+    """Finding 8: change ids were numbered across all instances, so a tenant's feed showed
+    gaps that measured the others' activity."""
+    other = make_tenant(database, "busy-neighbour", "test")
+    first = minimal_plant(make_mpid(801))
+    assert client.post(plant_url(), json=first, headers=tenant.headers).status_code == 200
+    start = client.get("/api/changes/test", headers=tenant.headers).json()
+    neighbours = [minimal_plant(make_mpid(900 + i)) for i in range(7)]
+    assert client.post(PLANT_BULK, json=neighbours, headers=other.headers).status_code == 200
+    second = minimal_plant(make_mpid(802))
+    assert client.post(plant_url(), json=second, headers=tenant.headers).status_code == 200
+    feed = client.get("/api/changes/test", headers=tenant.headers).json()
+    ids = [change["id"] for change in feed["changes"]]
+    assert ids == list(range(1, len(ids) + 1)), "no gaps: the neighbour's 7 plants are not seen"
+    more = client.get("/api/changes/test", params={"after": start["next"]}, headers=tenant.headers)
+    assert [change["id"] for change in more.json()["changes"]] == ids[len(start["changes"]) :]
+    theirs = client.get("/api/changes/test", headers=other.headers).json()["changes"]
+    assert [change["id"] for change in theirs][:1] == [1]
+    history = client.get(f"/api/plant/test/{make_mpid(802)}/history", headers=tenant.headers)
+    assert history.json()["changes"][0]["id"] == ids[-1]

@@ -487,7 +487,11 @@ def test_migration_0006_rekeys_numbers_per_instance(empty_url: str) -> None:
         stored = conn.scalar(text("SELECT number FROM customers"))
         period = conn.scalar(text("SELECT customer_number FROM customer_periods"))
         sealed = conn.scalar(text("SELECT lookup FROM personal_numbers"))
+        numbered = list(conn.scalars(text("SELECT seq FROM changes ORDER BY id")))
+        counter = conn.scalar(text("SELECT last_change_seq FROM instances"))
     engine.dispose()
+    assert numbered == [1, 2, 3]
+    assert counter == 3
     assert stored.startswith("pn2:")
     assert stored == period == sealed
     database, client = load(empty_url, data_keys)

@@ -60,6 +60,8 @@ class Instance(Base):
     # unlimited (instances/ratelimit.py).
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
     rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
+    # The number of the instance's latest change (changes.seq); history/service.py.
+    last_change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ApiKey(Base):
@@ -217,14 +219,17 @@ class AuditRule(Base):
 class Change(Base):
     """One effective change of one entity: the history and the change feed read this.
 
-    Within an instance, ids follow commit order (history/service.py), so the feed's cursor
-    is an id. ``api_key_label`` keeps who sent it readable even if keys change later.
+    ``seq`` numbers an instance's changes in commit order (history/service.py): it is the id
+    the history and the feed show, and the feed's cursor, and tells nothing of other
+    instances (``id`` counts all of them). ``api_key_label`` keeps who sent it readable even
+    if keys change later.
     """
 
     __tablename__ = "changes"
     __table_args__ = (
         Index("ix_changes_entity", "instance_id", "entity_type", "entity_key", "id"),
         Index("ix_changes_instance_id_id", "instance_id", "id"),
+        Index("ix_changes_instance_id_seq", "instance_id", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -237,6 +242,8 @@ class Change(Base):
     entity_key: Mapped[str] = mapped_column(String(200))
     operation: Mapped[str] = mapped_column(String(20))
     diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+    # Every row has one; nullable only so that migration 0006 adds it without rebuilding.
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=True)
 
 
 class DataKey(Base):

@@ -4,6 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-04 16:00:00.000000
 
+Numbers each instance's changes on its own (``changes.seq``, ``instances.last_change_seq``):
+the history and the feed show these, so that no id measures another instance's activity.
+
 Adds ``instance_rate_limit_buckets``: an instance's rate limit holds for the instance as a
 whole as well as for each of its keys.
 
@@ -80,6 +83,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("instance_id", name=op.f("pk_instance_rate_limit_buckets")),
     )
+    _number_changes_per_instance()
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
         _scrub_surrogates(conn)
@@ -94,6 +98,31 @@ def downgrade() -> None:
     conn = op.get_bind()
     _rekey(conn, KEY_PREFIX, lambda codec, _instance_id, number: codec.lookup(number))
     op.drop_table("instance_rate_limit_buckets")
+    op.drop_index("ix_changes_instance_id_seq", table_name="changes")
+    with op.batch_alter_table("changes") as batch_op:
+        batch_op.drop_column("seq")
+    with op.batch_alter_table("instances") as batch_op:
+        batch_op.drop_column("last_change_seq")
+
+
+def _number_changes_per_instance() -> None:
+    """``changes.seq``: each instance's changes numbered 1, 2, ... in the order of their ids
+    (which followed commit order within an instance), and the counter that goes on from it."""
+    op.add_column("changes", sa.Column("seq", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "instances",
+        sa.Column("last_change_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    )
+    op.execute(
+        "UPDATE changes SET seq = numbered.seq FROM (SELECT id, row_number() OVER "
+        "(PARTITION BY instance_id ORDER BY id) AS seq FROM changes) AS numbered "
+        "WHERE changes.id = numbered.id"
+    )
+    op.execute(
+        "UPDATE instances SET last_change_seq = (SELECT coalesce(max(seq), 0) FROM changes "
+        "WHERE changes.instance_id = instances.id)"
+    )
+    op.create_index("ix_changes_instance_id_seq", "changes", ["instance_id", "seq"], unique=True)
 
 
 def _data_keys() -> DataKeys:
