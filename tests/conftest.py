@@ -165,9 +165,21 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+# /metrics answers only with this bearer token in the tests' servers (off by default).
+METRICS_TOKEN = "test-metrics-token"
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key=SECRET)
+    # No limit on failed authentications per address: every test client has one address,
+    # and many tests send bad keys on purpose (tests/test_doors.py tests the limit).
+    return Settings(
+        database_url=database_url,
+        secret_key=SECRET,
+        metrics_token=METRICS_TOKEN,
+        auth_failures_per_second=0,
+    )
 
 
 @pytest.fixture

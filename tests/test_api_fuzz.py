@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.conftest import SECRET, make_tenant
+from tests.conftest import SECRET, Tenant, make_tenant
+from tests.hostile import customer_items, plant_items, read_everything, send_both_ways
 from tests.servers import running_server
 from tilsyn.core.db import Database
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
@@ -83,3 +87,33 @@ def test_fuzzed_requests_conform(database: Database, database_url: str, tmp_path
     summary = result.stdout[-4000:]
     assert result.returncode == 0, summary
     assert "generated" in summary
+
+
+BULK_MPIDS = ["707057500053182051", "707057500053182068", " 7070575000 53182075"]
+BULK_NUMBERS = ["15108695088", "555 666", "555666", "kunde-1"]
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    plants=st.lists(plant_items(BULK_MPIDS, BULK_NUMBERS), min_size=1, max_size=8),
+    customers=st.lists(customer_items(BULK_NUMBERS), min_size=1, max_size=8),
+)
+def test_hostile_bulk_items_never_break_a_door(
+    client: TestClient, tenant: Tenant, plants: list[bytes], customers: list[bytes]
+) -> None:
+    """Issue 14: the bulk doors (NDJSON and JSON array) under hypothesis-made hostile items:
+    never a 5xx, one line per item and a summary, and whatever was stored reads back, its
+    history and the feed included."""
+    stored: dict[str, set[str]] = {"plant": set(), "customer": set()}
+    for kind, items in (("customer", customers), ("plant", plants)):
+        url = f"/api/import/test/{kind}/bulk"
+        for lines in send_both_ways(client, url, tenant.key, items):
+            written = {"created", "updated", "unchanged"}
+            stored[kind] |= {line["key"] for line in lines[:-1] if line["result"] in written}
+    for kind, keys in stored.items():
+        read_everything(client, tenant.key, sorted(keys), kind)

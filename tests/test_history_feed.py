@@ -390,13 +390,14 @@ def test_the_feed_lock_is_taken_at_the_commit_not_at_a_savepoint(
     today = date.today()
     change = plants.parse_valid_plant(minimal_plant(make_mpid(9101)), today=today)
     dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    lock = (history_service._FEED_LOCK_SPACE, tenant.instance_id)
+    # The feed lock is the instance row's lock, taken by moving its change counter on.
+    lock = "SELECT id FROM instances WHERE id = %s FOR NO KEY UPDATE NOWAIT"
     try:
-        with database.write() as session, psycopg.connect(dsn, autocommit=True) as other:
+        with database.write() as session, psycopg.connect(dsn) as other:
             plants.write_plant(session, Actor(tenant.instance_id), change, today=today)
-            taken = other.execute("SELECT pg_try_advisory_lock(%s, %s)", lock).fetchone()
-            assert taken == (True,), "the savepoint's release took the feed lock"
-            other.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
+            taken = other.execute(lock, (tenant.instance_id,)).fetchone()
+            assert taken == (tenant.instance_id,), "the savepoint's release took the feed lock"
+            other.rollback()
         with database.read() as session:
             entries = session.scalars(
                 select(Change).where(Change.instance_id == tenant.instance_id)

@@ -104,3 +104,34 @@ def test_import_refuses_an_unknown_instance(database_url: str, tmp_path: Path) -
     assert result.exit_code == 1
     assert "no instance" in result.stderr
     assert not report.exists(), "no report is written when nothing was imported"
+
+
+@pytest.mark.parametrize("suffix", ["ndjson", "json", "csv"])
+def test_import_reads_rows_as_the_api_reads_bodies(
+    database: Database, database_url: str, tmp_path: Path, suffix: str
+) -> None:
+    """Issue 14: `tilsyn import` rows go through the reader every door shares: text no
+    database can hold fails its row, naming the field, and the other rows are imported."""
+    make_tenant(database, "reader", "test")
+    good = {"Number": "kunde-1", "FirstName": "Kari"}
+    bad = {"Number": "kunde-2", "FirstName": "Ola\x00"}
+    source = tmp_path / f"customers.{suffix}"
+    if suffix == "ndjson":
+        lone = '{"Number": "kunde-3", "FirstName": "x\\udbff"}'
+        source.write_text("\n".join([json.dumps(good), json.dumps(bad), lone]) + "\n")
+    elif suffix == "json":
+        source.write_text(json.dumps([good, bad, {"Number": "kunde-3", "FirstName": "x\udbff"}]))
+    else:
+        source.write_text("Number,FirstName\nkunde-1,Kari\nkunde-2,Ola\x00\n")
+    report = tmp_path / "report.ndjson"
+    result = runner.invoke(
+        app, ["--db", database_url, "import", "reader", str(source), "--report", str(report)]
+    )
+    assert result.exit_code == 1
+    assert "'created': 1" in result.stderr
+    problems = [json.loads(line) for line in report.read_text().splitlines()]
+    messages = json.dumps(problems)
+    assert all(p["result"] == "failed" for p in problems)
+    assert len(problems) == (2 if suffix != "csv" else 1)
+    assert "NUL" in messages
+    assert "FirstName" in messages

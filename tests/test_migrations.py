@@ -30,6 +30,9 @@ runner = CliRunner()
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with no tables at all."""
     if request.param == "sqlite":
+        # An empty file is an SQLite database without tables (a command that only looks
+        # things up refuses a missing file rather than leave a new one behind).
+        (tmp_path / "empty.db").touch()
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     url = make_url(POSTGRES_URL)

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SECRET, Tenant, make_tenant
+from tests.conftest import METRICS_HEADERS, METRICS_TOKEN, SECRET, Tenant, make_tenant
 from tests.servers import running_server
 from tilsyn.core.db import Database
 
@@ -31,7 +32,7 @@ def test_metrics_count_requests_by_route_template(client: TestClient, tenant: Te
     )
     client.get(f"/api/customer/environment/test/bynumber/{PERSON}", headers=tenant.headers)
     client.get(f"/api/customer/environment/test/bynumber/{OTHER_PERSON}", headers=tenant.headers)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=METRICS_HEADERS).text
     assert 'route="/api/customer/environment/{environment}/bynumber/{number}"' in text
     assert "tilsyn_request_duration_seconds_bucket" in text
     assert 'tilsyn_upserts_total{entity="customer",result="created"}' in text
@@ -52,8 +53,9 @@ def test_security_headers_and_request_id(client: TestClient, tenant: Tenant) -> 
 
 
 def test_logs_are_json_and_never_hold_personal_numbers(
-    database: Database, database_url: str, tmp_path: Path
+    database: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("TILSYN_METRICS_TOKEN", METRICS_TOKEN)
     tenant = make_tenant(database, "logged", "test")
     log_path = tmp_path / "server.log"
     with (
@@ -85,7 +87,7 @@ def test_logs_are_json_and_never_hold_personal_numbers(
         client.delete(f"/api/import/test/customer/{OTHER_PERSON}")
         client.get(f"/api/customer/environment/test/bynumber/{OTHER_PERSON}")
         client.get("/api/customer/environment/test/bynumber/12345678901", headers={"api-key": "x"})
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=METRICS_HEADERS).text
     logs = log_path.read_text()
     for number in (PERSON, OTHER_PERSON, "12345678901"):
         assert number not in logs

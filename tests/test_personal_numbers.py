@@ -218,7 +218,8 @@ def test_numbers_are_never_stored_in_clear_text(
     feed = json.dumps(ok(client.get("/api/changes/test", headers=tenant.headers)))
     assert PERSON in feed
     assert OTHER_PERSON in feed
-    assert "pn1:" not in feed + json.dumps(plant_history) + json.dumps(history)
+    for prefix in ("pn1:", "pn2:"):
+        assert prefix not in feed + json.dumps(plant_history) + json.dumps(history)
     listing = ok(client.get("/api/customer/environment/test/numbers", headers=tenant.headers))
     assert sorted(item["Number"] for item in listing["items"]) == sorted([PERSON, COMPANY])
 
@@ -443,6 +444,7 @@ def test_migration_seals_numbers_stored_in_clear_text(empty_url: str) -> None:
         feed = json.dumps(ok(client.get("/api/changes/test", headers=headers)))
         assert PERSON in feed
         assert "pn1:" not in feed
+        assert "pn2:" not in feed
         as_of = ok(client.get(plant_get_url(PLANT), params={"asOf": "2999-01-01"}, headers=headers))
         assert as_of["customerId"] == PERSON
     database.dispose()
@@ -468,3 +470,38 @@ def test_migration_refuses_prod_numbers_under_the_development_key(empty_url: str
     with pytest.raises(RuntimeError, match="TILSYN_DATA_KEY"):
         upgrade_database(engine, data_keys=development)
     engine.dispose()
+
+
+def test_migration_0006_rekeys_numbers_per_instance(empty_url: str) -> None:
+    """Issue 14, finding 1: numbers stored under the one database-wide key (pn1:) are
+    re-keyed under their instance's key, and still read back."""
+    data_keys = keys(KEY_A)
+    migrate(empty_url, "0003", data_keys)
+    insert_clear_text_rows(empty_url)
+    migrate(empty_url, "0005", data_keys)
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT number FROM customers")).startswith("pn1:")
+    migrate(empty_url, "0006", data_keys)
+    with engine.connect() as conn:
+        stored = conn.scalar(text("SELECT number FROM customers"))
+        period = conn.scalar(text("SELECT customer_number FROM customer_periods"))
+        sealed = conn.scalar(text("SELECT lookup FROM personal_numbers"))
+        numbered = list(conn.scalars(text("SELECT seq FROM changes ORDER BY id")))
+        counter = conn.scalar(text("SELECT last_change_seq FROM instances"))
+    engine.dispose()
+    assert numbered == [1, 2, 3]
+    assert counter == 3
+    assert stored.startswith("pn2:")
+    assert stored == period == sealed
+    migrate(empty_url, "head", data_keys)  # the models below know the later migrations' columns
+    database, client = load(empty_url, data_keys)
+    with database.write() as session:
+        created = instances.create_key(
+            session, instances.get_instance(session, "nett-test"), secret_key=SECRET
+        )
+    with client:
+        headers = {"api-key": created.secret}
+        assert ok(client.get(customer_get_url(PERSON), headers=headers))["Number"] == PERSON
+        assert ok(client.get(plant_get_url(PLANT), headers=headers))["customerId"] == PERSON
+    database.dispose()

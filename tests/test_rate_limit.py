@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.conftest import SECRET, Tenant, make_tenant
+from tests.conftest import METRICS_HEADERS, SECRET, Tenant, make_tenant
 from tests.servers import running_server
 from tilsyn.core.db import Database
-from tilsyn.core.models import RateLimitBucket
+from tilsyn.core.models import InstanceRateLimitBucket, RateLimitBucket
 from tilsyn.instances import service as instances
 from tilsyn.instances.ratelimit import (
     DEFAULT_LIMIT,
@@ -187,19 +187,23 @@ def test_over_the_limit_is_429_with_retry_after_and_recovers(
     # Another instance's key, and the server's own endpoints, are not affected.
     assert client.get(MISSING_PLANT, headers=other.headers).status_code == 404
     assert client.get("/healthz").status_code == 200
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=METRICS_HEADERS).text
     assert 'tilsyn_rate_limited_total{instance="slow"}' in metrics
     time.sleep(retry_after)
     assert client.get(MISSING_PLANT, headers=slow.headers).status_code == 404
 
 
-def test_keys_of_one_instance_have_a_bucket_each(client: TestClient, database: Database) -> None:
+def test_keys_of_one_instance_share_its_budget(client: TestClient, database: Database) -> None:
+    """Issue 14, finding 10: the limit was per key only, so N keys had N budgets."""
     tenant = make_tenant(database, "two-keys", "test")
     set_limit(database, tenant, per_second=0.1, burst=1)
     assert client.get(MISSING_PLANT, headers=tenant.headers).status_code == 404
     assert client.get(MISSING_PLANT, headers=tenant.headers).status_code == 429
     admin = client.get("/api/settings/test/validation", headers={"api-key": tenant.admin_key})
-    assert admin.status_code == 200
+    assert admin.status_code == 429
+    assert "all its keys together" in admin.json()["detail"]
+    other = make_tenant(database, "elsewhere", "test")
+    assert client.get(MISSING_PLANT, headers=other.headers).status_code == 404
 
 
 def test_no_limit_writes_no_bucket(client: TestClient, database: Database) -> None:
@@ -209,6 +213,7 @@ def test_no_limit_writes_no_bucket(client: TestClient, database: Database) -> No
         assert client.get(MISSING_PLANT, headers=tenant.headers).status_code == 404
     with database.read() as session:
         assert session.scalars(select(RateLimitBucket)).all() == []
+        assert session.scalars(select(InstanceRateLimitBucket)).all() == []
 
 
 def test_the_rate_limit_is_documented_on_keyed_endpoints(client: TestClient) -> None:

@@ -6,13 +6,17 @@ The endpoints come from the OpenAPI document, so new endpoints join the matrix b
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from tests.conftest import Tenant, make_tenant
+from tests.hostile import customer_items, plant_items, send_both_ways
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
 from tilsyn.core.time import today_in_oslo
@@ -178,3 +182,62 @@ def test_no_endpoint_crosses_instances(client: TestClient, database: Database) -
     assert before[0]["FirstName"] == SECRET_NAME
     assert before[1]["description"] == SECRET_NOTE
     assert before[2]["notes"] == SECRET_NOTE
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    plants=st.lists(plant_items([MPID], [NUMBER]), min_size=1, max_size=6),
+    customers=st.lists(customer_items([NUMBER]), min_size=1, max_size=6),
+)
+def test_the_bulk_doors_never_cross_instances(
+    client: TestClient, database: Database, plants: list[bytes], customers: list[bytes]
+) -> None:
+    """Issue 14: an intruder's hostile items for the owner's number and metering point id,
+    through NDJSON and JSON-array bulk, stay in the intruder's instance; the owner's data,
+    history and listing cursors are its own."""
+    owner = _tenant_once(database, "bulk-owner")
+    intruder = _tenant_once(database, "bulk-intruder")
+    client.post("/api/import/test/customer", json=customer_body(SECRET_NAME), headers=owner.headers)
+    client.post("/api/import/test/plant", json=plant_body(SECRET_NOTE), headers=owner.headers)
+    client.post("/api/inspection/test", json=inspection_body(SECRET_NOTE), headers=owner.headers)
+    client.post(f"/api/plan/test/{YEAR}", json={}, headers={"api-key": owner.admin_key})
+    before = snapshot(client, owner)
+    with database.read() as session:
+        owner_changes = session.scalars(
+            select(Change.id).where(Change.instance_id == owner.instance_id)
+        ).all()
+    for kind, items in (("customer", customers), ("plant", plants)):
+        url = f"/api/import/test/{kind}/bulk"
+        for lines in send_both_ways(client, url, intruder.key, items):
+            assert SECRET_NAME not in json.dumps(lines)
+            assert SECRET_NOTE not in json.dumps(lines)
+    assert snapshot(client, owner) == before
+    with database.read() as session:
+        assert (
+            session.scalars(select(Change.id).where(Change.instance_id == owner.instance_id)).all()
+            == owner_changes
+        )
+    listing = "/api/customer/environment/test/numbers"
+    page = client.get(listing, params={"limit": 1}, headers=owner.headers).json()
+    if page["next"]:
+        refused = client.get(listing, params={"after": page["next"]}, headers=intruder.headers)
+        assert refused.status_code == 400
+    theirs = client.get(listing, headers=intruder.headers).text
+    assert SECRET_NAME not in theirs
+
+
+_TENANTS: dict[tuple[int, str], Tenant] = {}
+
+
+def _tenant_once(database: Database, name: str) -> Tenant:
+    """The tenant of that name, made on first use: hypothesis runs every example of a test on
+    the one database its fixture made."""
+    found = _TENANTS.get((id(database), name))
+    if found is None:
+        found = _TENANTS[(id(database), name)] = make_tenant(database, name, "test")
+    return found

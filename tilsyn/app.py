@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
@@ -11,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -25,7 +26,7 @@ from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
-from tilsyn.core.errors import install_error_handlers
+from tilsyn.core.errors import NotFound, Unauthorized, install_error_handlers
 from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
@@ -40,7 +41,7 @@ from tilsyn.inspections.schemas import (
     InspectionSettingsIn,
     PlanIn,
 )
-from tilsyn.instances.ratelimit import RateLimiter
+from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
@@ -177,6 +178,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     )
     # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)
+    app.state.instance_rate_limiter = RateLimiter.for_instances(app.state.db)
+    app.state.auth_failures = FailureLimiter(
+        settings.auth_failures_per_second, settings.auth_failures_burst
+    )
     app.state.chunk_checkers = ChunkCheckers(settings.bulk_check_workers)
     install_error_handlers(app)
     if settings.docs_enabled:
@@ -211,15 +216,26 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             session.execute(text("SELECT 1"))
         return {"status": "ready"}
 
+    metrics_on = settings.metrics_enabled or settings.metrics_token is not None
+
     @app.get(
         "/metrics",
         operation_id="getMetrics",
         tags=["operations"],
-        summary="Prometheus metrics",
+        summary="Prometheus metrics (when enabled; with a token, for that bearer only)",
         response_class=PlainTextResponse,
-        include_in_schema=settings.docs_enabled,
+        # Not part of the API: an operator's endpoint, with a bearer token of its own.
+        include_in_schema=False,
     )
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        """Off by default: metrics name instances and show their activity."""
+        if not metrics_on:
+            raise NotFound("Not found.")
+        if settings.metrics_token is not None:
+            sent = request.headers.get("authorization", "")
+            expected = f"Bearer {settings.metrics_token}"
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                raise Unauthorized("Send the metrics token as `Authorization: Bearer <token>`.")
         payload, content_type = metrics_payload()
         return Response(payload, media_type=content_type)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
@@ -27,11 +28,12 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import RawItem, split_body
-from tilsyn.core.errors import RequestTimeout
+from tilsyn.core.db import Database
 from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
 from tilsyn.core.observability import observe_outcome
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import IssueOut
+from tilsyn.instances.service import key_is_active
 
 router = APIRouter(tags=["bulk"])
 NDJSON = "application/x-ndjson"
@@ -73,17 +75,50 @@ def _openapi(schema_name: str) -> dict[str, Any]:
     }
 
 
+class BulkStopped(Exception):
+    """The request's stream ends here: a bound was reached or the key was revoked. The
+    answer's last line (the summary) says why, under ``stopped``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 async def _chunks(request: Request) -> AsyncIterator[bytes]:
-    """The body as it arrives; a client that stalls longer than the body timeout is cut."""
-    timeout = get_settings(request).body_timeout_seconds
+    """The body as it arrives, within the request's bounds: a client that stalls longer than
+    the body timeout, sends more than the bytes allowed or takes longer than the time allowed
+    is cut."""
+    settings = get_settings(request)
+    timeout = settings.body_timeout_seconds
+    deadline = time.monotonic() + settings.max_bulk_seconds
+    received = 0
     stream = request.stream().__aiter__()
     while True:
+        left = deadline - time.monotonic()
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), timeout)
+            chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, min(timeout, left)))
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise RequestTimeout(f"No data arrived for {timeout:g} seconds.") from None
+            if time.monotonic() < deadline:
+                raise BulkStopped(
+                    "request_timeout", f"No data arrived for {timeout:g} seconds."
+                ) from None
+            chunk = b""
+        if time.monotonic() >= deadline:
+            raise BulkStopped(
+                "request_too_long",
+                f"The request took longer than {settings.max_bulk_seconds:g} seconds; "
+                "send the rest in another.",
+            )
+        received += len(chunk)
+        if received > settings.max_bulk_bytes:
+            raise BulkStopped(
+                "request_too_large",
+                f"The request is larger than {settings.max_bulk_bytes} bytes; "
+                "send the rest in another.",
+            )
         yield chunk
 
 
@@ -95,6 +130,21 @@ def _is_ndjson(request: Request) -> bool:
 def _consume(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+async def _off_the_loop(split: Callable[[], list[RawItem]]) -> list[RawItem]:
+    return await run_in_threadpool(split)
+
+
+def _check_key(db: Database, key_id: int) -> None:
+    """Before each chunk is written: a key revoked meanwhile writes no more."""
+    with db.lookup() as session:
+        active = key_is_active(session, key_id)
+    if not active:
+        raise BulkStopped(
+            "key_revoked",
+            "The API key was revoked during this request; the items from here on were not written.",
+        )
 
 
 def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
@@ -122,13 +172,13 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             for result in results:
                 if result.result not in {"failed", "superseded"}:
                     observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
-                yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+                yield _line(result.as_dict())
 
-        async def prepare(first: bool) -> PreparedChunk:
+        async def prepare(items: list[RawItem], first: bool) -> PreparedChunk:
             """In a checker process, so that checking and writing each get a core; in a
             thread for a request's first chunk (most requests have only one)."""
             check = partial(
-                prepare_chunk, kind, chunk, today=today, strict=strict, synthetic_ok=synthetic_ok
+                prepare_chunk, kind, items, today=today, strict=strict, synthetic_ok=synthetic_ok
             )
             pool = None if first else checkers.pool()
             if pool is not None:
@@ -138,12 +188,13 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
                     checkers.restart()
             return await run_in_threadpool(check)
 
-        async def flush() -> AsyncIterator[bytes]:
+        async def flush(items: list[RawItem]) -> AsyncIterator[bytes]:
             nonlocal writing, flushed
-            prepared = await prepare(first=flushed == 0)
+            prepared = await prepare(items, first=flushed == 0)
             flushed += 1
             async for line in written():
                 yield line
+            await run_in_threadpool(_check_key, db, ctx.key_id)
             writing = asyncio.ensure_future(
                 run_in_threadpool(
                     partial(write_chunk, db, actor, prepared, today=today, statistics=statistics)
@@ -153,27 +204,46 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             # still commits whole, and its outcome must not surface as an unretrieved error.
             writing.add_done_callback(_consume)
 
+        stopped: BulkStopped | None = None
         try:
-            async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
+            items = split_body(_chunks(request), ndjson=_is_ndjson(request), run=_off_the_loop)
+            async for item in items:
                 if item.index >= limit:
-                    error = f"more than {limit} items in one request; send the rest in another"
-                    chunk.append(RawItem(item.index, error=error))
-                    break
+                    raise BulkStopped(
+                        "too_many_items",
+                        f"More than {limit} items in one request; send the rest in another.",
+                    )
                 chunk.append(item)
                 if len(chunk) >= CHUNK_SIZE:
-                    async for line in flush():
+                    full, chunk = chunk, []
+                    async for line in flush(full):
                         yield line
-                    chunk = []
-        except RequestTimeout as exc:
-            chunk.append(RawItem(len(chunk), error=exc.detail))
-        if chunk:
-            async for line in flush():
-                yield line
+        except BulkStopped as exc:
+            stopped = exc
+        if chunk:  # the items read before the end, or before a bound stopped the stream
+            try:
+                async for line in flush(chunk):
+                    yield line
+            except BulkStopped as exc:
+                stopped = exc
         async for line in written():
             yield line
-        yield (json.dumps(summary.as_dict()) + "\n").encode()
+        end = summary.as_dict()
+        if stopped is not None:
+            end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
+        yield _line(end)
 
     return RequestStreamingResponse(lines(), media_type=NDJSON)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One answer line. Nothing read can hold text that is not UTF-8 (the reader refuses
+    it); should anything slip through, the line is escaped rather than the stream broken."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        return (text + "\n").encode()
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode()
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -79,13 +79,16 @@ class Summary:
 
 
 def item_key(kind: Kind, value: Any) -> str | None:
-    """The item's key as sent (any casing of the name), for results and de-duplication."""
+    """The item's key (any casing of the name), normalised as the single endpoint stores it:
+    a customer's number without surrounding spaces (inner ones are part of it), a metering
+    point id without any. Used for results and de-duplication."""
     if not isinstance(value, dict):
         return None
     wanted = KEY_FIELD[kind]
     for name, item in value.items():
         if name.casefold() == wanted and isinstance(item, str | int) and not isinstance(item, bool):
-            return str(item).replace(" ", "").strip() or None
+            text = str(item)
+            return (text.replace(" ", "") if kind == "plant" else text.strip()) or None
     return None
 
 
@@ -157,20 +160,24 @@ class ChunkCheckers:
 def prepare_chunk(
     kind: Kind, items: list[RawItem], *, today: date, strict: bool, synthetic_ok: bool
 ) -> PreparedChunk:
-    items = [item.decoded() for item in items]
-    keys = [item_key(kind, item.value) for item in items]
+    values: list[dict[str, Any] | InvalidBody] = []
+    for item in items:
+        try:
+            values.append(item.read())
+        except InvalidBody as exc:
+            values.append(exc)
+    keys = [None if isinstance(v, InvalidBody) else item_key(kind, v) for v in values]
     last_of_key = {key: position for position, key in enumerate(keys) if key is not None}
     prepared = PreparedChunk(kind, len(items), {}, [], [])
-    for position, (item, key) in enumerate(zip(items, keys, strict=True)):
-        if item.error is not None:
-            error = {"field": "", "code": "invalid_json", "message": item.error}
-            prepared.settled[position] = ItemResult(item.index, key, "failed", errors=[error])
+    for position, (item, value, key) in enumerate(zip(items, values, keys, strict=True)):
+        if isinstance(value, InvalidBody):
+            prepared.settled[position] = _unreadable(item.index, value)
         elif key is not None and last_of_key[key] != position:
             prepared.settled[position] = ItemResult(item.index, key, "superseded")
         elif kind == "customer":
             try:
                 customer = parse_valid_customer(
-                    item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
+                    value, today=today, strict=strict, synthetic_ok=synthetic_ok
                 )
             except InvalidBody as exc:
                 prepared.settled[position] = _failed(item, key, exc)
@@ -179,7 +186,7 @@ def prepare_chunk(
         else:
             try:
                 plant = parse_valid_plant(
-                    item.value, today=today, strict=strict, synthetic_ok=synthetic_ok
+                    value, today=today, strict=strict, synthetic_ok=synthetic_ok
                 )
             except InvalidBody as exc:
                 prepared.settled[position] = _failed(item, key, exc)
@@ -294,6 +301,14 @@ def _write_batch(
 
 def _written(index: int, key: str | None, result: str, issues: Issues) -> ItemResult:
     return ItemResult(index, key, result, warnings=[w.as_dict() for w in issues.warnings])
+
+
+def _unreadable(index: int, exc: InvalidBody) -> ItemResult:
+    """An item that is not a readable JSON object: the reader's problems, or its message."""
+    errors = [e.as_dict() for e in exc.errors] or [
+        {"field": "", "code": "invalid_json", "message": exc.detail}
+    ]
+    return ItemResult(index, None, "failed", errors=errors)
 
 
 def _failed(item: RawItem, key: str | None, exc: InvalidBody) -> ItemResult:

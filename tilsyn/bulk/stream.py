@@ -1,26 +1,24 @@
 """Splitting a streamed bulk body into items: NDJSON lines, or the elements of a JSON array.
 
-Both are read incrementally, so a body of any size is held one chunk at a time. Each item
-comes with its index (0-based) and either its decoded value or why it could not be decoded;
-a bad item never stops the items after it, except in a JSON array whose structure is broken
-(nothing after that point can be located).
+Both are split as bytes, incrementally, so a body of any size is held one item at a time; an
+item is decoded later, by the reader every door shares (:func:`tilsyn.core.bodies.parse_item`),
+where its chunk is checked (a thread or a checker process, never the event loop). Each item
+comes with its index (0-based) and either its bytes, its decoded value (a row of a file) or
+why it could not be read; a bad item never stops the items after it, except in a JSON array
+whose structure is broken (nothing after that point can be located).
 """
 
 from __future__ import annotations
 
-import codecs
-import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tilsyn.core.bodies import MAX_DEPTH, _check_depth, _object_pairs, _reject_constant
+from tilsyn.core.bodies import ITEM, MAX_ITEM_BYTES, MAX_TOKENS, TOKEN, check_item, parse_item
 from tilsyn.core.errors import InvalidBody
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
-_WHITESPACE = " \t\r\n"
-# One item may be as large as a single request's body.
-MAX_ITEM_CHARS = 10 * 1024 * 1024
+_NOT_SPACE = re.compile(rb"[^ \t\r\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,113 +26,186 @@ class RawItem:
     index: int
     value: Any = None
     error: str | None = None
-    # An NDJSON line not decoded yet: decoded where its chunk is checked (in a checker
-    # process), so that the process reading the body only splits it.
-    text: str | None = None
+    # An item not decoded yet (an NDJSON line, an array element): decoded where its chunk is
+    # checked, so that the process reading the body only splits it.
+    text: bytes | str | None = None
 
-    def decoded(self) -> RawItem:
-        return self if self.text is None else decode_item(self.text, self.index)
-
-
-def decode_item(text: str, index: int) -> RawItem:
-    """One item's JSON, with the same limits as a single request's body."""
-    try:
-        _check_depth(text, MAX_DEPTH)
-        value = _DECODER.decode(text)
-    except InvalidBody as exc:
-        return RawItem(index, error=exc.detail)
-    except json.JSONDecodeError as exc:
-        return RawItem(index, error=f"not valid JSON: {exc.msg} at column {exc.colno}")
-    except (ValueError, RecursionError) as exc:
-        return RawItem(index, error=f"not valid JSON: {exc}")
-    if not isinstance(value, dict):
-        return RawItem(index, error="an item must be a JSON object")
-    return RawItem(index, value)
+    def read(self) -> dict[str, Any]:
+        """The item as a JSON object; :class:`InvalidBody` when it is not one."""
+        if self.error is not None:
+            raise InvalidBody(self.error)
+        if self.text is not None:
+            return parse_item(self.text)
+        return check_item(self.value)
 
 
-def split_ndjson(lines: Iterable[str]) -> Iterator[RawItem]:
+def split_ndjson(lines: Iterator[bytes | str]) -> Iterator[RawItem]:
+    """The non-blank lines of a file, in order, undecoded."""
     index = 0
     for line in lines:
+        if line.strip():
+            yield RawItem(index, text=line)
+            index += 1
+
+
+class NdjsonSplitter:
+    """Feeds byte chunks in, takes lines out; a line longer than an item may be is reported
+    once and skipped to its end without being held."""
+
+    def __init__(self, max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+        self.max_item_bytes = max_item_bytes
+        self.pending = bytearray()
+        self.skipping = False
+        self.index = 0
+
+    def feed(self, data: bytes, *, final: bool = False) -> list[RawItem]:
+        out: list[RawItem] = []
+        self.pending += data
+        start = 0
+        while (end := self.pending.find(b"\n", start)) != -1:
+            self._line(bytes(self.pending[start:end]), out)
+            start = end + 1
+        del self.pending[:start]
+        if final:
+            self._line(bytes(self.pending), out)
+            self.pending.clear()
+        elif len(self.pending) > self.max_item_bytes:
+            if not self.skipping:
+                self._too_large(out)
+            self.skipping = True
+            self.pending.clear()
+        return out
+
+    def _line(self, line: bytes, out: list[RawItem]) -> None:
+        if self.skipping:
+            self.skipping = False  # the end of the line reported as too large
+            return
         if not line.strip():
-            continue
-        yield decode_item(line, index)
-        index += 1
+            return
+        if len(line) > self.max_item_bytes:
+            self._too_large(out)
+            return
+        out.append(RawItem(self.index, text=line))
+        self.index += 1
+
+    def _too_large(self, out: list[RawItem]) -> None:
+        out.append(RawItem(self.index, error=f"{ITEM} is larger than {self.max_item_bytes} bytes."))
+        self.index += 1
 
 
 class ArraySplitter:
-    """Feeds text chunks in, takes complete array elements out."""
+    """Feeds byte chunks in, takes array elements out, undecoded.
 
-    def __init__(self) -> None:
-        self.buffer = ""
+    Elements are found by their brackets and commas outside strings (one regular expression,
+    so a large element costs little); an element still incomplete is looked at again once the
+    buffer has doubled, so a large element is scanned a few times, not once per chunk.
+    """
+
+    def __init__(self, max_item_bytes: int = MAX_ITEM_BYTES) -> None:
+        self.max_item_bytes = max_item_bytes
+        self.buffer = bytearray()
         self.started = False
         self.finished = False
         self.broken = False
         self.index = 0
+        self.retry_at = 0
 
-    def feed(self, text: str, *, final: bool = False) -> Iterator[RawItem]:
-        self.buffer += text
+    def feed(self, data: bytes, *, final: bool = False) -> list[RawItem]:
+        out: list[RawItem] = []
+        if self.finished or self.broken:
+            return out
+        self.buffer += data
+        if not final and len(self.buffer) < self.retry_at:
+            return out
+        self.retry_at = 0
         while not (self.finished or self.broken):
-            self.buffer = self.buffer.lstrip(_WHITESPACE)
+            found = _NOT_SPACE.search(self.buffer)
+            if found is None:
+                self.buffer.clear()
+                break
+            first = self.buffer[found.start()]
             if not self.started:
-                if not self.buffer:
-                    break
-                if self.buffer[0] != "[":
-                    self.broken = True
-                    yield RawItem(self.index, error="the body must be a JSON array or NDJSON")
+                if first != ord("["):
+                    self._break(out, "the body must be a JSON array or NDJSON")
                     break
                 self.started = True
-                self.buffer = self.buffer[1:]
-                continue
-            if not self.buffer:
-                break
-            if self.buffer[0] == "]":
+                del self.buffer[: found.start() + 1]
+            elif first == ord("]"):
                 self.finished = True
+            elif first == ord(","):
+                del self.buffer[: found.start() + 1]
+            elif not self._element(found.start(), out, final=final):
                 break
-            if self.buffer[0] == ",":
-                self.buffer = self.buffer[1:]
-                continue
-            try:
-                value, end = _DECODER.raw_decode(self.buffer)
-            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
-                if not final and len(self.buffer) <= MAX_ITEM_CHARS:
-                    break  # the element may continue in the next chunk
-                self.broken = True
-                message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                yield RawItem(self.index, error=f"not valid JSON: {message}")
-                break
-            if not isinstance(value, dict) and end == len(self.buffer) and not final:
-                break  # a bare number at the end of the buffer may go on
-            self.buffer = self.buffer[end:]
-            if isinstance(value, dict):
-                yield RawItem(self.index, value)
-            else:
-                yield RawItem(self.index, error="an item must be a JSON object")
-            self.index += 1
         if final and not (self.finished or self.broken):
-            self.broken = True
-            yield RawItem(self.index, error="the JSON array is not closed")
+            self._break(out, "the JSON array is not closed")
+        return out
+
+    def _element(self, start: int, out: list[RawItem], *, final: bool) -> bool:
+        """Take one element out of the buffer; False when it is not complete yet."""
+        end = _element_end(self.buffer, start)
+        if end is None:
+            if len(self.buffer) - start > self.max_item_bytes:
+                self._break(out, f"{ITEM} is larger than {self.max_item_bytes} bytes.")
+            elif final:
+                self._break(out, "the JSON array is not closed")
+            else:
+                self.retry_at = 2 * len(self.buffer)
+            return False
+        if end < 0:
+            self._break(out, f"{ITEM} has more than {MAX_TOKENS} JSON strings, brackets and commas")
+            return False
+        out.append(RawItem(self.index, text=bytes(self.buffer[start:end])))
+        self.index += 1
+        del self.buffer[:end]
+        return True
+
+    def _break(self, out: list[RawItem], message: str) -> None:
+        self.broken = True
+        out.append(RawItem(self.index, error=message))
 
 
-async def split_body(chunks: AsyncIterable[bytes], *, ndjson: bool) -> AsyncIterator[RawItem]:
-    """Items of a streamed body as they arrive: NDJSON lines still to decode
-    (:meth:`RawItem.decoded`), or the decoded elements of a JSON array."""
-    if ndjson:
-        pending = b""
-        index = 0
-        async for chunk in chunks:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield RawItem(index, text=line.decode("utf-8", errors="replace"))
-                    index += 1
-        if pending.strip():
-            yield RawItem(index, text=pending.decode("utf-8", errors="replace"))
-        return
-    splitter = ArraySplitter()
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+def _element_end(buffer: bytearray, start: int) -> int | None:
+    """Where the element at ``start`` ends (the comma or bracket after it); None if not yet in
+    the buffer, -1 if it has more tokens than an item may."""
+    depth = 0
+    for tokens, match in enumerate(TOKEN.finditer(buffer, start), start=1):
+        if tokens > MAX_TOKENS + 1:
+            return -1
+        char = buffer[match.start()]
+        if char in b"[{":
+            depth += 1
+        elif char in b"]}":
+            if depth == 0:
+                return match.start()
+            depth -= 1
+        elif char == ord(","):
+            if depth == 0:
+                return match.start()
+        elif match.end() - match.start() == 1:
+            return None  # a string that goes on in the next chunk
+    return None
+
+
+Splitter = NdjsonSplitter | ArraySplitter
+
+
+async def split_body(
+    chunks: AsyncIterable[bytes],
+    *,
+    ndjson: bool,
+    run: Callable[[Callable[[], list[RawItem]]], Awaitable[list[RawItem]]] | None = None,
+) -> AsyncIterator[RawItem]:
+    """Items of a streamed body as they arrive; ``run`` runs the splitting of a chunk (off
+    the event loop, in a thread, for a server)."""
+    splitter: Splitter = NdjsonSplitter() if ndjson else ArraySplitter()
+
+    async def feed(data: bytes, final: bool = False) -> list[RawItem]:
+        if run is None:
+            return splitter.feed(data, final=final)
+        return await run(lambda: splitter.feed(data, final=final))
+
     async for chunk in chunks:
-        for item in splitter.feed(decoder.decode(chunk)):
+        for item in await feed(chunk):
             yield item
-    for item in splitter.feed(decoder.decode(b"", final=True), final=True):
+    for item in await feed(b"", final=True):
         yield item

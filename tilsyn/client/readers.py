@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tilsyn.client.cells import CellError, CellFormat, typed_paths
+from tilsyn.core.bodies import ITEM, check_item, parse_json
+from tilsyn.core.errors import InvalidBody
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
@@ -399,9 +401,18 @@ def apply_mapping(body: dict[str, Any], mapping: Mapping | None) -> dict[str, An
 
 
 def _row(line: int, value: Any, mapping: Mapping | None) -> SourceRow:
+    """A record through the checks every door makes (tilsyn/core/bodies.py)."""
     if not isinstance(value, dict):
         return SourceRow(line, None, "is not a JSON object")
+    try:
+        check_item(value)
+    except InvalidBody as exc:
+        return SourceRow(line, None, _problem(exc))
     return SourceRow(line, apply_mapping(value, mapping))
+
+
+def _problem(exc: InvalidBody) -> str:
+    return "; ".join([exc.detail, *(f"{e.field or '(item)'}: {e.message}" for e in exc.errors)])
 
 
 def _read_ndjson(path: Path, mapping: Mapping | None) -> Iterator[SourceRow]:
@@ -410,9 +421,9 @@ def _read_ndjson(path: Path, mapping: Mapping | None) -> Iterator[SourceRow]:
             if not text.strip():
                 continue
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield SourceRow(number, None, f"is not valid JSON: {exc.msg} (column {exc.colno})")
+                value = parse_json(text, subject=ITEM)
+            except InvalidBody as exc:
+                yield SourceRow(number, None, _problem(exc))
                 continue
             yield _row(number, value, mapping)
 

@@ -26,6 +26,17 @@ from tilsyn.core.problems import Issues, join_path
 from tilsyn.core.wire import MAX_STRING_LENGTH
 
 MAX_DEPTH = 64
+# JSON strings, brackets and commas in one body or bulk item: a real plant has a few hundred.
+# The bound keeps a 10 MiB array of zeros from becoming millions of Python objects.
+MAX_TOKENS = 100_000
+# Property names in one object; unknown ones each cost a warning.
+MAX_PROPERTIES = 1_000
+# Warnings per body or item; past it one warning says how many more there were.
+MAX_WARNINGS = 100
+# One bulk item may be as large as a single request's body, and no larger.
+MAX_ITEM_BYTES = 10 * 1024 * 1024
+BODY = "The request body"
+ITEM = "The item"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -51,82 +62,133 @@ def _reject_constant(name: str) -> Any:
     raise _ConstantError(f"{name} is not valid JSON")
 
 
-def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Decode a body; syntax errors name their line and column."""
-    if not raw.strip():
-        raise InvalidBody("The request body is empty; send a JSON object.")
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+# A whole string, an unterminated one (a lone quote), or a structural character. Possessive,
+# so that no input makes the expression backtrack.
+TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|"|[\[\]{},]', re.DOTALL)
+_TEXT_TOKEN = re.compile(TOKEN.pattern.decode(), re.DOTALL)
+
+
+def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH, subject: str = BODY) -> Any:
+    """Decode a body or a bulk item; syntax errors name their line and column.
+
+    Every door reads JSON here (single bodies, NDJSON lines, JSON-array elements, files
+    imported from the command line), so the limits and the messages are the same for all.
+    """
+    if isinstance(raw, bytes):
+        if not raw.strip():
+            raise InvalidBody(f"{subject} is empty; send a JSON object.")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidBody(f"{subject} is not UTF-8 (byte {exc.start}).") from None
+    else:
+        text = raw.removeprefix("\ufeff")
+        if not text.strip():
+            raise InvalidBody(f"{subject} is empty; send a JSON object.")
+    _check_structure(text, max_depth, subject)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidBody(f"The request body is not UTF-8 (byte {exc.start}).") from None
-    _check_depth(text, max_depth)
-    try:
-        data = json.loads(text, object_pairs_hook=_object_pairs, parse_constant=_reject_constant)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidBody(
-            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}."
+            f"{subject} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
         ) from None
     except _ConstantError as exc:
-        raise InvalidBody(f"The request body is not valid JSON: {exc}.") from None
+        raise InvalidBody(f"{subject} is not valid JSON: {exc}.") from None
     except ValueError:
         # Python's limit on the digits of an integer; its message names interpreter internals.
-        raise InvalidBody("The request body has a number with too many digits.") from None
+        raise InvalidBody(f"{subject} has a number with too many digits.") from None
     except RecursionError:
         raise InvalidBody(f"JSON is nested deeper than {max_depth} levels.") from None
-    if _SURROGATE_ESCAPE.search(text):
-        _reject_lone_surrogates(data)
+    if _UNSTORABLE_ESCAPE.search(text):
+        check_text_values(data, subject)
     return data
 
 
-# A \uD800–\uDFFF escape; json decodes a lone one into a str that cannot be encoded as UTF-8,
-# which neither the database nor the response could hold.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# A \uD800–\uDFFF or \u0000 escape: json decodes a lone surrogate into a str that cannot be
+# encoded as UTF-8, and a NUL that PostgreSQL cannot hold; neither could be stored or read.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_SURROGATE = "has an unpaired UTF-16 surrogate (a lone \\uD800-\\uDFFF escape); it cannot be stored"
+_BAD_NAME = "has a property name with a NUL character or an unpaired UTF-16 surrogate"
 
 
-def _reject_lone_surrogates(value: Any) -> None:
-    stack = [value]
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text_values(value: Any, subject: str = BODY) -> None:
+    """Reject every string and property name that no database or answer could hold, each
+    named by its path (a bad name by the path of its object: it cannot be echoed)."""
+    issues = Issues()
+    stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
-        item = stack.pop()
-        texts: list[str] = []
+        item, path = stack.pop()
         if isinstance(item, str):
-            texts.append(item)
+            if "\x00" in item:
+                issues.error(path, "string_nul", "must not contain the NUL character")
+            elif not _storable(item):
+                issues.error(path, "string_surrogate", _SURROGATE)
         elif isinstance(item, dict):
-            texts.extend(item)
-            stack.extend(item.values())
+            for name, sub in item.items():
+                if _storable(name):
+                    stack.append((sub, join_path(path, name)))
+                else:
+                    issues.error(path, "name_unstorable", _BAD_NAME)
         elif isinstance(item, list):
-            stack.extend(item)
-        for text in texts:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidBody(
-                    "The request body is not valid JSON text: it has a \\u escape of an "
-                    "unpaired UTF-16 surrogate."
-                ) from None
+            stack.extend((sub, join_path(path, i)) for i, sub in enumerate(item))
+    if issues.errors:
+        issues.errors.sort(key=lambda issue: issue.field)
+        raise InvalidBody(
+            f"{subject} has text that cannot be stored (an unpaired UTF-16 surrogate or a NUL "
+            "character); see errors.",
+            errors=issues.errors,
+        )
 
 
-def _check_depth(text: str, max_depth: int) -> None:
-    """Reject deep nesting before the recursive decoder sees it."""
+def _check_structure(text: str, max_depth: int, subject: str) -> None:
+    """Reject deep nesting and too many values before the recursive decoder sees them; one
+    pass of a regular expression, so a large body costs little to refuse."""
     depth = 0
-    in_string = False
-    escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for tokens, match in enumerate(_TEXT_TOKEN.finditer(text), start=1):
+        if tokens > MAX_TOKENS:
+            raise InvalidBody(
+                f"{subject} has more than {MAX_TOKENS} JSON strings, brackets and commas."
+            )
+        char = text[match.start()]
+        if char in "[{":
             depth += 1
             if depth > max_depth:
                 raise InvalidBody(f"JSON is nested deeper than {max_depth} levels.")
         elif char in "]}":
             depth -= 1
+        elif char == '"' and match.end() - match.start() == 1:
+            return  # an unterminated string: the decoder names where
+
+
+def parse_item(raw: bytes | str) -> dict[str, Any]:
+    """One bulk item (an NDJSON line, an array element, a row of a file): the same reader,
+    limits and messages as a single request's body."""
+    if len(raw) > MAX_ITEM_BYTES:
+        raise InvalidBody(f"{ITEM} is larger than {MAX_ITEM_BYTES} bytes.")
+    data = parse_json(raw, subject=ITEM)
+    if not isinstance(data, dict):
+        raise InvalidBody(f"{ITEM} must be a JSON object.")
+    return data
+
+
+def check_item(value: Any) -> dict[str, Any]:
+    """An item decoded elsewhere (a CSV row, a file read by the client): the checks
+    :func:`parse_json` makes after decoding."""
+    if not isinstance(value, dict):
+        raise InvalidBody(f"{ITEM} must be a JSON object.")
+    check_text_values(value, ITEM)
+    return value
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -185,6 +247,9 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
     """Return ``value`` with its property names spelled as the schema spells them."""
     if not isinstance(value, dict):
         return value
+    if len(value) > MAX_PROPERTIES:
+        issues.error(path, "too_many_properties", f"has more than {MAX_PROPERTIES} properties")
+        return {}
     for name in getattr(value, "duplicates", ()):
         issues.error(join_path(path, name), "duplicate_field", "is given more than once")
     out: dict[str, Any] = {}
@@ -194,11 +259,7 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
         # Most clients spell names as the seed does: an exact look-up before case folding.
         canonical = exact.get(key) or shape.names.get(key.casefold())
         if canonical is None:
-            hint = _closest(key, shape)
-            message = "is not a known field and was ignored"
-            if hint:
-                message += f"; did you mean '{hint}'?"
-            issues.warn(join_path(path, key), "unknown_field", message, plausibility=False)
+            _unknown(key, shape, path, issues)
             _check_strings(item, join_path(path, key), issues)
             continue
         if canonical in sent_as:
@@ -219,6 +280,25 @@ def fold_keys(value: Any, shape: Shape, path: str, issues: Issues) -> Any:
             _check_strings(item, join_path(path, canonical), issues)
         out[canonical] = item
     return out
+
+
+def _unknown(key: str, shape: Shape, path: str, issues: Issues) -> None:
+    """A warning per unknown name, up to :data:`MAX_WARNINGS`; then one that says so."""
+    issues.unknown += 1
+    if issues.unknown > MAX_WARNINGS:
+        if issues.unknown == MAX_WARNINGS + 1:
+            issues.warn(
+                path,
+                "unknown_field",
+                f"has more unknown fields than the {MAX_WARNINGS} listed; all were ignored",
+                plausibility=False,
+            )
+        return
+    hint = _closest(key, shape)
+    message = "is not a known field and was ignored"
+    if hint:
+        message += f"; did you mean '{hint}'?"
+    issues.warn(join_path(path, key), "unknown_field", message, plausibility=False)
 
 
 def _check_strings(value: Any, path: str, issues: Issues) -> None:

@@ -28,10 +28,19 @@ class Settings:
     max_json_depth: int = 64
     max_string_length: int = 10_000
     body_timeout_seconds: float = 30.0
-    max_bulk_items: int = 5_000_000
+    # Bounds of one bulk request (docs/operations.md): items, bytes and seconds in all.
+    max_bulk_items: int = 1_000_000
+    max_bulk_bytes: int = 2 * 1024 * 1024 * 1024
+    max_bulk_seconds: float = 3600.0
     # Processes per server process that check bulk chunks while it writes (0: a thread).
     bulk_check_workers: int = 1
     docs_enabled: bool = True
+    # /metrics: off unless enabled; with a token, only for `Authorization: Bearer <token>`.
+    metrics_enabled: bool = False
+    metrics_token: str | None = None
+    # Failed authentications per client address (0 per second: no limit).
+    auth_failures_per_second: float = 1.0
+    auth_failures_burst: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -59,6 +68,13 @@ class Settings:
             ),
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
+            metrics_enabled=os.environ.get("TILSYN_METRICS", "0") in {"1", "true", "yes"},
+            metrics_token=os.environ.get("TILSYN_METRICS_TOKEN") or None,
+            auth_failures_per_second=float(os.environ.get("TILSYN_AUTH_FAILURES_PER_SECOND", "1")),
+            auth_failures_burst=int(os.environ.get("TILSYN_AUTH_FAILURES_BURST", "30")),
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),
             bulk_check_workers=int(os.environ.get("TILSYN_BULK_CHECK_WORKERS", "1")),
+            max_bulk_items=int(os.environ.get("TILSYN_BULK_MAX_ITEMS", "1000000")),
+            max_bulk_bytes=int(os.environ.get("TILSYN_BULK_MAX_BYTES", str(2 * 1024**3))),
+            max_bulk_seconds=float(os.environ.get("TILSYN_BULK_MAX_SECONDS", "3600")),
         )

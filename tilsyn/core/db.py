@@ -115,6 +115,9 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted content is overwritten with zeros, not left in free space: an erased
+        # customer does not stay readable in the file (SQLite's default depends on its build).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -198,6 +201,23 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text(f"ANALYZE {', '.join(tables)}"))
             connection.commit()
+
+    def purge_erased(self, tables: Sequence[str]) -> None:
+        """After an erasure has committed: no copy of the erased rows left where tilsyn can
+        reach. SQLite: the WAL, which still holds the pages as they were, is checkpointed
+        into the (securely deleted) file and truncated. PostgreSQL: the tables are vacuumed,
+        so the erased row versions are removed from their pages; VACUUM cannot run in a
+        transaction, hence a connection of its own (docs/operations.md: what remains in the
+        WAL and in backups)."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()
+                connection.commit()
+            return
+        autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as connection:
+            for table in tables:
+                connection.exec_driver_sql(f"VACUUM {table}")
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ from tilsyn.core.errors import (
 )
 from tilsyn.core.observability import RATE_LIMITED
 from tilsyn.history.service import Actor
-from tilsyn.instances.ratelimit import RateLimiter, retry_after_seconds
+from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter, retry_after_seconds
 from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
 
 
@@ -61,7 +61,18 @@ API_KEY_HEADER = APIKeyHeader(
 def key_context(
     request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> KeyContext:
+    failures: FailureLimiter = request.app.state.auth_failures
+    address = request.client.host if request.client else "unknown"
+    blocked = failures.blocked(address)
+    if blocked is not None:
+        seconds = retry_after_seconds(blocked)
+        raise TooManyRequests(
+            f"Too many requests with a missing or unknown API key from this address; "
+            f"retry in {seconds} s.",
+            retry_after=seconds,
+        )
     if not api_key:
+        failures.fail(address)
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
     db = database_of(request)
     settings = get_settings(request)
@@ -73,23 +84,34 @@ def key_context(
             api_key=api_key,
         )
     if ctx is None:
+        failures.fail(address)
         raise Unauthorized("The API key is unknown or has been revoked.")
     request.state.key_id = ctx.key_id
     request.state.instance = ctx.instance_name
     # Before the body is read: a throttled client's upload is not waited for.
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(ctx.key_id, ctx.rate_limit)
-    if wait is not None:
-        RATE_LIMITED.labels(ctx.instance_name).inc()
-        seconds = retry_after_seconds(wait)
-        raise TooManyRequests(
-            f"This API key may send {ctx.rate_limit.describe()}; retry in {seconds} s.",
-            retry_after=seconds,
-        )
+    _throttle(request, ctx)
     if ctx.needs_touch:
         with db.write() as session:
             touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
     return ctx
+
+
+def _throttle(request: Request, ctx: KeyContext) -> None:
+    """The key's limit, then the instance's: its keys together get one instance's budget."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.acquire(ctx.key_id, ctx.rate_limit)
+    whose = "API key"
+    if wait is None:
+        instance_limiter: RateLimiter = request.app.state.instance_rate_limiter
+        wait = instance_limiter.acquire(ctx.instance_id, ctx.rate_limit)
+        whose = "instance, all its keys together,"
+    if wait is not None:
+        RATE_LIMITED.labels(ctx.instance_name).inc()
+        seconds = retry_after_seconds(wait)
+        raise TooManyRequests(
+            f"This {whose} may send {ctx.rate_limit.describe()}; retry in {seconds} s.",
+            retry_after=seconds,
+        )
 
 
 # Documented as an enum, checked by hand: the key must be checked (401) before it (400).

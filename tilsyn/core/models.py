@@ -62,8 +62,10 @@ class Instance(Base):
     rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
     # Inspection settings (SPEC §11): a nonconformity's default deadline after its
     # inspection, and how long a plant counts as a new installation after its connection.
-    finding_deadline_days: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
-    new_installation_years: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
+    finding_deadline_days: Mapped[int] = mapped_column(Integer, server_default="60")
+    new_installation_years: Mapped[int] = mapped_column(Integer, server_default="2")
+    # The number of the instance's latest change (changes.seq); history/service.py.
+    last_change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class ApiKey(Base):
@@ -89,6 +91,18 @@ class RateLimitBucket(Base):
 
     api_key_id: Mapped[int] = mapped_column(
         ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    tokens: Mapped[float] = mapped_column(Float)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InstanceRateLimitBucket(Base):
+    """One instance's token bucket, which all its keys draw from as well as their own."""
+
+    __tablename__ = "instance_rate_limit_buckets"
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
     )
     tokens: Mapped[float] = mapped_column(Float)
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -209,14 +223,17 @@ class AuditRule(Base):
 class Change(Base):
     """One effective change of one entity: the history and the change feed read this.
 
-    Within an instance, ids follow commit order (history/service.py), so the feed's cursor
-    is an id. ``api_key_label`` keeps who sent it readable even if keys change later.
+    ``seq`` numbers an instance's changes in commit order (history/service.py): it is the id
+    the history and the feed show, and the feed's cursor, and tells nothing of other
+    instances (``id`` counts all of them). ``api_key_label`` keeps who sent it readable even
+    if keys change later.
     """
 
     __tablename__ = "changes"
     __table_args__ = (
         Index("ix_changes_entity", "instance_id", "entity_type", "entity_key", "id"),
         Index("ix_changes_instance_id_id", "instance_id", "id"),
+        Index("ix_changes_instance_id_seq", "instance_id", "seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -229,6 +246,8 @@ class Change(Base):
     entity_key: Mapped[str] = mapped_column(String(200))
     operation: Mapped[str] = mapped_column(String(20))
     diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+    # Every row has one; nullable only so that migration 0006 adds it without rebuilding.
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=True)
 
 
 class DataKey(Base):

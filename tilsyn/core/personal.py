@@ -1,8 +1,10 @@
 """Customer numbers at rest: a keyed hash everywhere they are stored, sealed once per instance.
 
 Every customer number (``Number``, a plant's ``customerId``) is stored as its *stored key*,
-``pn1:`` + HMAC-SHA256 under a lookup key: deterministic, so equality look-ups, unique
-constraints, joins and the erasure of history work on it as they did on the number. The
+``pn2:`` + HMAC-SHA256 under the instance's lookup key: deterministic within an instance, so
+equality look-ups, unique constraints, joins and the erasure of history work on it as they
+did on the number, while the same number has unrelated stored keys in two instances (one
+instance's key holder cannot match its own keys against another's rows in a copied database). The
 number itself is kept once per instance, in ``personal_numbers``, sealed with AES-GCM under
 the data key (``TILSYN_DATA_KEY``); reads turn stored keys back into numbers through that
 table (:func:`reveal`). The rule is one and has no exceptions: *every* customer number is
@@ -16,6 +18,9 @@ Keys (envelope encryption, as a KMS would do it):
   ``TILSYN_DATA_KEY_PREVIOUS``) still open while ``tilsyn db rotate-data-key`` re-seals;
 * the lookup key is random, made once per database and stored in ``data_keys`` sealed under
   the data key. It never changes, so rotating the data key leaves every stored key as it is.
+  Each instance's lookup key is derived from it and the instance id (HMAC as a KDF); so are
+  the keys of the opaque listing cursors. ``pn1:`` keys (one lookup key for the whole
+  database, before migration 0006) are re-keyed by that migration.
 
 Erasing a customer deletes its ``personal_numbers`` row: nothing can reveal the number after.
 """
@@ -45,8 +50,9 @@ from tilsyn.core.config import Settings
 from tilsyn.core.models import DataKey, PersonalNumber
 from tilsyn.core.time import utc_now
 
-KEY_PREFIX = "pn1:"
-STORED_KEY = re.compile(r"pn1:[A-Za-z0-9_-]{43}")
+KEY_PREFIX = "pn2:"
+LEGACY_PREFIX = "pn1:"
+STORED_KEY = re.compile(r"pn[12]:[A-Za-z0-9_-]{43}")
 _TOKEN_VERSION = "v1"  # noqa: S105 (a format tag)
 _NONCE_BYTES = 12
 LOOKUP_KEY_NAME = "lookup"
@@ -156,9 +162,42 @@ class Codec:
         self.keys = keys
         self._lookup_key = lookup_key
 
+        self._instance_keys: dict[int, bytes] = {}
+        self._cursor_key = self._derive(b"tilsyn listing cursors")
+
+    def _derive(self, info: bytes) -> bytes:
+        return hmac.new(self._lookup_key, info, hashlib.sha256).digest()
+
     def lookup(self, number: str) -> str:
+        """The database-wide ``pn1:`` key (migration 0005 wrote these; 0006 re-keys them)."""
         digest = hmac.new(self._lookup_key, number.encode(), hashlib.sha256).digest()
-        return KEY_PREFIX + _b64(digest)
+        return LEGACY_PREFIX + _b64(digest)
+
+    def instance_lookup(self, instance_id: int, number: str) -> str:
+        """The stored key of a number in one instance."""
+        key = self._instance_keys.get(instance_id)
+        if key is None:
+            key = self._instance_keys[instance_id] = self._derive(
+                f"tilsyn lookup key of instance {instance_id}".encode()
+            )
+        return KEY_PREFIX + _b64(hmac.new(key, number.encode(), hashlib.sha256).digest())
+
+    def seal_cursor(self, instance_id: int, listing: str, value: str) -> str:
+        """An opaque cursor: ``value`` encrypted and bound to the instance and the listing,
+        so that no stored key is shown and none but a cursor handed out is taken back."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        aad = f"{instance_id}:{listing}".encode()
+        return _b64(nonce + AESGCM(self._cursor_key).encrypt(nonce, value.encode(), aad))
+
+    def open_cursor(self, instance_id: int, listing: str, cursor: str) -> str | None:
+        """The value of a cursor this instance's listing handed out; None for anything else."""
+        try:
+            raw = _unb64(cursor)
+            aad = f"{instance_id}:{listing}".encode()
+            opened = AESGCM(self._cursor_key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], aad)
+            return opened.decode()
+        except (InvalidTag, binascii.Error, ValueError):
+            return None
 
     def seal(self, instance_id: int, stored_key: str, number: str) -> str:
         return self.keys.seal(number.encode(), _aad(instance_id, stored_key))
@@ -241,7 +280,7 @@ def _known(session: Session) -> dict[tuple[int, str], str]:
 
 def stored_key(session: Session, instance_id: int, number: str) -> str:
     """The stored key of a customer number, for look-ups; writes nothing."""
-    key = codec(session).lookup(number)
+    key = codec(session).instance_lookup(instance_id, number)
     _known(session)[(instance_id, key)] = number
     return key
 

@@ -30,6 +30,8 @@ class Issues:
 
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    # Unknown property names seen; past a limit they are no longer listed one by one.
+    unknown: int = 0
 
     def error(self, path: str, code: str, message: str) -> None:
         # One problem found by two checks (the reader's and the type's) is reported once.

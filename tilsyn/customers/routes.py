@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -133,7 +133,10 @@ def delete_customer(
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)
-    return JSONResponse({"result": "deleted"})
+    # Once answered: the erased rows are purged from the storage (core/db.py).
+    tasks = BackgroundTasks()
+    tasks.add_task(db.purge_erased, service.ERASURE_TABLES)
+    return JSONResponse({"result": "deleted"}, background=tasks)
 
 
 class CustomerKeyOut(BaseModel):

@@ -13,11 +13,18 @@ from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
 from tilsyn.core.db import Database
-from tilsyn.core.errors import InvalidBody, NotFound
+from tilsyn.core.errors import InvalidBody, InvalidRequest, NotFound
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
-from tilsyn.core.personal import STORED_KEY, forget, numbers_for, protect_many, stored_key
-from tilsyn.core.problems import Issues
+from tilsyn.core.personal import (
+    STORED_KEY,
+    codec,
+    forget,
+    numbers_for,
+    protect_many,
+    stored_key,
+)
+from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.tenancy import scoped_select, scoped_update
 from tilsyn.core.time import utc_now
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
@@ -315,6 +322,10 @@ def lookup_customers(
     return [found[n] for n in wanted if n in found], [n for n in wanted if n not in found]
 
 
+# The tables an erasure deletes from or rewrites: purged after it (Database.purge_erased).
+ERASURE_TABLES = ("customers", "customer_periods", "changes", "personal_numbers")
+
+
 def delete_customer(session: Session, actor: Actor, number: str) -> None:
     """Erase a customer for good (GDPR): the row, its number on plants, and in history."""
     number = number.strip()
@@ -342,8 +353,8 @@ def list_customer_numbers(
     following page, ``None`` on the last one.
 
     The pages follow the stored keys (core/personal.py), so the order is no order a reader
-    can use, and ``next`` is an opaque cursor. An ``after`` that is not one of those cursors
-    is taken as a number: the page after that number's place.
+    can use, and ``next`` is an opaque cursor, sealed and bound to the instance and this
+    listing: no stored key is shown, and nothing but such a cursor is taken as ``after``.
     """
     query = (
         scoped_select(Customer, instance_id)
@@ -351,10 +362,21 @@ def list_customer_numbers(
         .order_by(Customer.number)
         .limit(limit + 1)
     )
+    vault = codec(session)
     if after:
-        cursor = after if STORED_KEY.fullmatch(after) else stored_key(session, instance_id, after)
+        cursor = vault.open_cursor(instance_id, _NUMBERS_LISTING, after)
+        if cursor is None or not STORED_KEY.fullmatch(cursor):
+            raise InvalidRequest(
+                "`after` is not a cursor this listing handed out; start again without it.",
+                errors=[Issue("after", "invalid_cursor", "is not a cursor of this listing")],
+            )
         query = query.where(Customer.number > cursor)
     keys = list(session.scalars(query))
     numbers = numbers_for(session, instance_id, keys[:limit])
     items = [{"Number": numbers.get(key, key)} for key in keys[:limit]]
-    return items, keys[limit - 1] if len(keys) > limit else None
+    if len(keys) <= limit:
+        return items, None
+    return items, vault.seal_cursor(instance_id, _NUMBERS_LISTING, keys[limit - 1])
+
+
+_NUMBERS_LISTING = "customer-numbers"

@@ -2,10 +2,11 @@
 
 A change is noted by :func:`record_change` while a request works and written when its
 transaction commits, merged to one entry per entity, so that one request's effect on a plant
-is one entry whatever the number of steps it took. The entries are written under a
-per-instance lock taken last, just before the commit: the ids of an instance's changes then
-follow commit order, and a feed cursor that is the last id read can neither skip nor repeat
-a change (see :func:`_insert_serialized`, the only place the dialects differ).
+is one entry whatever the number of steps it took. The entries are numbered per instance
+(``seq``, shown as a change's ``id``) from a counter on the instance's row, taken last, just
+before the commit: its row lock queues the instance's writers, so the numbers follow commit
+order, a feed cursor that is the last number read can neither skip nor repeat a change, and
+no number tells anything of another instance's activity (see :func:`_insert_serialized`).
 
 Reading: newest-first pages per entity, the instance-wide feed in commit order, and the
 state of an entity at a moment, replayed backwards from its current state. Only the diffs are
@@ -35,13 +36,14 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tilsyn.core.db import Database
 from tilsyn.core.errors import ApiError, InvalidRequest
-from tilsyn.core.models import Change
+from tilsyn.core.models import Change, Instance
 from tilsyn.core.personal import reveal
 from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.tenancy import scoped_select
@@ -57,35 +59,15 @@ ERASED = "[erased]"
 MAX_ID = 2**63 - 1
 _PENDING = "tilsyn.history.pending"
 _TERMINAL = ("delete", "erase")
-# pg_advisory_xact_lock(space, instance id): the space keeps tilsyn's locks apart from others'.
-_FEED_LOCK_SPACE = 0x7469_6C73  # "tils"
 _CURSOR_PREFIX = "c1."
 _INSERT = insert(Change)  # run on the connection (Core), built once: the cheapest path
-_COLUMNS = (
-    "instance_id",
-    "at",
-    "api_key_id",
-    "api_key_label",
-    "request_id",
-    "entity_type",
-    "entity_key",
-    "operation",
-    "diff",
-)
-# PostgreSQL: the feed lock and the insert in one statement, so the commit-ordered section is
-# this statement and the commit. The lock is a volatile CTE, evaluated before its row reaches
-# the insert and so before the row's id is drawn; taken again by later rows it is re-entrant.
-_LOCKED_INSERT = insert(Change).from_select(
-    list(_COLUMNS),
-    select(
-        *(bindparam(name, type_=Change.__table__.c[name].type) for name in _COLUMNS)
-    ).select_from(
-        select(
-            func.pg_advisory_xact_lock(
-                bindparam("feed_space", type_=Integer), bindparam("feed_instance", type_=Integer)
-            ).label("locked")
-        ).cte("feed_lock")
-    ),
+# The instance's counter, moved on by the changes about to be written; the row lock it takes
+# lasts to the commit.
+_NEXT_SEQ = (
+    update(Instance)
+    .where(Instance.id == bindparam("instance"))
+    .values(last_change_seq=Instance.last_change_seq + bindparam("count", type_=Integer))
+    .returning(Instance.last_change_seq)
 )
 
 
@@ -316,22 +298,24 @@ def write_pending(session: Session) -> None:
 
 
 def _insert_serialized(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert the changes; from here to its commit, the transaction is the only one of their
-    instances writing history.
+    """Number the changes per instance and insert them; from here to its commit, the
+    transaction is the only one of their instances writing history.
 
-    Ids are drawn at insert, so two writers that committed in the other order than they
-    inserted would let a feed reader pass an id that becomes visible later. On PostgreSQL a
-    transaction-level advisory lock per instance, released after the commit is visible,
-    queues them; SQLite already runs one write transaction at a time (``BEGIN IMMEDIATE``).
+    The number comes from the instance's row, updated here: two writers of one instance queue
+    on its row lock until the first commits, so numbers are visible in the order they were
+    drawn (SQLite runs one write transaction at a time anyway). Rows arrive sorted by
+    instance, so writers take these locks in one order.
     """
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(_INSERT, rows if len(rows) > 1 else rows[0])
-        return
-    locked = [
-        row | {"feed_space": _FEED_LOCK_SPACE, "feed_instance": row["instance_id"]} for row in rows
-    ]
-    connection.execute(_LOCKED_INSERT, locked if len(locked) > 1 else locked[0])
+    by_instance: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_instance.setdefault(row["instance_id"], []).append(row)
+    for instance_id, group in by_instance.items():
+        last = connection.execute(_NEXT_SEQ, {"instance": instance_id, "count": len(group)})
+        top = int(last.scalar_one())
+        for offset, row in enumerate(group):
+            row["seq"] = top - len(group) + 1 + offset
+    connection.execute(_INSERT, rows if len(rows) > 1 else rows[0])
 
 
 @event.listens_for(Session, "before_commit")
@@ -378,7 +362,7 @@ def erase_entity(
     for change in own:
         change.entity_key = ERASED
         change.diff = None
-    erased = {change.id for change in own}
+    erased = {change.seq for change in own}
     # The stored text of a diff, as each dialect renders it (SQLite's JSON escapes non-ASCII).
     patterns = {personal, json.dumps(personal)[1:-1]}
     mentions = session.scalars(
@@ -390,7 +374,7 @@ def erase_entity(
         scrubbed = _scrub(change.diff, personal)
         if scrubbed != change.diff:
             change.diff = scrubbed
-            erased.add(change.id)
+            erased.add(change.seq)
     session.flush()
     ids = sorted(erased)
     record_change(
@@ -425,7 +409,7 @@ def _utc(moment: datetime) -> datetime:
 def change_view(change: Change) -> dict[str, Any]:
     """One change as the history and the feed show it."""
     return {
-        "id": change.id,
+        "id": change.seq,
         "at": _utc(change.at).isoformat().replace("+00:00", "Z"),
         "entityType": change.entity_type,
         "entityKey": change.entity_key,
@@ -456,16 +440,16 @@ def entity_history(
     query = (
         scoped_select(Change, instance_id)
         .where(Change.entity_type == entity_type, Change.entity_key == entity_key)
-        .order_by(Change.id.desc())
+        .order_by(Change.seq.desc())
         .limit(limit + 1)
     )
     if before is not None:
-        query = query.where(Change.id < before)
+        query = query.where(Change.seq < before)
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
     views = reveal(session, instance_id, [change_view(row) for row in rows])
-    return views, rows[-1].id if more else None
+    return views, rows[-1].seq if more else None
 
 
 def has_history(session: Session, instance_id: int, entity_type: str, entity_key: str) -> bool:
@@ -513,13 +497,13 @@ def change_feed(
     rows = list(
         session.scalars(
             scoped_select(Change, instance_id)
-            .where(Change.id > last)
-            .order_by(Change.id)
+            .where(Change.seq > last)
+            .order_by(Change.seq)
             .limit(limit)
         )
     )
     views = reveal(session, instance_id, [change_view(row) for row in rows])
-    return views, encode_cursor(rows[-1].id if rows else last)
+    return views, encode_cursor(rows[-1].seq if rows else last)
 
 
 # --- As of a day -------------------------------------------------------------------------------
@@ -569,7 +553,7 @@ def state_at(
             Change.entity_key == entity_key,
             Change.at >= moment,
         )
-        .order_by(Change.id.desc())
+        .order_by(Change.seq.desc())
     )
     for operation, diff in changes:
         if operation == "create":
@@ -612,7 +596,7 @@ def history_kept_from(session: Session, instance_id: int) -> date | None:
         scoped_select(Change, instance_id)
         .with_only_columns(Change.diff)
         .where(Change.entity_type == PRUNE_ENTITY[0], Change.entity_key == PRUNE_ENTITY[1])
-        .order_by(Change.id.desc())
+        .order_by(Change.seq.desc())
         .limit(1)
     )
     if not diff or "keptFrom" not in diff:

@@ -53,27 +53,24 @@ def write_chunk(
     results: list[ItemResult] = []
     with database.write() as session:
         for raw in items:
-            item = raw.decoded()
-            key = _key(item.value)
-            if item.error is not None:
-                error = {"field": "", "code": "invalid_json", "message": item.error}
-                results.append(ItemResult(item.index, key, "failed", errors=[error]))
-                continue
+            key = None
             try:
-                change = parse_valid_inspection(item.value, today=today)
+                value = raw.read()
+                key = _key(value)
+                change = parse_valid_inspection(value, today=today)
                 outcome = write_atomically(
                     session,
                     lambda change=change: record_inspection(session, instance, change, actor=actor),  # type: ignore[misc]
                 )
             except ApiError as exc:
-                results.append(_failed(item.index, key, exc))
+                results.append(_failed(raw.index, key, exc))
                 continue
             except SQLAlchemyError:
                 error = {"field": "", "code": "not_stored", "message": "could not be stored"}
-                results.append(ItemResult(item.index, key, "failed", errors=[error]))
+                results.append(ItemResult(raw.index, key, "failed", errors=[error]))
                 continue
             warnings = [w.as_dict() for w in outcome.warnings]
-            results.append(ItemResult(item.index, key, outcome.result, warnings))
+            results.append(ItemResult(raw.index, key, outcome.result, warnings))
     return results
 
 

@@ -1,4 +1,7 @@
-"""Per-key rate limits: a token bucket per API key, shared by every server process.
+"""Rate limits: a token bucket per API key and one per instance, shared by every server process.
+
+An instance's limit applies to each of its keys and to the instance as a whole, so that an
+instance with N keys does not get N times its budget.
 
 The bucket is a database row (``rate_limit_buckets``), so all workers and hosts draw from one
 budget. A process does not write per request: it leases a few tokens at a time (``lease_size``)
@@ -18,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tilsyn.core.db import Database
-from tilsyn.core.models import RateLimitBucket
+from tilsyn.core.models import InstanceRateLimitBucket, RateLimitBucket
 
 # Above what one server does (a few hundred requests a second per worker), so that a nightly
 # sync is never throttled by default, while a client stuck in a loop on many workers is.
@@ -113,14 +117,25 @@ def lease_tokens(session: Session, key_id: int, limit: Limit, *, now: float) -> 
     One short write: the row is locked (``FOR UPDATE`` on PostgreSQL; SQLite's write
     transaction already excludes other writers) so two processes never take the same tokens.
     """
-    locked = select(RateLimitBucket).where(RateLimitBucket.api_key_id == key_id).with_for_update()
+    return _lease(session, RateLimitBucket, "api_key_id", key_id, limit, now=now)
+
+
+def lease_instance_tokens(session: Session, instance_id: int, limit: Limit, *, now: float) -> Grant:
+    """:func:`lease_tokens` from the instance's bucket, which all its keys share."""
+    return _lease(session, InstanceRateLimitBucket, "instance_id", instance_id, limit, now=now)
+
+
+def _lease(
+    session: Session, model: Any, column: str, ident: int, limit: Limit, *, now: float
+) -> Grant:
+    locked = select(model).where(getattr(model, column) == ident).with_for_update()
     row = session.scalar(locked)
     if row is None:
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
         session.execute(
-            insert(RateLimitBucket)
-            .values(api_key_id=key_id, tokens=float(limit.burst), refreshed_at=_moment(now))
-            .on_conflict_do_nothing(index_elements=["api_key_id"])
+            insert(model)
+            .values({column: ident, "tokens": float(limit.burst), "refreshed_at": _moment(now)})
+            .on_conflict_do_nothing(index_elements=[column])
         )
         row = session.scalars(locked).one()
     grant = take(Bucket(row.tokens, _seconds(row.refreshed_at)), now, limit, limit.lease_size)
@@ -146,6 +161,8 @@ class _KeyState:
     lock: threading.Lock
     tokens: int = 0
     blocked_until: float = 0.0
+    # The limit the unspent lease was taken under: a changed limit drops it.
+    limit: Limit | None = None
 
 
 class RateLimiter:
@@ -167,6 +184,18 @@ class RateLimiter:
 
         return cls(lease, clock=clock)
 
+    @classmethod
+    def for_instances(
+        cls, database: Database, *, clock: Callable[[], float] = time.time
+    ) -> RateLimiter:
+        """The same, over the instances' buckets (acquire with an instance id)."""
+
+        def lease(instance_id: int, limit: Limit, now: float) -> Grant:
+            with database.write() as session:
+                return lease_instance_tokens(session, instance_id, limit, now=now)
+
+        return cls(lease, clock=clock)
+
     def acquire(self, key_id: int, limit: Limit) -> float | None:
         """Spend one of the key's tokens: None when granted, else seconds to wait."""
         if limit.unlimited:
@@ -174,6 +203,10 @@ class RateLimiter:
         state = self._state(key_id)
         # Threads of one key wait here for one lease rather than each taking their own.
         with state.lock:
+            if state.limit != limit:
+                # Lowered (or raised) meanwhile: what was leased under the old limit is given
+                # up, so a lowered limit holds from this request on.
+                state.limit, state.tokens, state.blocked_until = limit, 0, 0.0
             if state.tokens >= 1:
                 state.tokens -= 1
                 return None
@@ -193,3 +226,50 @@ class RateLimiter:
             if state is None:
                 state = self._keys[key_id] = _KeyState(threading.Lock())
             return state
+
+
+class FailureLimiter:
+    """Failed authentications per client address, in this process: a token bucket each.
+
+    An address that has used up its budget gets 429 for every request, with or without a
+    valid key, until the budget refills: guessing keys costs time, and the database is not
+    asked. At most ``max_addresses`` are remembered (the oldest go first).
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self.limit = Limit(per_second, max(1, burst))
+        self._clock = clock
+        self._max = max_addresses
+        self._lock = threading.Lock()
+        self._buckets: dict[str, Bucket] = {}
+
+    def blocked(self, address: str) -> float | None:
+        """Seconds until the address may try again; None when it may now."""
+        if self.limit.unlimited:
+            return None
+        with self._lock:
+            bucket = self._buckets.get(address)
+            if bucket is None:
+                return None
+            full = refill(bucket, self._clock(), self.limit)
+            if full.tokens >= 1:
+                return None
+            return (1 - full.tokens) / self.limit.per_second
+
+    def fail(self, address: str) -> None:
+        if self.limit.unlimited:
+            return
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.pop(address, None) or Bucket(float(self.limit.burst), now)
+            full = refill(bucket, now, self.limit)
+            self._buckets[address] = Bucket(max(0.0, full.tokens - 1), full.at)
+            while len(self._buckets) > self._max:
+                self._buckets.pop(next(iter(self._buckets)))

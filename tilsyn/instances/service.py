@@ -259,3 +259,9 @@ def touch_key(session: Session, key_id: int, *, rehash_to: str | None = None) ->
         .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)
     )
+
+
+def key_is_active(session: Session, key_id: int) -> bool:
+    """Whether the key still exists unrevoked: a long request checks it as it goes."""
+    revoked = session.execute(select(ApiKey.revoked_at).where(ApiKey.id == key_id)).first()
+    return revoked is not None and revoked[0] is None
