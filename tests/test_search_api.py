@@ -13,6 +13,7 @@ from tests.seed_api import make_fnr, make_mpid, make_orgnr, minimal_plant, probl
 from tests.seed_api import upsert_plant as put_plant
 from tilsyn.core.db import Database
 from tilsyn.core.time import today_in_oslo
+from tilsyn.search import service as search_service
 
 P1, P2, P3, P4, P5 = (make_mpid(n) for n in (1, 2, 3, 4, 5))
 COMPANY = make_orgnr(1)
@@ -339,3 +340,48 @@ def test_a_net_station_downwards(client: TestClient, loaded: Tenant) -> None:
     ]
     assert set(transformer["connectionPoints"][0]) >= {"address", "location"}
     problem(client.get("/api/grid/test/netStation/Nope", headers=loaded.headers), 404)
+
+
+def test_due_dates_show_and_filter(client: TestClient, loaded: Tenant) -> None:
+    today = today_in_oslo()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    items = client.get("/api/plant/test", headers=loaded.headers).json()["items"]
+    due = {item["meteringPointId"]: item["dueDate"] for item in items}
+    # P1 is in service and never inspected: due today; the others are not in service.
+    assert due == {P1: today.isoformat(), P2: None, P3: None, P4: None}
+    assert search(client, loaded, dueBefore=tomorrow) == [P1]
+    assert search(client, loaded, dueBefore=today.isoformat()) == []
+    assert search(client, loaded, dueBefore=tomorrow, q="nowhere") == []
+    inspection = {
+        "meteringPointId": P1,
+        "date": today.isoformat(),
+        "kind": "periodic",
+    }
+    response = client.post("/api/inspection/test", json=inspection, headers=loaded.headers)
+    assert response.status_code == 200, response.text
+    assert search(client, loaded, dueBefore=tomorrow) == []
+    [item] = client.get("/api/plant/test", params={"q": "storgata"}, headers=loaded.headers).json()[
+        "items"
+    ]
+    assert item["dueDate"] is not None
+    assert item["dueDate"] > today.isoformat()
+    problem(
+        client.get("/api/plant/test", params={"dueBefore": "2026-02-30"}, headers=loaded.headers),
+        400,
+    )
+
+
+def test_due_before_pages_past_chunks(
+    client: TestClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More candidates than one chunk of due dates: the page still finds the due ones."""
+    bodies = [
+        minimal_plant(make_mpid(100 + n), status="Spenningsatt" if n % 7 == 0 else "Inaktivt")
+        for n in range(30)
+    ]
+    response = client.post("/api/import/test/plant/bulk", json=bodies, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    monkeypatch.setattr(search_service, "_DUE_CHUNK", 4)
+    tomorrow = (today_in_oslo() + timedelta(days=1)).isoformat()
+    found = search(client, tenant, dueBefore=tomorrow, limit=2)
+    assert found == [make_mpid(100 + n) for n in range(0, 30, 7)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -76,6 +77,10 @@ def search_plants(
     status: Annotated[
         str | None, _text("status", "Spenningsatt, Inaktivt or Terminert (any case)")
     ] = None,
+    due_before: Annotated[
+        date | None,
+        Query(alias="dueBefore", description="Due for inspection before this day, YYYY-MM-DD"),
+    ] = None,
     limit: Limit = 50,
     after: PageAfter = None,
 ) -> JSONResponse:
@@ -92,6 +97,7 @@ def search_plants(
             customer=customer,
             inspection_area=inspection_area,
             status=status,
+            due_before=due_before,
             limit=limit,
             after=after,
         )

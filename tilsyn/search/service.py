@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Row,
     Select,
     and_,
     case,
@@ -36,6 +35,7 @@ from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, Sea
 from tilsyn.core.personal import stored_key
 from tilsyn.core.problems import Issue
 from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER
+from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.schemas import STATUSES
 from tilsyn.rules.service import Rule, rules_for
@@ -63,6 +63,7 @@ def search_plants(
     customer: str | None = None,
     inspection_area: int | None = None,
     status: str | None = None,
+    due_before: date | None = None,
     limit: int = 50,
     after: str | None = None,
 ) -> Page:
@@ -70,7 +71,9 @@ def search_plants(
 
     Element filters name an element exactly (a net station's plants are those of its
     transformers' connection points); ``customer`` is a customer number, matched against the
-    customer in force ``today``; ``status`` is matched case-insensitively.
+    customer in force ``today``; ``status`` is matched case-insensitively; ``due_before``
+    keeps the plants due for inspection before that day (SPEC §11's due date, computed, so
+    it narrows what the other filters found rather than being looked up).
     """
     conditions: list[ColumnElement[bool]] = [
         Plant.id.in_(plants) for plants in _word_matches(instance_id, q, today)
@@ -93,6 +96,16 @@ def search_plants(
         conditions.append(_inspection_area(session, instance_id) == inspection_area)
     if status is not None:
         conditions.append(Plant.status == _status(status))
+    if due_before is not None:
+        return _due_page(
+            session,
+            instance_id,
+            conditions,
+            today=today,
+            due_before=due_before,
+            limit=limit,
+            after=after,
+        )
     return _page(session, instance_id, conditions, today=today, limit=limit, after=after)
 
 
@@ -264,15 +277,15 @@ def _rule_matches(rule: Rule) -> ColumnElement[bool]:
 _CONNECTION_POINT = aliased(GridElement, name="connection_point")
 
 
-def _page(
+def _rows(
     session: Session,
     instance_id: int,
     conditions: Sequence[ColumnElement[bool]],
     *,
-    today: date,
     limit: int,
     after: str | None,
-) -> Page:
+) -> list[Any]:
+    """Up to ``limit`` plants after ``after`` that meet the conditions, as listings read them."""
     query = (
         select(
             Plant.id,
@@ -284,22 +297,84 @@ def _page(
         .outerjoin(_CONNECTION_POINT, _CONNECTION_POINT.id == Plant.connection_point_id)
         .where(Plant.instance_id == instance_id, *conditions)
         .order_by(Plant.metering_point_id)
-        .limit(limit + 1)
+        .limit(limit)
     )
     if after:
         query = query.where(Plant.metering_point_id > after)
-    rows = session.execute(query).all()
+    return list(session.execute(query).all())
+
+
+def _page(
+    session: Session,
+    instance_id: int,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    today: date,
+    limit: int,
+    after: str | None,
+) -> Page:
+    rows = _rows(session, instance_id, conditions, limit=limit + 1, after=after)
     items = plant_items(session, instance_id, rows[:limit], today=today)
     return items, items[-1]["meteringPointId"] if len(rows) > limit else None
 
 
+_DUE_CHUNK = 1000
+
+
+def _due_page(
+    session: Session,
+    instance_id: int,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    today: date,
+    due_before: date,
+    limit: int,
+    after: str | None,
+) -> Page:
+    """A page of the plants that meet the conditions and are due before ``due_before``: the
+    candidates in order, a chunk at a time, their due dates computed in bulk."""
+    kept: list[Any] = []
+    dues: dict[int, date | None] = {}
+    cursor = after
+    while len(kept) <= limit:
+        chunk = _rows(session, instance_id, conditions, limit=_DUE_CHUNK, after=cursor)
+        if not chunk:
+            break
+        found = due_dates(session, instance_id, today=today, plant_ids=[row[0] for row in chunk])
+        for row in chunk:
+            day = found[row[0]].due_date if row[0] in found else None
+            if day is not None and day < due_before:
+                kept.append(row)
+                dues[row[0]] = day
+        cursor = chunk[-1][1]
+        if len(chunk) < _DUE_CHUNK:
+            break
+    items = plant_items(session, instance_id, kept[:limit], today=today, dues=dues)
+    return items, items[-1]["meteringPointId"] if len(kept) > limit else None
+
+
 def plant_items(
-    session: Session, instance_id: int, rows: Sequence[Row[Any]], *, today: date
+    session: Session,
+    instance_id: int,
+    rows: Sequence[Any],
+    *,
+    today: date,
+    dues: dict[int, date | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Plants as listings show them: ``(id, metering point id, data, status, connection
     point name)`` rows in, ``{meteringPointId, address, customerName, connectionPoint,
-    status, dueDate}`` out."""
-    names = _customer_names(session, instance_id, [row[0] for row in rows], today)
+    status, dueDate}`` out (due dates computed here unless given)."""
+    plant_ids = [row[0] for row in rows]
+    names = _customer_names(session, instance_id, plant_ids, today)
+    if dues is None:
+        dues = {
+            plant_id: due.due_date
+            for plant_id, due in (
+                due_dates(session, instance_id, today=today, plant_ids=plant_ids).items()
+                if plant_ids
+                else ()
+            )
+        }
     return [
         {
             "meteringPointId": mpid,
@@ -307,10 +382,14 @@ def plant_items(
             "customerName": names.get(plant_id),
             "connectionPoint": connection_point,
             "status": status,
-            "dueDate": None,
+            "dueDate": _iso(dues.get(plant_id)),
         }
         for plant_id, mpid, data, status, connection_point in (tuple(row) for row in rows)
     ]
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _customer_names(

@@ -1,7 +1,7 @@
 """search: the search index of plants, customers and grid elements; the feed by time
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-04 16:00:00.000000
 
 Adds ``search_tokens`` (tilsyn/search/index.py) and fills it from the rows already stored,
@@ -18,7 +18,7 @@ from alembic import op
 from tilsyn.search.index import customer_words, element_words, plant_words, token_rows
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
