@@ -28,7 +28,6 @@ from sqlalchemy import (
     literal,
     select,
     union,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -200,7 +199,7 @@ def _word_matches(instance_id: int, q: str | None, today: date) -> list[Select[A
         elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
         by_element = _plants_under(elements)
         matches.append(
-            union_all(
+            union(
                 _token_refs(instance_id, index.PLANT, word, prefix=True),
                 _periods_in_force(instance_id, customers, today),
                 by_element,
@@ -345,18 +344,14 @@ class Where:
 
 
 def page_query(instance_id: int, where: Where, *, limit: int, after: str | None) -> Select[Any]:
-    """The statement of one page: up to ``limit`` plants after ``after`` that meet the
-    conditions, with the columns listings read (tests/test_search_plan.py explains it)."""
+    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
+    after ``after`` that meet the conditions (tests/test_search_plan.py explains it).
+
+    Only the keys: a common word finds thousands of plants, which are sorted before the
+    page is cut, and their documents are read for the page alone (:func:`_details`).
+    """
     query = (
-        where.select(
-            instance_id,
-            Plant.id,
-            Plant.metering_point_id,
-            Plant.data,
-            Plant.status,
-            _CONNECTION_POINT.name,
-        )
-        .outerjoin(_CONNECTION_POINT, _CONNECTION_POINT.id == Plant.connection_point_id)
+        where.select(instance_id, Plant.id, Plant.metering_point_id)
         .order_by(Plant.metering_point_id)
         .limit(limit)
     )
@@ -365,10 +360,29 @@ def page_query(instance_id: int, where: Where, *, limit: int, after: str | None)
     return query
 
 
-def _rows(
+def _keys(
     session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
 ) -> list[Any]:
     return list(session.execute(page_query(instance_id, where, limit=limit, after=after)).all())
+
+
+def _details(session: Session, keys: Sequence[Any]) -> list[Any]:
+    """The rows listings read, for these ``(id, metering point id)`` keys, in their order."""
+    if not keys:
+        return []
+    query = (
+        select(
+            Plant.id,
+            Plant.metering_point_id,
+            Plant.data,
+            Plant.status,
+            _CONNECTION_POINT.name,
+        )
+        .outerjoin(_CONNECTION_POINT, _CONNECTION_POINT.id == Plant.connection_point_id)
+        .where(Plant.id.in_([key[0] for key in keys]))
+    )
+    rows = {row[0]: row for row in session.execute(query)}
+    return [rows[key[0]] for key in keys]
 
 
 def _page(
@@ -380,9 +394,9 @@ def _page(
     limit: int,
     after: str | None,
 ) -> Page:
-    rows = _rows(session, instance_id, where, limit=limit + 1, after=after)
-    items = plant_items(session, instance_id, rows[:limit], today=today)
-    return items, items[-1]["meteringPointId"] if len(rows) > limit else None
+    keys = _keys(session, instance_id, where, limit=limit + 1, after=after)
+    items = plant_items(session, instance_id, _details(session, keys[:limit]), today=today)
+    return items, items[-1]["meteringPointId"] if len(keys) > limit else None
 
 
 _DUE_CHUNK = 1000
@@ -404,7 +418,7 @@ def _due_page(
     dues: dict[int, date | None] = {}
     cursor = after
     while len(kept) <= limit:
-        chunk = _rows(session, instance_id, where, limit=_DUE_CHUNK, after=cursor)
+        chunk = _keys(session, instance_id, where, limit=_DUE_CHUNK, after=cursor)
         if not chunk:
             break
         found = due_dates(session, instance_id, today=today, plant_ids=[row[0] for row in chunk])
@@ -416,7 +430,8 @@ def _due_page(
         cursor = chunk[-1][1]
         if len(chunk) < _DUE_CHUNK:
             break
-    items = plant_items(session, instance_id, kept[:limit], today=today, dues=dues)
+    rows = _details(session, kept[:limit])
+    items = plant_items(session, instance_id, rows, today=today, dues=dues)
     return items, items[-1]["meteringPointId"] if len(kept) > limit else None
 
 
