@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -27,12 +27,13 @@ from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
 from tilsyn.core.errors import NotFound, Unauthorized, install_error_handlers
-from tilsyn.core.http import problem
+from tilsyn.core.http import guard_writes, problem, reject_unknown_query
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn, CustomerLookupIn
+from tilsyn.hierarchy.routes import router as grid_router
 from tilsyn.history.routes import router as history_router
 from tilsyn.inspections.routes import router as inspections_router
 from tilsyn.inspections.schemas import (
@@ -47,6 +48,7 @@ from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.rules.routes import router as rules_router
 from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
+from tilsyn.search.routes import router as search_router
 
 access_log = logging.getLogger("tilsyn.access")
 
@@ -168,6 +170,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # On every route, those included below and any added later.
+        dependencies=[Depends(reject_unknown_query), Depends(guard_writes)],
     )
     app.state.settings = settings
     app.state.db = db or Database(
@@ -189,6 +193,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)
     app.include_router(customers_router)
+    # Before plants: the search's /api/plant/test would else be read as the older API's
+    # /api/plant/{meteringPointId} (a metering point id is never 'test' or 'prod').
+    app.include_router(search_router)
+    app.include_router(grid_router)
     app.include_router(plants_router)
     app.include_router(history_router)
     app.include_router(rules_router)
