@@ -33,6 +33,7 @@ from tilsyn.core.personal import DataKeyError, DataKeys
 from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
 from tilsyn.rules.cli import rules_app
+from tilsyn.users.cli import user_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -47,6 +48,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(history_app, name="history")
+app.add_typer(user_app, name="user")
 app.command("sync")(sync_command)
 app.command("import")(import_files)
 app.command("demo-data")(demo_data)

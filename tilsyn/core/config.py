@@ -32,6 +32,12 @@ class Settings:
     # Processes per server process that check bulk chunks while it writes (0: a thread).
     bulk_check_workers: int = 1
     docs_enabled: bool = True
+    # The console map's tile URL ({z}/{x}/{y}); none: points on a plain background.
+    console_tile_url: str | None = None
+    # Behind a reverse proxy: trust X-Forwarded-For/-Proto for the client address (sign-in
+    # limits) and for marking the session cookie Secure.
+    trust_proxy_headers: bool = False
+    console_session_hours: float = 12.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -61,4 +67,7 @@ class Settings:
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             body_timeout_seconds=float(os.environ.get("TILSYN_BODY_TIMEOUT", "30")),
             bulk_check_workers=int(os.environ.get("TILSYN_BULK_CHECK_WORKERS", "1")),
+            console_tile_url=os.environ.get("TILSYN_CONSOLE_TILE_URL") or None,
+            trust_proxy_headers=os.environ.get("TILSYN_TRUST_PROXY", "0") in {"1", "true", "yes"},
+            console_session_hours=float(os.environ.get("TILSYN_CONSOLE_SESSION_HOURS", "12")),
         )
