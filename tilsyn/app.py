@@ -23,6 +23,7 @@ from tilsyn import __version__
 from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
+from tilsyn.console.routes import install_console
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
@@ -169,6 +170,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(plants_router)
     app.include_router(history_router)
     app.include_router(rules_router)
+    install_console(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: answers once the server is up")
     def healthz() -> dict[str, str]:

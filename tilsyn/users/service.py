@@ -149,7 +149,9 @@ def get_user(session: Session, instance_id: int, email: str) -> User:
 
 
 def list_users(session: Session, instance_id: int) -> list[User]:
-    return list(session.scalars(select(User).where(User.instance_id == instance_id).order_by(User.email)))
+    return list(
+        session.scalars(select(User).where(User.instance_id == instance_id).order_by(User.email))
+    )
 
 
 def disable_user(session: Session, actor: Actor, email: str) -> User:
