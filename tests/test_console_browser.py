@@ -1,0 +1,201 @@
+"""The console in a real headless Chromium: what a DLE inspector and admin do, page by page.
+
+One server (in this process, SQLite) and one browser for the module; each test has its own
+browser context (cookies). Every page visited is checked with axe-core, and the
+screenshots in docs/console/ are written by these tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
+
+from tests.browser import DESKTOP, PHONE, chromium, console_errors, serving, snapshot
+from tests.conftest import SECRET
+from tests.console_helpers import PASSWORD
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
+from tilsyn.core.migrate import upgrade_database
+from tilsyn.core.models import GridElement, Plant
+from tilsyn.demo import load_demo
+from tilsyn.history.service import Actor
+from tilsyn.instances import service as instances
+from tilsyn.users import service as users
+
+ADMIN = "admin@dle.no"
+INSPECTOR = "inspektor@dle.no"
+VIEWER = "leser@dle.no"
+
+
+class Site:
+    """The running console and what the tests need to know about its data."""
+
+    def __init__(self, base: str, database: Database) -> None:
+        self.base = base
+        self.database = database
+        with database.read() as session:
+            row = session.execute(
+                select(Plant.metering_point_id, Plant.data)
+                .where(Plant.connection_point_id.is_not(None))
+                .order_by(Plant.id)
+            ).first()
+            assert row is not None
+            self.plant = str(row[0])
+            self.net_station = session.scalar(
+                select(GridElement.name).where(GridElement.kind == "netStation").limit(1)
+            )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'console.db'}"
+    database = Database(url)
+    upgrade_database(database.engine)
+    load_demo(database, secret_key=SECRET, plants=120)
+    with database.write() as session:
+        instance = instances.get_instance(session, "demo-test")
+        actor = Actor(instance_id=instance.id)
+        for email, role in ((ADMIN, "admin"), (INSPECTOR, "inspector"), (VIEWER, "viewer")):
+            users.create_user(session, actor, email=email, role=role, password=PASSWORD)
+    settings = Settings(database_url=url, secret_key=SECRET)
+    with serving(settings, database) as base:
+        yield Site(base, database)
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+    """A fresh browser profile that may load nothing from another host."""
+    context = browser.new_context(viewport=DESKTOP, base_url=site.base, locale="nb-NO")
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(site.base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    yield context
+    context.close()
+    assert not outside, f"requests to other hosts: {outside}"
+
+
+def sign_in(page: Page, email: str) -> None:
+    page.goto("/console/sign-in")
+    page.get_by_label("E-postadresse").fill(email)
+    page.get_by_label("Passord").fill(PASSWORD)
+    page.get_by_role("button", name="Logg inn").click()
+    expect(page.get_by_role("heading", name="Oversikt")).to_be_visible()
+
+
+def test_admin_walks_through_the_console(context: BrowserContext, site: Site) -> None:
+    page = context.new_page()
+    errors = console_errors(page)
+    page.goto("/console/")
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    snapshot(page, "sign-in")
+    sign_in(page, ADMIN)
+    expect(page.locator(".cards")).to_contain_text("anlegg")
+    snapshot(page, "overview")
+
+    page.goto(f"/console/plant/{site.plant}")
+    chain = page.locator("ol.chain")
+    expect(chain).to_contain_text("Nettstasjon")
+    expect(chain).to_contain_text("Tilknytningspunkt")
+    expect(page.get_by_role("heading", name="Tilsynsinformasjon")).to_be_visible()
+    expect(page.locator("table").filter(has_text="Kilde")).to_contain_text(
+        re.compile(r"rule:|sendt av nettselskapet")
+    )
+    expect(page.locator("table.changes")).to_contain_text("create")
+    snapshot(page, "plant")
+
+    page.goto("/console/map")
+    status = page.locator("#map-status")
+    expect(status).to_have_attribute("data-plants", re.compile(r"^[1-9]\d*$"))
+    expect(page.locator("#map .leaflet-overlay-pane canvas")).to_be_visible()
+    snapshot(page, "map", full_page=False)
+
+    page.goto("/console/rules")
+    page.get_by_label("Forbrukskode").fill("35")
+    page.get_by_label("Næringskode").fill("55.102")
+    expect(page.locator("#explanation")).to_contain_text("fra regel")
+    snapshot(page, "rules")
+
+    page.goto("/console/users")
+    page.locator("#new-email").fill("ny.inspektor@dle.no")
+    page.locator("#new-role").select_option("inspector")
+    page.get_by_role("button", name="Opprett bruker").click()
+    expect(page.locator("code.secret")).to_contain_text("/console/setup/")
+    expect(page.locator("table").first).to_contain_text("ny.inspektor@dle.no")
+    snapshot(page, "users")
+
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Users and keys")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    page.goto("/console/users")
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    assert not errors, errors
+
+
+def test_viewer_cannot_reach_admin_pages(context: BrowserContext, site: Site) -> None:
+    page = context.new_page()
+    sign_in(page, VIEWER)
+    menu = page.get_by_role("navigation")
+    expect(menu.get_by_role("link", name="Brukere og nøkler")).to_have_count(0)
+    answer = page.goto("/console/users")
+    assert answer is not None
+    assert answer.status == 403
+    expect(page.locator(".error")).to_contain_text("Rollen din gir ikke tilgang")
+    page.goto("/console/rules")
+    expect(page.get_by_role("button", name="Lagre reglene")).to_have_count(0)
+
+
+def test_pages_fit_a_phone(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport=PHONE, base_url=site.base, is_mobile=True)
+    try:
+        page = context.new_page()
+        sign_in(page, INSPECTOR)
+        for path in ("/console/", f"/console/plant/{site.plant}", "/console/rules"):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} is {width} px wide: {too_wide(page)}"
+        page.goto(f"/console/plant/{site.plant}")
+        snapshot(page, "plant-phone")
+    finally:
+        context.close()
+
+
+def too_wide(page: Page) -> list[str]:
+    """The elements that stick out to the right of a phone's screen."""
+    found: list[str] = page.evaluate(
+        """(limit) => Array.from(document.querySelectorAll('body *'))
+            .filter((e) => e.getBoundingClientRect().right > limit)
+            .slice(0, 5)
+            .map((e) => e.tagName + '.' + e.className + ' '
+                + (e.textContent || '').slice(0, 40))""",
+        PHONE["width"],
+    )
+    return found
+
+
+def test_screenshots_are_written() -> None:
+    """The README links these; a renamed page must not leave a dead link."""
+    folder = Path(__file__).resolve().parent.parent / "docs" / "console"
+    readme = (folder.parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in re.findall(r"docs/console/([\w-]+)\.png", readme):
+        assert (folder / f"{name}.png").exists(), name
