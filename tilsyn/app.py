@@ -33,7 +33,15 @@ from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.history.routes import router as history_router
+from tilsyn.inspections.routes import router as inspections_router
+from tilsyn.inspections.schemas import (
+    FindingStatusIn,
+    InspectionIn,
+    InspectionSettingsIn,
+    PlanIn,
+)
 from tilsyn.instances.ratelimit import RateLimiter
+from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn
 from tilsyn.rules.routes import router as rules_router
@@ -59,6 +67,10 @@ REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (
     BuiltByIn,
     AuditRulesIn,
     ValidationSettingsIn,
+    InspectionIn,
+    FindingStatusIn,
+    InspectionSettingsIn,
+    PlanIn,
 )
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -170,6 +182,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(plants_router)
     app.include_router(history_router)
     app.include_router(rules_router)
+    app.include_router(inspections_router)
+    app.include_router(plans_router)
     install_console(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: answers once the server is up")

@@ -60,6 +60,10 @@ class Instance(Base):
     # unlimited (instances/ratelimit.py).
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float)
     rate_limit_burst: Mapped[int | None] = mapped_column(Integer)
+    # Inspection settings (SPEC §11): a nonconformity's default deadline after its
+    # inspection, and how long a plant counts as a new installation after its connection.
+    finding_deadline_days: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    new_installation_years: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
 
 class ApiKey(Base):
@@ -298,3 +302,92 @@ class SignInFailure(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subject: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class Inspection(Base):
+    """A visit or review of one plant; ``external_id`` is the client's own key, when sent."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "external_id"),
+        Index("ix_inspections_plant_id_date", "plant_id", "date"),
+        Index("ix_inspections_instance_id_date", "instance_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    plant_id: Mapped[int] = mapped_column(BigId, ForeignKey("plants.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))
+    inspector: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Finding(Base):
+    """A nonconformity or remark of an inspection, with where its case stands.
+
+    ``plant_id`` repeats the inspection's so that a plant's open findings are one indexed
+    read; ``closed_on`` is kept so that a year's figures can say what was open at its end.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_inspection_id", "inspection_id"),
+        Index("ix_findings_plant_id", "plant_id"),
+        Index("ix_findings_instance_id_status_id", "instance_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    inspection_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("inspections.id", ondelete="CASCADE")
+    )
+    plant_id: Mapped[int] = mapped_column(BigId, ForeignKey("plants.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(20))
+    regulation: Mapped[str | None] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    status_date: Mapped[date] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Plan(Base):
+    """One build of a year's inspection plan; each build is a new version."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("instance_id", "year", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[dict[str, Any]] = mapped_column(Document)
+    built_on: Mapped[date] = mapped_column(Date)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlanItem(Base):
+    """A plant in a plan: ``planned``, ``deferred`` or ``unplanned`` as built (``done`` is
+    computed when read). The plant is named by its key so that the plan outlives it."""
+
+    __tablename__ = "plan_items"
+    __table_args__ = (Index("ix_plan_items_plan_id_position", "plan_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigId, ForeignKey("plans.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    plant_id: Mapped[int | None] = mapped_column(BigInteger)
+    metering_point_id: Mapped[str] = mapped_column(String(18))
+    inspection_area: Mapped[int | None] = mapped_column(Integer)
+    plant_type: Mapped[str | None] = mapped_column(Text)
+    risk_category_group: Mapped[int | None] = mapped_column(Integer)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    reasons: Mapped[str] = mapped_column(String(200))
+    explanation: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))

@@ -1,0 +1,200 @@
+"""HTTP edge for inspections, findings and inspection status: parse, call one service, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from tilsyn.core.http import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Body,
+    Db,
+    Env,
+    EnvironmentPath,
+    PageAfter,
+    actor_for,
+    admin_context,
+    json_request_body,
+    problem,
+)
+from tilsyn.core.time import today_in_oslo
+from tilsyn.inspections import service
+from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection
+from tilsyn.inspections.schemas import (
+    FindingListOut,
+    FindingMoveOut,
+    InspectionListOut,
+    InspectionOut,
+    InspectionSettingsOut,
+    InspectionSettingsPutOut,
+    InspectionStatusOut,
+    InspectionUpsertOut,
+)
+from tilsyn.instances.service import KeyContext
+
+router = APIRouter(tags=["inspections"])
+
+Admin = Annotated[KeyContext, Depends(admin_context)]
+EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The id tilsyn gave it")]
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: READ_ERRORS[404]}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: problem("The finding cannot move from its current status to that one")
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
+SETTINGS_PATH = "/api/settings/{environment}/inspections"
+
+
+@router.post(
+    "/api/inspection/{environment}",
+    operation_id="upsertInspection",
+    summary="Record an inspection with its findings; upserted by externalId when sent",
+    response_model=InspectionUpsertOut,
+    responses={**WRITE_ERRORS, **_NOT_FOUND},
+    openapi_extra=json_request_body("InspectionIn"),
+)
+def upsert_inspection(
+    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    """A nonconformity without a deadline gets the date plus the instance's
+    findingDeadlineDays; an unknown meteringPointId answers 404."""
+    change = parse_valid_inspection(body, today=today_in_oslo())
+    with db.write() as session:
+        outcome = service.record_inspection(
+            session, ctx.instance_id, change, actor=actor_for(request, ctx)
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.get(
+    "/api/inspection/{environment}/{id}",
+    operation_id="getInspection",
+    summary="Read an inspection with its findings",
+    response_model=InspectionOut,
+    responses=READ_ERRORS,
+)
+def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_inspection(session, ctx.instance_id, id))
+
+
+@router.get(
+    "/api/plant/{environment}/{meteringPointId}/inspections",
+    operation_id="listPlantInspections",
+    summary="A plant's inspections, newest first",
+    response_model=InspectionListOut,
+    responses=READ_ERRORS,
+)
+def plant_inspections(
+    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
+
+
+@router.get(
+    "/api/plant/{environment}/{meteringPointId}/inspection-status",
+    operation_id="getInspectionStatus",
+    summary="When the plant is due for inspection, and why",
+    response_model=InspectionStatusOut,
+    responses=READ_ERRORS,
+)
+def inspection_status(
+    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(
+            service.inspection_status(
+                session, ctx.instance_id, meteringPointId, today=today_in_oslo()
+            )
+        )
+
+
+@router.post(
+    "/api/finding/{environment}/{id}/status",
+    operation_id="moveFinding",
+    summary="Move a finding one step along its case (notified, ordered, corrected, closed...)",
+    response_model=FindingMoveOut,
+    responses={**WRITE_ERRORS, **_NOT_FOUND, **_CONFLICT},
+    openapi_extra=json_request_body("FindingStatusIn"),
+)
+def move_finding(
+    request: Request, environment: EnvironmentPath, id: EntityId, *, ctx: Env, body: Body, db: Db
+) -> JSONResponse:
+    """A step not in the case chain answers 409 naming the finding's current status."""
+    today = today_in_oslo()
+    step, issues = parse_finding_move(body, today=today)
+    with db.write() as session:
+        outcome = service.move_finding(
+            session,
+            ctx.instance_id,
+            id,
+            step,
+            actor=actor_for(request, ctx),
+            today=today,
+            warnings=issues.warnings,
+        )
+    return JSONResponse(outcome.as_dict())
+
+
+@router.get(
+    "/api/finding/{environment}",
+    operation_id="listFindings",
+    summary="List findings, with their plant, deadline and status (keyset pages)",
+    response_model=FindingListOut,
+    responses=READ_ERRORS,
+)
+def list_findings(
+    environment: EnvironmentPath,
+    *,
+    ctx: Env,
+    db: Db,
+    status: Annotated[str | None, Query(max_length=20, description="Only this status")] = None,
+    overdue: Annotated[
+        bool, Query(description="Only unclosed findings whose deadline has passed")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_FINDINGS_PAGE)] = 100,
+    after: PageAfter = None,
+) -> JSONResponse:
+    with db.read() as session:
+        items, next_after = service.list_findings(
+            session,
+            ctx.instance_id,
+            today=today_in_oslo(),
+            status=status,
+            overdue=overdue,
+            limit=limit,
+            after=after,
+        )
+    return JSONResponse({"items": items, "next": next_after})
+
+
+@router.get(
+    SETTINGS_PATH,
+    operation_id="getInspectionSettings",
+    summary="Read the instance's inspection settings",
+    response_model=InspectionSettingsOut,
+    responses={400: READ_ERRORS[400], 401: READ_ERRORS[401], 429: READ_ERRORS[429], **_FORBIDDEN},
+)
+def get_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(service.get_inspection_settings(session, ctx.instance_id))
+
+
+@router.put(
+    SETTINGS_PATH,
+    operation_id="putInspectionSettings",
+    summary="Change findingDeadlineDays and newInstallationYears",
+    response_model=InspectionSettingsPutOut,
+    responses={**WRITE_ERRORS, **_FORBIDDEN},
+    openapi_extra=json_request_body("InspectionSettingsIn"),
+)
+def put_settings(
+    request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
+) -> JSONResponse:
+    """A setting left out keeps its value; each change is in history."""
+    with db.write() as session:
+        outcome = service.put_inspection_settings(session, actor_for(request, ctx), body)
+    return JSONResponse(outcome.as_dict())

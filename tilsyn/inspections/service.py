@@ -1,0 +1,472 @@
+"""Inspections, findings and due dates: one verb per operation, keyword-only.
+
+Services take the session and the instance id; writes take the ``actor`` whose changes
+history records. The console calls these directly, the routes through HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tilsyn.core.bodies import read_model
+from tilsyn.core.errors import InvalidBody, InvalidRequest, NotFound
+from tilsyn.core.outcome import Outcome
+from tilsyn.core.problems import Issue, Issues
+from tilsyn.core.time import utc_now
+from tilsyn.history.service import Actor, record_change
+from tilsyn.inspections import repository as repo
+from tilsyn.inspections.due import IN_SERVICE, Due, PlantFacts, due, first_use_change_after
+from tilsyn.inspections.merge import StoredInspection, merge_inspection, move, move_diff
+from tilsyn.inspections.parse import FindingMove, InspectionChange
+from tilsyn.inspections.schemas import FINDING_STATUSES, InspectionSettingsIn
+from tilsyn.inspections.views import finding_list_item, inspection_view, status_view
+from tilsyn.rules.service import RuleIndex, rules_for
+
+MAX_FINDINGS_PAGE = 1000
+
+
+# --- Due dates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlantDue:
+    """A plant's due date with what it was computed from (the plan explains it from this)."""
+
+    plant_id: int
+    metering_point_id: str
+    plant_type: str | None
+    inspection_area: int | None
+    risk_category_group: int | None
+    facts: PlantFacts
+    clock_kind: str | None
+    due: Due
+
+    @property
+    def due_date(self) -> date | None:
+        return self.due.due_date
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.due.reasons
+
+    @property
+    def interval(self) -> int | None:
+        return self.facts.interval
+
+
+class _Audit:
+    """The effective auditSpecificInfo values: explicit where stored, else by the rules,
+    looked up once per (consumption code, næringskode)."""
+
+    def __init__(self, rules: RuleIndex) -> None:
+        self.rules = rules
+        self.cache: dict[tuple[str, str], list[Any]] = {}
+
+    def values(self, row: Any) -> list[Any]:
+        explicit = [row.plantType, row.inspectionArea, row.riskCategoryGroup, row.inspectionRate]
+        if all(value is not None for value in explicit):
+            return explicit
+        key = (row.consumption_code, row.industrial_classification)
+        derived = self.cache.get(key)
+        if derived is None:
+            found = self.rules.lookup(key[0], key[1].strip())
+            derived = [
+                None if rule is None else rule.values[position]
+                for position, rule in enumerate(found)
+            ]
+            self.cache[key] = derived
+        return [e if e is not None else d for e, d in zip(explicit, derived, strict=True)]
+
+
+def iter_due(
+    session: Session, instance: int, *, today: date, plant_ids: Sequence[int] | None = None
+) -> Iterator[PlantDue]:
+    """Every plant's (or the given plants') due date as of ``today``, in one pass: a few
+    set reads, then one streamed read of the plants."""
+    _, new_years = repo.instance_settings(session, instance)
+    audit = _Audit(rules_for(session, instance))
+    clocks = repo.clock_dates(session, instance, until=today, plant_ids=plant_ids)
+    overdue = repo.overdue_deadlines(session, instance, today=today, plant_ids=plant_ids)
+    rows: Any = repo.plant_rows(session, instance, plant_ids)
+    mpids: list[str] | None = None
+    if plant_ids is not None:
+        rows = list(rows)
+        mpids = [row.metering_point_id for row in rows]
+    changes = repo.use_changes(session, instance, until=today, mpids=mpids)
+    for row in rows:
+        plant_type, area, risk, rate = audit.values(row)
+        clock = clocks.get(row.id)
+        clock_day = None if clock is None else clock[0]
+        used = changes.get(row.metering_point_id)
+        facts = PlantFacts(
+            in_service=row.status == IN_SERVICE,
+            interval=rate,
+            connected=row.connected_date,
+            clock=clock_day,
+            use_changed=None if used is None else first_use_change_after(used, clock_day),
+            overdue_deadline=overdue.get(row.id),
+        )
+        yield PlantDue(
+            row.id,
+            row.metering_point_id,
+            plant_type,
+            area,
+            risk,
+            facts,
+            None if clock is None else clock[1],
+            due(facts, today=today, new_installation_years=new_years),
+        )
+
+
+def due_dates(
+    session: Session, instance: int, *, today: date, plant_ids: Sequence[int] | None = None
+) -> dict[int, PlantDue]:
+    """Due dates by plant id, for a set of plants or all of them (search's ``dueBefore``)."""
+    return {
+        item.plant_id: item
+        for item in iter_due(session, instance, today=today, plant_ids=plant_ids)
+    }
+
+
+def _plant(session: Session, instance: int, mpid: str) -> tuple[int, str]:
+    found = repo.plant_key(session, instance, mpid)
+    if found is None:
+        raise NotFound(
+            "No plant with that meteringPointId in this instance.",
+            errors=[
+                Issue("meteringPointId", "not_found", "no plant with this id in this instance")
+            ],
+        )
+    return found
+
+
+def inspection_status(
+    session: Session, instance: int, metering_point_id: str, *, today: date
+) -> dict[str, Any]:
+    """When the plant is due and why (SPEC §11)."""
+    plant_id, mpid = _plant(session, instance, metering_point_id)
+    item = next(iter_due(session, instance, today=today, plant_ids=[plant_id]))
+    clock = None if item.facts.clock is None else (item.facts.clock, item.clock_kind or "")
+    return status_view(
+        mpid,
+        interval=item.interval,
+        clock=clock,
+        due_date=item.due_date,
+        reasons=item.reasons,
+        open_findings=repo.open_findings(session, instance, plant_id),
+    )
+
+
+# --- Inspections ---------------------------------------------------------------------------
+
+
+def _stored_or_404(session: Session, instance: int, inspection_id: int) -> StoredInspection:
+    found = repo.inspection_by_id(session, instance, inspection_id)
+    if found is None:
+        raise NotFound("No inspection with that id in this instance.")
+    return found
+
+
+def get_inspection(session: Session, instance: int, inspection_id: int) -> dict[str, Any]:
+    return inspection_view(_stored_or_404(session, instance, inspection_id))
+
+
+def list_inspections(session: Session, instance: int, metering_point_id: str) -> dict[str, Any]:
+    """A plant's inspections, newest first."""
+    plant_id, mpid = _plant(session, instance, metering_point_id)
+    items = repo.plant_inspections(session, instance, plant_id)
+    return {"meteringPointId": mpid, "items": [inspection_view(i) for i in items]}
+
+
+def record_inspection(
+    session: Session, instance: int, change: InspectionChange, *, actor: Actor
+) -> Outcome:
+    """Create the inspection, or update the one with the same ``externalId``."""
+    plant_id, mpid = _plant(session, instance, change.metering_point_id)
+    change.metering_point_id = mpid
+    deadline_days, _ = repo.instance_settings(session, instance)
+    stored = None
+    if change.external_id is not None:
+        stored = repo.inspection_by_external_id(session, instance, change.external_id)
+    now = utc_now()
+    values = {
+        "plant_id": plant_id,
+        "date": change.date,
+        "kind": change.kind,
+        "external_id": change.external_id,
+        "inspector": change.inspector,
+        "notes": change.notes,
+        "updated_at": now,
+    }
+    if stored is None:
+        new_id = repo.insert_inspection(
+            session, {"instance_id": instance, "created_at": now, **values}
+        )
+        if new_id is None:  # another request created it meanwhile: update that one
+            assert change.external_id is not None
+            stored = repo.inspection_by_external_id(session, instance, change.external_id)
+        else:
+            return _written(
+                session,
+                instance,
+                actor,
+                inspection_id=new_id,
+                stored=None,
+                change=change,
+                deadline_days=deadline_days,
+                values=values,
+            )
+    assert stored is not None
+    return _written(
+        session,
+        instance,
+        actor,
+        inspection_id=stored.id,
+        stored=stored,
+        change=change,
+        deadline_days=deadline_days,
+        values=values,
+    )
+
+
+def _written(
+    session: Session,
+    instance: int,
+    actor: Actor,
+    *,
+    inspection_id: int,
+    stored: StoredInspection | None,
+    change: InspectionChange,
+    deadline_days: int,
+    values: dict[str, Any],
+) -> Outcome:
+    merged = merge_inspection(stored, change, deadline_days=deadline_days)
+    warnings = change.issues.warnings
+    if stored is not None and not merged.changed:
+        return Outcome("unchanged", inspection_view(stored), warnings)
+    if stored is not None:
+        repo.update_inspection(session, instance, inspection_id, values)
+    now = values["updated_at"]
+    rows = [
+        {
+            "id": write.id,
+            "position": write.position,
+            "description": write.description,
+            "severity": write.severity,
+            "regulation": write.regulation,
+            "deadline": write.deadline,
+            "plant_id": values["plant_id"],
+            "updated_at": now,
+        }
+        | (
+            {
+                "instance_id": instance,
+                "inspection_id": inspection_id,
+                "status": "open",
+                "status_date": change.date,
+                "created_at": now,
+            }
+            if write.id is None
+            else {}
+        )
+        for write in merged.findings
+    ]
+    ids = repo.write_findings(session, rows)
+    repo.delete_findings(session, instance, merged.removed)
+    record_change(
+        session,
+        actor,
+        entity_type="inspection",
+        entity_key=str(inspection_id),
+        operation="create" if stored is None else "update",
+        diff=merged.diff,
+    )
+    for write, finding_id in zip(merged.findings, ids, strict=True):
+        if write.id is None:
+            record_change(
+                session,
+                actor,
+                entity_type="finding",
+                entity_key=str(finding_id),
+                operation="create",
+                diff={"status": [None, "open"], "inspectionId": [None, inspection_id]},
+            )
+    for finding_id in merged.removed:
+        record_change(
+            session,
+            actor,
+            entity_type="finding",
+            entity_key=str(finding_id),
+            operation="delete",
+            diff=None,
+        )
+    view = inspection_view(_stored_or_404(session, instance, inspection_id))
+    return Outcome("created" if stored is None else "updated", view, warnings)
+
+
+# --- Findings ------------------------------------------------------------------------------
+
+
+def move_finding(
+    session: Session,
+    instance: int,
+    finding_id: int,
+    step: FindingMove,
+    *,
+    actor: Actor,
+    today: date,
+    warnings: Sequence[Issue] = (),
+) -> Outcome:
+    """One step of a finding's case; a step not in the chain is refused with 409."""
+    row = repo.finding_for_update(session, instance, finding_id)
+    if row is None:
+        raise NotFound("No finding with that id in this instance.")
+    deadline_days, _ = repo.instance_settings(session, instance)
+    stored = repo.stored_finding(row)
+    fields = move(stored, step, deadline_days=deadline_days)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utc_now()
+    session.flush()
+    record_change(
+        session,
+        actor,
+        entity_type="finding",
+        entity_key=str(finding_id),
+        operation="status",
+        diff=move_diff(stored, fields),
+    )
+    found = repo.finding_rows(
+        session, instance, status=None, overdue_on=None, after=0, limit=1, finding_ids=[finding_id]
+    )
+    finding, mpid = found[0]
+    return Outcome("updated", finding_list_item(finding, mpid, today=today), list(warnings))
+
+
+def _cursor(after: str | None) -> int:
+    if after is None:
+        return 0
+    if not after.isdigit() or len(after) > 18:
+        raise InvalidRequest(
+            "after must be the `next` of the page before.",
+            errors=[Issue("after", "invalid_cursor", "is not a cursor of this listing")],
+        )
+    return int(after)
+
+
+def list_findings(
+    session: Session,
+    instance: int,
+    *,
+    today: date,
+    status: str | None = None,
+    overdue: bool = False,
+    limit: int = 100,
+    after: str | None = None,
+    metering_point_id: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of findings in id order, each with its plant; ``next`` for the page after."""
+    if status is not None and status not in FINDING_STATUSES:
+        raise InvalidRequest(
+            f"status must be one of {', '.join(FINDING_STATUSES)}.",
+            errors=[
+                Issue("status", "invalid_status", f"must be one of {', '.join(FINDING_STATUSES)}")
+            ],
+        )
+    plant_id = None
+    if metering_point_id is not None:
+        plant_id, _ = _plant(session, instance, metering_point_id)
+    rows = repo.finding_rows(
+        session,
+        instance,
+        status=status,
+        overdue_on=today if overdue else None,
+        after=_cursor(after),
+        limit=limit + 1,
+        plant_id=plant_id,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [finding_list_item(row, mpid, today=today) for row, mpid in rows]
+    return items, str(rows[-1][0].id) if more else None
+
+
+# --- Settings ------------------------------------------------------------------------------
+
+
+def get_inspection_settings(session: Session, instance: int) -> dict[str, Any]:
+    days, years = repo.instance_settings(session, instance)
+    return {"findingDeadlineDays": days, "newInstallationYears": years}
+
+
+def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcome:
+    """Change the settings sent; history records each change."""
+    issues = Issues()
+    if not isinstance(data, dict):
+        raise InvalidBody("The request body must be a JSON object.")
+    body = read_model(InspectionSettingsIn, data, issues)
+    if body is None or issues.errors:
+        raise InvalidBody(
+            "The settings were not saved; see errors.",
+            errors=issues.errors,
+            warnings=issues.warnings,
+        )
+    instance = repo.lock_instance(session, actor.instance_id)
+    before = {
+        "findingDeadlineDays": instance.finding_deadline_days,
+        "newInstallationYears": instance.new_installation_years,
+    }
+    if body.findingDeadlineDays is not None:
+        instance.finding_deadline_days = body.findingDeadlineDays
+    if body.newInstallationYears is not None:
+        instance.new_installation_years = body.newInstallationYears
+    after = {
+        "findingDeadlineDays": instance.finding_deadline_days,
+        "newInstallationYears": instance.new_installation_years,
+    }
+    diff = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
+    if not diff:
+        return Outcome("unchanged", after, issues.warnings)
+    session.flush()
+    record_change(
+        session,
+        actor,
+        entity_type="settings",
+        entity_key="inspections",
+        operation="update",
+        diff=diff,
+    )
+    return Outcome("updated", after, issues.warnings)
+
+
+# --- The year in figures -------------------------------------------------------------------
+
+
+def year_report(session: Session, instance: int, year: int) -> dict[str, Any]:
+    """The figures of DSB's yearly report: the year's inspections and findings, what was
+    closed and what was left open, and the plants overdue at the year's end."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    kinds = repo.inspections_by_kind(session, instance, first, last)
+    severities = repo.findings_by_severity(session, instance, first, last)
+    in_service = overdue = 0
+    for item in iter_due(session, instance, today=last):
+        if item.facts.in_service:
+            in_service += 1
+            if item.due_date is not None and item.due_date <= last:
+                overdue += 1
+    return {
+        "year": year,
+        "inspections": {
+            k: kinds.get(k, 0) for k in ("periodic", "new_installation", "follow_up", "audit")
+        },
+        "findings": {s: severities.get(s, 0) for s in ("nonconformity", "remark")},
+        "findingsClosed": repo.findings_closed_between(session, instance, first, last),
+        "findingsOpenAtYearEnd": repo.findings_open_on(session, instance, last),
+        "plantsInService": in_service,
+        "plantsOverdueAtYearEnd": overdue,
+    }

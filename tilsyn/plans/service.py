@@ -1,0 +1,331 @@
+"""The yearly plan (SPEC §11): built on demand, versions kept, progress computed when read.
+
+A build streams every plant's due date once (inspections/service.py ``iter_due``), keeps
+those due by 31 December and those that can never come due, fills each inspection area's
+capacity most urgent first, and stores the result as the year's next version.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from tilsyn.core.bodies import read_model
+from tilsyn.core.errors import InvalidBody, NotFound
+from tilsyn.core.models import Plan, PlanItem
+from tilsyn.core.problems import Issue, Issues
+from tilsyn.core.tenancy import owned_by
+from tilsyn.core.time import today_in_oslo, utc_now
+from tilsyn.history.service import Actor, record_change
+from tilsyn.inspections.due import NO_INTERVAL
+from tilsyn.inspections.repository import clock_plants_between
+from tilsyn.inspections.schemas import PlanIn
+from tilsyn.inspections.service import PlantDue, iter_due
+from tilsyn.plans.explain import explanation
+
+NO_AREA = "none"
+"""The capacity key of plants without an inspection area."""
+INSERT_ROWS = 10_000
+MAX_PAGE = 100_000
+CSV_COLUMNS = (
+    "meteringPointId",
+    "inspectionArea",
+    "plantType",
+    "riskCategoryGroup",
+    "dueDate",
+    "reasons",
+    "explanation",
+    "status",
+)
+
+
+def parse_capacity(data: Any) -> dict[str, int]:
+    """The body's ``capacity`` (optional body); keys are inspection areas or ``none``."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidBody("The request body must be a JSON object.")
+    issues = Issues()
+    body = read_model(PlanIn, data, issues)
+    capacity = dict(body.capacity or {}) if body else {}
+    for key in capacity:
+        if key != NO_AREA and not key.strip().lstrip("-").isdigit():
+            issues.error(
+                f"capacity.{key}", "invalid_area", "must be an inspection area number or 'none'"
+            )
+    if body is None or issues.errors:
+        raise InvalidBody(
+            "The plan was not built; see errors.", errors=issues.errors, warnings=issues.warnings
+        )
+    return {_area_key(int(k) if k != NO_AREA else None): v for k, v in capacity.items()}
+
+
+def _area_key(area: int | None) -> str:
+    return NO_AREA if area is None else str(area)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    item: PlantDue
+    status: str
+
+
+def _choose(items: list[PlantDue], capacity: Mapping[str, int]) -> list[_Row]:
+    """Per area, the most urgent (earliest due) are planned up to its capacity; the least
+    urgent are deferred."""
+    by_area: dict[int | None, list[PlantDue]] = {}
+    for item in items:
+        by_area.setdefault(item.inspection_area, []).append(item)
+    chosen: list[_Row] = []
+    for area in sorted(by_area, key=lambda a: (a is None, a or 0)):
+        ranked = sorted(by_area[area], key=lambda i: (i.due_date, i.metering_point_id))
+        limit = capacity.get(_area_key(area))
+        for rank, item in enumerate(ranked):
+            chosen.append(_Row(item, "planned" if limit is None or rank < limit else "deferred"))
+    return chosen
+
+
+def _item_row(plan_id: int, position: int, item: PlantDue, status: str) -> dict[str, Any]:
+    return {
+        "plan_id": plan_id,
+        "position": position,
+        "plant_id": item.plant_id,
+        "metering_point_id": item.metering_point_id,
+        "inspection_area": item.inspection_area,
+        "plant_type": item.plant_type,
+        "risk_category_group": item.risk_category_group,
+        "due_date": item.due_date,
+        "reasons": ",".join(item.reasons),
+        "explanation": explanation(item),
+        "status": status,
+    }
+
+
+def build_plan(
+    session: Session,
+    instance: int,
+    year: int,
+    *,
+    capacity: Mapping[str, int],
+    actor: Actor,
+    today: date | None = None,
+) -> dict[str, Any]:
+    """Build and store the year's next plan version; its view (first page)."""
+    today = today or today_in_oslo()
+    year_end = date(year, 12, 31)
+    due_items: list[PlantDue] = []
+    unplanned: list[PlantDue] = []
+    for item in iter_due(session, instance, today=today):
+        if item.due_date is not None and item.due_date <= year_end:
+            due_items.append(item)
+        elif NO_INTERVAL in item.reasons:
+            unplanned.append(item)
+    version = 1 + (
+        session.scalar(
+            select(func.max(Plan.version)).where(owned_by(Plan, instance), Plan.year == year)
+        )
+        or 0
+    )
+    plan = Plan(
+        instance_id=instance,
+        year=year,
+        version=version,
+        capacity=dict(capacity),
+        built_on=today,
+        built_at=utc_now(),
+    )
+    session.add(plan)
+    session.flush()
+    rows = [
+        _item_row(plan.id, position, row.item, row.status)
+        for position, row in enumerate(_choose(due_items, capacity))
+    ]
+    start = len(rows)
+    rows += [
+        _item_row(plan.id, start + n, item, "unplanned")
+        for n, item in enumerate(sorted(unplanned, key=lambda i: i.metering_point_id))
+    ]
+    connection = session.connection()
+    for first in range(0, len(rows), INSERT_ROWS):
+        connection.execute(insert(PlanItem), rows[first : first + INSERT_ROWS])
+    record_change(
+        session,
+        actor,
+        entity_type="plan",
+        entity_key=str(year),
+        operation="build",
+        diff={
+            "version": [version - 1 or None, version],
+            "capacity": [None, dict(capacity)] if capacity else [None, None],
+        },
+    )
+    return plan_view(session, instance, plan, limit=1000)
+
+
+def _latest(session: Session, instance: int, year: int) -> Plan:
+    plan = session.scalar(
+        select(Plan)
+        .where(owned_by(Plan, instance), Plan.year == year)
+        .order_by(Plan.version.desc())
+        .limit(1)
+    )
+    if plan is None:
+        raise NotFound(f"No plan for {year} has been built in this instance.")
+    return plan
+
+
+def check_plan(session: Session, instance: int, year: int) -> None:
+    """404 when the year has no plan yet."""
+    _latest(session, instance, year)
+
+
+def latest_plan(
+    session: Session, instance: int, year: int, *, limit: int = 1000, after: int | None = None
+) -> dict[str, Any]:
+    """The year's latest plan with progress (``done``) as recorded now."""
+    return plan_view(session, instance, _latest(session, instance, year), limit=limit, after=after)
+
+
+def _done_plants(session: Session, instance: int, year: int) -> set[int]:
+    return clock_plants_between(session, instance, date(year, 1, 1), date(year, 12, 31))
+
+
+def _status(row: Any, done: set[int]) -> str:
+    if row.status != "unplanned" and row.plant_id in done:
+        return "done"
+    return str(row.status)
+
+
+def _summary(session: Session, plan: Plan, done: set[int]) -> list[dict[str, Any]]:
+    counts: dict[int | None, dict[str, int]] = {}
+    statement = select(PlanItem.inspection_area, PlanItem.status, PlanItem.plant_id).where(
+        PlanItem.plan_id == plan.id, PlanItem.status != "unplanned"
+    )
+    for area, status, plant_id in session.execute(statement):
+        entry = counts.setdefault(area, {"planned": 0, "deferred": 0, "done": 0})
+        entry["done" if plant_id in done else status] += 1
+    capacity = plan.capacity or {}
+    return [
+        {"inspectionArea": area, "capacity": capacity.get(_area_key(area)), **entry}
+        for area, entry in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    ]
+
+
+def _item_view(row: Any, done: set[int]) -> dict[str, Any]:
+    return {
+        "meteringPointId": row.metering_point_id,
+        "inspectionArea": row.inspection_area,
+        "plantType": row.plant_type,
+        "riskCategoryGroup": row.risk_category_group,
+        "dueDate": None if row.due_date is None else row.due_date.isoformat(),
+        "reasons": row.reasons.split(",") if row.reasons else [],
+        "explanation": row.explanation,
+        "status": _status(row, done),
+    }
+
+
+def _items(session: Session, plan: Plan, *, after: int, limit: int | None) -> list[PlanItem]:
+    statement = (
+        select(PlanItem)
+        .where(PlanItem.plan_id == plan.id, PlanItem.position > after)
+        .order_by(PlanItem.position)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.scalars(statement))
+
+
+def plan_view(
+    session: Session, instance: int, plan: Plan, *, limit: int = 1000, after: int | None = None
+) -> dict[str, Any]:
+    done = _done_plants(session, instance, plan.year)
+    rows = _items(session, plan, after=-1 if after is None else after, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [_item_view(row, done) for row in rows]
+    return {
+        "year": plan.year,
+        "version": plan.version,
+        "builtAt": plan.built_at.isoformat().replace("+00:00", "Z"),
+        "builtOn": plan.built_on.isoformat(),
+        "capacity": plan.capacity or {},
+        "summary": _summary(session, plan, done),
+        "items": [i for i in items if i["status"] != "unplanned"],
+        "unplanned": [
+            {k: v for k, v in i.items() if k not in {"dueDate", "status"}}
+            for i in items
+            if i["status"] == "unplanned"
+        ],
+        "next": rows[-1].position if more else None,
+    }
+
+
+def plan_rows(session: Session, instance: int, year: int) -> Iterator[dict[str, Any]]:
+    """Every item of the latest plan, unplanned last, as CSV and xlsx write them."""
+    plan = _latest(session, instance, year)
+    done = _done_plants(session, instance, year)
+    statement = (
+        select(PlanItem)
+        .where(PlanItem.plan_id == plan.id)
+        .order_by(PlanItem.position)
+        .execution_options(yield_per=10_000)
+    )
+    for row in session.scalars(statement):
+        view = _item_view(row, done)
+        view["reasons"] = " ".join(view["reasons"])
+        yield view
+
+
+def plan_csv(session: Session, instance: int, year: int) -> Iterator[str]:
+    """The latest plan as CSV text, a chunk at a time."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for number, row in enumerate(plan_rows(session, instance, year), start=1):
+        writer.writerow(row)
+        if number % 5000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def plan_xlsx(session: Session, instance: int, year: int) -> bytes:
+    """The latest plan as an Excel workbook a DLE can send on: the items, then the summary."""
+    plan = _latest(session, instance, year)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(f"Plan {year}")
+    sheet.append(list(CSV_COLUMNS))
+    for row in plan_rows(session, instance, year):
+        sheet.append([row[name] for name in CSV_COLUMNS])
+    summary = workbook.create_sheet("Summary")
+    summary.append(["inspectionArea", "capacity", "planned", "deferred", "done"])
+    for area in _summary(session, plan, _done_plants(session, instance, year)):
+        summary.append(
+            [
+                area["inspectionArea"],
+                area["capacity"],
+                area["planned"],
+                area["deferred"],
+                area["done"],
+            ]
+        )
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def check_year(year: int) -> None:
+    if not 1900 <= year <= 2200:
+        raise InvalidBody(
+            "The year must be between 1900 and 2200.",
+            errors=[Issue("year", "out_of_range", "must be between 1900 and 2200")],
+        )
