@@ -152,9 +152,63 @@ def test_admin_walks_through_the_console(context: BrowserContext, site: Site) ->
     assert not errors, errors
 
 
+def test_admin_builds_and_exports_the_plan(context: BrowserContext, site: Site) -> None:
+    page = context.new_page()
+    sign_in(page, ADMIN)
+    page.get_by_role("navigation").get_by_role("link", name="Plan").click()
+    expect(page.get_by_text("Ingen plan er laget for dette året.")).to_be_visible()
+    page.get_by_label("Kapasitet per tilsynsområde").fill("none=5")
+    page.get_by_role("button", name=re.compile("Lag planen for")).click()
+    expect(page.get_by_text(re.compile(r"Versjon 1, laget"))).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("5")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Eksporter som CSV").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert exported.startswith("meteringPointId,")
+    assert len(exported.splitlines()) > 1
+    snapshot(page, "plan")
+
+
+def test_inspector_records_an_inspection_on_a_phone(browser: Browser, site: Site) -> None:
+    context = browser.new_context(
+        viewport=PHONE, base_url=site.base, is_mobile=True, locale="nb-NO"
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, INSPECTOR)
+        page.goto(f"/console/plant/{site.plant}")
+        page.get_by_role("link", name="Registrer tilsyn").click()
+        page.get_by_label("Type").select_option("periodic")
+        page.locator("#f0-description").fill("Manglende jordfeilbryter på kurs 3")
+        page.locator("#f0-severity").select_option("nonconformity")
+        page.locator("#f0-regulation").fill("FEL § 12")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        snapshot(page, "inspection-form")
+        page.get_by_role("button", name="Lagre tilsynet").click()
+        finding = page.locator("article.finding").first
+        expect(finding).to_contain_text("Manglende jordfeilbryter")
+        expect(finding.locator(".badge").first).to_have_text("åpent")
+        finding.get_by_label("Flytt til").select_option("ordered")
+        finding.get_by_role("button", name=re.compile("Lagre")).click()
+        expect(page.locator("article.finding").first.locator(".badge").first).to_have_text("pålagt")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        snapshot(page, "finding-moved-phone")
+        page.get_by_role("navigation").get_by_role("link", name="Funn").click()
+        expect(page.locator("article.finding").first).to_contain_text("pålagt")
+        snapshot(page, "findings")
+    finally:
+        context.close()
+
+
 def test_viewer_cannot_reach_admin_pages(context: BrowserContext, site: Site) -> None:
     page = context.new_page()
     sign_in(page, VIEWER)
+    page.goto(f"/console/plant/{site.plant}")
+    expect(page.get_by_role("link", name="Registrer tilsyn")).to_have_count(0)
+    expect(page.locator("form.move")).to_have_count(0)
+    answer = page.goto(f"/console/plant/{site.plant}/inspection")
+    assert answer is not None
+    assert answer.status == 403
     menu = page.get_by_role("navigation")
     expect(menu.get_by_role("link", name="Brukere og nøkler")).to_have_count(0)
     answer = page.goto("/console/users")
@@ -166,7 +220,9 @@ def test_viewer_cannot_reach_admin_pages(context: BrowserContext, site: Site) ->
 
 
 def test_pages_fit_a_phone(browser: Browser, site: Site) -> None:
-    context = browser.new_context(viewport=PHONE, base_url=site.base, is_mobile=True)
+    context = browser.new_context(
+        viewport=PHONE, base_url=site.base, is_mobile=True, locale="nb-NO"
+    )
     try:
         page = context.new_page()
         sign_in(page, INSPECTOR)

@@ -71,6 +71,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for extraction")
+    """Marks a message for extraction; it is translated where it is shown."""
+    return message
+
+
 def format_day(value: date | str | None) -> str:
     if value is None or value == "":
         return ""

@@ -5,16 +5,28 @@ Each one is scoped to the signed-in user's instance like every other read (core/
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tilsyn.core.models import ApiKey, Change, Customer, GridElement, Plant, User
+from tilsyn.core.models import (
+    ApiKey,
+    Change,
+    Customer,
+    Finding,
+    GridElement,
+    Plan,
+    PlanItem,
+    Plant,
+    User,
+)
 from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import owned_by, scoped_select
 from tilsyn.hierarchy.service import NET_STATION
 from tilsyn.history.service import change_view
+from tilsyn.inspections.repository import clock_plants_between
 
 MAX_MAP_PLANTS = 5000
 
@@ -94,3 +106,41 @@ def keys_of(session: Session, instance_id: int) -> list[ApiKey]:
 
 def users_of(session: Session, instance_id: int) -> list[User]:
     return list(session.scalars(scoped_select(User, instance_id).order_by(User.email)))
+
+
+def follow_up(session: Session, instance_id: int, *, today: date) -> dict[str, Any]:
+    """Open and overdue findings, and this year's plan as built: due this year, overdue.
+
+    Due dates come from the latest plan of the year rather than from every plant's history
+    on each visit, which would cost a scan of the register per page view.
+    """
+    unclosed = owned_by(Finding, instance_id), Finding.status != "closed"
+    open_findings = session.scalar(select(func.count()).where(*unclosed)) or 0
+    overdue_findings = (
+        session.scalar(
+            select(func.count()).where(
+                *unclosed, Finding.deadline.is_not(None), Finding.deadline < today
+            )
+        )
+        or 0
+    )
+    plan_id = session.scalar(
+        select(Plan.id)
+        .where(owned_by(Plan, instance_id), Plan.year == today.year)
+        .order_by(Plan.version.desc())
+        .limit(1)
+    )
+    due = overdue = None
+    if plan_id is not None:
+        planned = PlanItem.plan_id == plan_id, PlanItem.status != "unplanned"
+        due = session.scalar(select(func.count()).where(*planned)) or 0
+        done = clock_plants_between(session, instance_id, date(today.year, 1, 1), today)
+        late = session.scalars(select(PlanItem.plant_id).where(*planned, PlanItem.due_date < today))
+        overdue = sum(1 for plant_id in late if plant_id not in done)
+    return {
+        "openFindings": open_findings,
+        "overdueFindings": overdue_findings,
+        "dueThisYear": due,
+        "overdue": overdue,
+        "year": today.year,
+    }

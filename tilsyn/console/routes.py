@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from tilsyn.console import admin, queries, signin
+from tilsyn.console import admin, follow_up, plan, queries, signin
 from tilsyn.console.i18n import gettext as _
 from tilsyn.console.web import (
     STATIC_DIR,
@@ -27,6 +27,8 @@ from tilsyn.core.errors import NotFound
 from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import get_customer
 from tilsyn.history.views import plant_history
+from tilsyn.inspections import service as inspections
+from tilsyn.inspections.merge import TRANSITIONS
 from tilsyn.plants.service import get_plant
 from tilsyn.users.service import SignedIn
 
@@ -39,8 +41,15 @@ def overview(request: Request, user: Viewer) -> HTMLResponse:
         counts = queries.counts(session, user.instance_id)
         statuses = queries.plants_by_status(session, user.instance_id)
         changes = queries.latest_changes(session, user.instance_id)
+        follow_up = queries.follow_up(session, user.instance_id, today=today_in_oslo())
     return render(
-        request, "overview.html", user=user, counts=counts, statuses=statuses, changes=changes
+        request,
+        "overview.html",
+        user=user,
+        counts=counts,
+        statuses=statuses,
+        changes=changes,
+        follow_up=follow_up,
     )
 
 
@@ -54,6 +63,10 @@ def plant_page(request: Request, metering_point_id: str, user: Viewer) -> HTMLRe
             raise ConsoleNotFound(_("No plant with that metering point id.")) from None
         history = plant_history(session, user.instance_id, mpid, limit=50, before=None)
         customer = _customer(session, user, plant.get("customerId"))
+        status = inspections.inspection_status(
+            session, user.instance_id, mpid, today=today_in_oslo()
+        )
+        done = inspections.list_inspections(session, user.instance_id, mpid)["items"]
     return render(
         request,
         "plant.html",
@@ -61,6 +74,11 @@ def plant_page(request: Request, metering_point_id: str, user: Viewer) -> HTMLRe
         plant=plant,
         customer=customer,
         changes=history["changes"],
+        inspection_status=status,
+        inspections=done,
+        transitions={status: sorted(moves) for status, moves in TRANSITIONS.items()},
+        today=today_in_oslo().isoformat(),
+        back=f"/console/plant/{plant['meteringPointId']}",
     )
 
 
@@ -91,6 +109,8 @@ def install_console(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(follow_up.router)
+    app.include_router(plan.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.get("/console", include_in_schema=False)

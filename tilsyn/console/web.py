@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 
 from tilsyn.console import i18n
+from tilsyn.console.i18n import N_
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.http import request_id
@@ -47,11 +48,6 @@ templates.install_gettext_callables(  # type: ignore[attr-defined]
 templates.filters["day"] = i18n.format_day
 templates.filters["moment"] = i18n.format_moment
 templates.filters["number"] = i18n.format_number
-
-
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for extraction")
-    """Marks a message for extraction; it is translated where it is shown."""
-    return message
 
 
 # The menu: path, label, the least role that sees it. Pages that build on other domains

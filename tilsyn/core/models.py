@@ -302,6 +302,8 @@ class SignInFailure(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subject: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Inspection(Base):
     """A visit or review of one plant; ``external_id`` is the client's own key, when sent."""
 
