@@ -32,6 +32,7 @@ from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
 from tilsyn.customers.schemas import CustomerIn
+from tilsyn.hierarchy.routes import router as grid_router
 from tilsyn.history.routes import router as history_router
 from tilsyn.inspections.routes import router as inspections_router
 from tilsyn.inspections.schemas import (
@@ -46,6 +47,7 @@ from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn
 from tilsyn.rules.routes import router as rules_router
 from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
+from tilsyn.search.routes import router as search_router
 
 access_log = logging.getLogger("tilsyn.access")
 
@@ -179,6 +181,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)
     app.include_router(customers_router)
+    # Before plants: the search's /api/plant/test would else be read as the older API's
+    # /api/plant/{meteringPointId} (a metering point id is never 'test' or 'prod').
+    app.include_router(search_router)
+    app.include_router(grid_router)
     app.include_router(plants_router)
     app.include_router(history_router)
     app.include_router(rules_router)

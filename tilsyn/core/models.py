@@ -217,6 +217,8 @@ class Change(Base):
     __table_args__ = (
         Index("ix_changes_entity", "instance_id", "entity_type", "entity_key", "id"),
         Index("ix_changes_instance_id_id", "instance_id", "id"),
+        # The feed started from a moment (``since``) finds its first change by this.
+        Index("ix_changes_instance_id_at", "instance_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -229,6 +231,32 @@ class Change(Base):
     entity_key: Mapped[str] = mapped_column(String(200))
     operation: Mapped[str] = mapped_column(String(20))
     diff: Mapped[dict[str, Any] | None] = mapped_column(Document)
+
+
+# Compared by code point on both databases, so that a prefix range is exact (search/text.py).
+Token = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+class SearchToken(Base):
+    """One word of one entity's searchable text, folded (search/text.py): the search index.
+
+    A word sits on the entity whose text it is (``kind``: ``p`` a plant's metering point id,
+    address and postal code; ``z`` a plant's postal code, for the exact filter; ``c`` a
+    customer's name; ``e`` a grid element's name), not copied onto every plant it concerns:
+    a customer change, or an element moved to another parent, then re-indexes nothing, and
+    the search joins from the words to the plants (search/service.py). A B-tree on
+    ``(instance_id, kind, token)`` serves a prefix as a range.
+    """
+
+    __tablename__ = "search_tokens"
+    __table_args__ = (Index("ix_search_tokens_kind_ref_id", "kind", "ref_id"),)
+
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    token: Mapped[str] = mapped_column(Token, primary_key=True)
+    ref_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class DataKey(Base):

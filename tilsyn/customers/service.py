@@ -29,6 +29,7 @@ from tilsyn.history.service import (
     write_atomically,
     write_transaction,
 )
+from tilsyn.search import index as search_index
 from tilsyn.validation import codes, identifiers
 
 
@@ -188,6 +189,7 @@ def write_customers(
     new_rows: list[dict[str, Any]] = []
     new_numbers: list[str] = []
     updates: list[dict[str, Any]] = []
+    renamed: dict[int, search_index.Words] = {}
     for change, key in zip(changes, keys, strict=True):
         document = {**change.document, "Number": key}
         row = stored.get(key)
@@ -207,6 +209,8 @@ def write_customers(
             results.append("unchanged")
         else:
             updates.append({"customer_id": row.id, "new_data": document, "new_updated_at": now})
+            if search_index.customer_text_changed(row.data, document):
+                renamed[row.id] = search_index.customer_words(document)
             record_change(
                 session,
                 actor,
@@ -223,6 +227,11 @@ def write_customers(
         )
         if len(inserted) != len(new_rows):
             raise BatchConflict("another transaction created some of these customers")
+        search_index.add_words(
+            session,
+            actor.instance_id,
+            {inserted[row["number"]]: search_index.customer_words(row["data"]) for row in new_rows},
+        )
         for new_row in new_rows:
             record_change(
                 session,
@@ -234,6 +243,8 @@ def write_customers(
             )
     if updates:
         session.execute(_UPDATE_CUSTOMER, updates)
+    if renamed:
+        search_index.replace_words(session, actor.instance_id, (search_index.CUSTOMER,), renamed)
     return results
 
 
@@ -271,6 +282,8 @@ def delete_customer(session: Session, actor: Actor, number: str) -> None:
     row = None if key is None else _lock_customer(session, actor.instance_id, key)
     if row is None or key is None:
         raise NotFound("No customer with that number in this instance.")
+    # Their name's words go with them: nothing may find the plants by it afterwards.
+    search_index.drop_words(session, (search_index.CUSTOMER,), [row.id])
     session.delete(row)
     session.execute(
         scoped_update(CustomerPeriod, actor.instance_id)

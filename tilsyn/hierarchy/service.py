@@ -27,6 +27,7 @@ from tilsyn.hierarchy.schemas import (
     TransformerIn,
 )
 from tilsyn.history.service import Actor, record_change
+from tilsyn.search import index as search_index
 from tilsyn.validation.geo import coordinate_findings
 
 NET_STATION = "netStation"
@@ -393,6 +394,10 @@ def _write_elements(
                 raise BatchConflict("another transaction created some of these elements")
             for name, element in new.items():
                 element.id = ids[name]
+            # Names never change (they are the key), so new elements are all there is to index.
+            search_index.add_words(
+                session, instance_id, {ids[name]: search_index.element_words(name) for name in new}
+            )
         updates = [
             {
                 "element_id": e.id,

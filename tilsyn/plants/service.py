@@ -64,6 +64,7 @@ from tilsyn.rules.service import (
     stamp_columns,
     warn_if_uncovered,
 )
+from tilsyn.search import index as search_index
 from tilsyn.validation import codes, identifiers
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
@@ -406,6 +407,7 @@ def write_plants(
     results: dict[str, Result] = {}
     documents: dict[str, dict[str, Any]] = {}
     connection_points: dict[str, int | None] = {}
+    reindexed: list[str] = []
     for change, (lowest_id, hierarchy_changed) in zip(changes, chains, strict=True):
         mpid = change.metering_point_id
         connection_point_id = (
@@ -447,6 +449,8 @@ def write_plants(
         results[mpid] = "updated" if hierarchy_changed else "unchanged"
         if diff:
             results[mpid] = "updated"
+            if search_index.plant_text_changed(row.data, document):
+                reindexed.append(mpid)
             columns = _plant_columns(document, connection_point_id)
             updates.append(
                 {"plant_id": row.id, **{f"new_{k}": v for k, v in columns.items()}}
@@ -478,6 +482,14 @@ def write_plants(
             )
     if updates:
         session.execute(_UPDATE_PLANT, updates)
+    _index_plants(
+        session,
+        actor.instance_id,
+        new_rows=new_rows,
+        reindexed=reindexed,
+        plant_ids=plant_ids,
+        documents=documents,
+    )
 
     # Customers by their stored keys (core/personal.py), never by the number itself.
     customer_keys = {
@@ -532,6 +544,34 @@ def write_plants(
         )
         written.append(PlantWritten(plant_ids[mpid], results[mpid]))
     return written
+
+
+def _index_plants(
+    session: Session,
+    instance_id: int,
+    *,
+    new_rows: list[dict[str, Any]],
+    reindexed: list[str],
+    plant_ids: dict[str, int],
+    documents: dict[str, dict[str, Any]],
+) -> None:
+    """The search words of the batch's new plants, and of those whose address changed."""
+    words = search_index.plant_words
+    search_index.add_words(
+        session,
+        instance_id,
+        {
+            plant_ids[row["metering_point_id"]]: words(row["metering_point_id"], row["data"])
+            for row in new_rows
+        },
+    )
+    if reindexed:
+        search_index.replace_words(
+            session,
+            instance_id,
+            (search_index.PLANT, search_index.POSTAL_CODE),
+            {plant_ids[mpid]: words(mpid, documents[mpid]) for mpid in reindexed},
+        )
 
 
 def _plant_columns(document: dict[str, Any], connection_point_id: int | None) -> dict[str, Any]:
@@ -972,6 +1012,7 @@ def delete_plant(session: Session, actor: Actor, mpid: str) -> None:
     removed = diff_documents(history_state(session, plant), None)
     session.execute(delete(CustomerPeriod).where(CustomerPeriod.plant_id == plant.id))
     session.execute(delete(PlantExtension).where(PlantExtension.plant_id == plant.id))
+    search_index.drop_words(session, (search_index.PLANT, search_index.POSTAL_CODE), [plant.id])
     session.delete(plant)
     session.flush()
     record_change(

@@ -1,0 +1,45 @@
+"""HTTP edge of grid browsing: parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, PageAfter
+from tilsyn.hierarchy import browse
+from tilsyn.search.schemas import NetStationPageOut, NetStationTreeOut
+
+router = APIRouter(tags=["grid"])
+
+
+@router.get(
+    "/api/grid/{environment}/netStations",
+    operation_id="listNetStations",
+    summary="Net stations by name, with counts of what hangs under each",
+    response_model=NetStationPageOut,
+    responses=READ_ERRORS,
+)
+def net_stations(
+    environment: EnvironmentPath,
+    ctx: Env,
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=browse.MAX_PAGE, description="Per page")] = 100,
+    after: PageAfter = None,
+) -> JSONResponse:
+    with db.read() as session:
+        items, next_after = browse.net_stations(session, ctx.instance_id, limit=limit, after=after)
+    return JSONResponse({"items": items, "next": next_after})
+
+
+@router.get(
+    "/api/grid/{environment}/netStation/{name}",
+    operation_id="getNetStation",
+    summary="A net station: its transformers, their connection points, plant counts",
+    response_model=NetStationTreeOut,
+    responses=READ_ERRORS,
+)
+def net_station(environment: EnvironmentPath, name: str, ctx: Env, db: Db) -> JSONResponse:
+    with db.read() as session:
+        return JSONResponse(browse.net_station(session, ctx.instance_id, name=name))

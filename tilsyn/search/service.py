@@ -1,0 +1,433 @@
+"""Finding plants: search with ``q`` and filters, a customer's plants, a connection point's.
+
+Every listing here is one keyset page in metering point id order, ``next`` being the last id
+of the page (``None`` on the last page). ``q`` is read into words (search/text.py); a plant
+matches when every word starts a word of its metering point id, address or postal code, of
+its current customer's name, or of the name of an element above it. Each word is looked up
+as a prefix range of ``search_tokens``' B-tree and joined to the plants from there, so a
+search costs the matches it finds, not the size of the register (tests/test_search_plan.py
+reads both databases' query plans to hold that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
+
+from tilsyn.core.errors import InvalidRequest, NotFound
+from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
+from tilsyn.core.personal import stored_key
+from tilsyn.core.problems import Issue
+from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER
+from tilsyn.inspections.service import due_dates
+from tilsyn.plants.periods import Period, in_force
+from tilsyn.plants.schemas import STATUSES
+from tilsyn.rules.service import Rule, rules_for
+from tilsyn.search import index
+from tilsyn.search.text import prefix_bound, words
+
+MAX_PAGE = 500
+MAX_WORDS = 8
+"""A query of more words than this is refused: each word is a range scan and a join."""
+_STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
+
+Page = tuple[list[dict[str, Any]], str | None]
+
+
+def search_plants(
+    session: Session,
+    instance_id: int,
+    *,
+    today: date,
+    q: str | None = None,
+    postal_code: str | None = None,
+    net_station: str | None = None,
+    transformer: str | None = None,
+    connection_point: str | None = None,
+    customer: str | None = None,
+    inspection_area: int | None = None,
+    status: str | None = None,
+    due_before: date | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> Page:
+    """One page of the plants that match ``q`` and every filter given (filters AND).
+
+    Element filters name an element exactly (a net station's plants are those of its
+    transformers' connection points); ``customer`` is a customer number, matched against the
+    customer in force ``today``; ``status`` is matched case-insensitively; ``due_before``
+    keeps the plants due for inspection before that day (SPEC §11's due date, computed, so
+    it narrows what the other filters found rather than being looked up).
+    """
+    conditions: list[ColumnElement[bool]] = [
+        Plant.id.in_(plants) for plants in _word_matches(instance_id, q, today)
+    ]
+    if postal_code is not None:
+        conditions.append(
+            Plant.id.in_(_token_refs(instance_id, index.POSTAL_CODE, postal_code.strip()))
+        )
+    for kind, name in (
+        (NET_STATION, net_station),
+        (TRANSFORMER, transformer),
+        (CONNECTION_POINT, connection_point),
+    ):
+        if name is not None:
+            ids = select(_element_id(instance_id, kind, name))
+            conditions.append(Plant.connection_point_id.in_(_connection_points_under(ids)))
+    if customer is not None:
+        conditions.append(_owned_by(session, instance_id, customer, today))
+    if inspection_area is not None:
+        conditions.append(_inspection_area(session, instance_id) == inspection_area)
+    if status is not None:
+        conditions.append(Plant.status == _status(status))
+    if due_before is not None:
+        return _due_page(
+            session,
+            instance_id,
+            conditions,
+            today=today,
+            due_before=due_before,
+            limit=limit,
+            after=after,
+        )
+    return _page(session, instance_id, conditions, today=today, limit=limit, after=after)
+
+
+def customer_plants(
+    session: Session,
+    instance_id: int,
+    *,
+    number: str,
+    today: date,
+    limit: int = 50,
+    after: str | None = None,
+) -> Page:
+    """The plants whose customer in force ``today`` is this one; 404 for an unknown number."""
+    number = number.strip()
+    key = None if "\x00" in number else stored_key(session, instance_id, number)
+    if key is None or not session.scalar(
+        select(Customer.id).where(Customer.instance_id == instance_id, Customer.number == key)
+    ):
+        raise NotFound("No customer with that number in this instance.")
+    condition = Plant.id.in_(_periods_in_force(instance_id, [key], today))
+    return _page(session, instance_id, [condition], today=today, limit=limit, after=after)
+
+
+def connection_point_plants(
+    session: Session,
+    instance_id: int,
+    *,
+    name: str,
+    today: date,
+    limit: int = 50,
+    after: str | None = None,
+) -> Page:
+    """The plants connected at this connection point; 404 when it does not exist."""
+    element_id = (
+        None
+        if "\x00" in name
+        else session.scalar(select(_element_id(instance_id, CONNECTION_POINT, name)))
+    )
+    if element_id is None:
+        raise NotFound("No connection point with that name in this instance.")
+    condition = Plant.connection_point_id == element_id
+    return _page(session, instance_id, [condition], today=today, limit=limit, after=after)
+
+
+# --- Matching ----------------------------------------------------------------------------
+
+
+def _word_matches(instance_id: int, q: str | None, today: date) -> list[Select[Any]]:
+    """Per word of ``q``, the ids of the plants it matches."""
+    found = list(dict.fromkeys(words(q)))
+    if len(found) > MAX_WORDS:
+        raise InvalidRequest(
+            f"q may hold at most {MAX_WORDS} words.",
+            errors=[Issue("q", "too_many_words", f"has more than {MAX_WORDS} words")],
+        )
+    matches = []
+    for word in found:
+        customers = select(Customer.number).where(
+            Customer.id.in_(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+        )
+        elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+        by_element = select(Plant.id).where(
+            Plant.connection_point_id.in_(_connection_points_under(elements))
+        )
+        matches.append(
+            union_all(
+                _token_refs(instance_id, index.PLANT, word, prefix=True),
+                _periods_in_force(instance_id, customers, today),
+                by_element,
+            ).subquery()
+        )
+    return [select(match.c[0]) for match in matches]
+
+
+def _token_refs(instance_id: int, kind: str, token: str, *, prefix: bool = False) -> Select[Any]:
+    """The entities with this word (or a word starting with it): a range of the index."""
+    query = select(SearchToken.ref_id).where(
+        SearchToken.instance_id == instance_id, SearchToken.kind == kind
+    )
+    if not prefix:
+        return query.where(SearchToken.token == token)
+    return query.where(SearchToken.token >= token, SearchToken.token < prefix_bound(token))
+
+
+def _element_id(instance_id: int, kind: str, name: str) -> Any:
+    return (
+        select(GridElement.id)
+        .where(
+            GridElement.instance_id == instance_id,
+            GridElement.kind == kind,
+            GridElement.name == name.strip(),
+        )
+        .scalar_subquery()
+    )
+
+
+def _connection_points_under(element_ids: Select[Any]) -> CompoundSelect[Any]:
+    """The elements among ``element_ids``, their children and grandchildren: the connection
+    points a plant under any of them hangs from (plants only hang from connection points,
+    so the other ids these hold never match)."""
+    child = aliased(GridElement)
+    grandchild = aliased(GridElement)
+    children = select(child.id).where(child.parent_id.in_(element_ids))
+    return union(
+        element_ids,
+        children,
+        select(grandchild.id).where(grandchild.parent_id.in_(children)),
+    )
+
+
+def _periods_in_force(instance_id: int, customer_keys: Any, today: date) -> Select[Any]:
+    """The plants whose customer in force ``today`` is one of these stored keys."""
+    later = aliased(CustomerPeriod)
+    return select(CustomerPeriod.plant_id).where(
+        CustomerPeriod.instance_id == instance_id,
+        CustomerPeriod.customer_number.in_(customer_keys),
+        CustomerPeriod.valid_from <= today,
+        ~exists().where(
+            later.plant_id == CustomerPeriod.plant_id,
+            later.valid_from > CustomerPeriod.valid_from,
+            later.valid_from <= today,
+        ),
+    )
+
+
+def _owned_by(session: Session, instance_id: int, number: str, today: date) -> Any:
+    number = number.strip()
+    if "\x00" in number or not number:
+        return literal(False)
+    return Plant.id.in_(
+        _periods_in_force(instance_id, [stored_key(session, instance_id, number)], today)
+    )
+
+
+def _status(status: str) -> str:
+    folded = status.strip().casefold()
+    if folded not in _STATUS_BY_FOLDED:
+        raise InvalidRequest(
+            "status is not a plant status.",
+            errors=[Issue("status", "invalid_status", f"must be one of {', '.join(STATUSES)}")],
+        )
+    return _STATUS_BY_FOLDED[folded]
+
+
+def _inspection_area(session: Session, instance_id: int) -> ColumnElement[Any]:
+    """A plant's effective inspection area in SQL: the value sent, else the rules' (SPEC §7),
+    as one CASE over the rules that give one, the most specific first."""
+    explicit: ColumnElement[Any] = Plant.data[("auditSpecificInfo", "inspectionArea")].as_integer()
+    giving = [rule for rule in rules_for(session, instance_id).rules if rule.inspection_area]
+    giving.sort(key=lambda rule: rule.specificity, reverse=True)
+    if not giving:
+        return explicit
+    derived = case(*((_rule_matches(rule), rule.inspection_area) for rule in giving), else_=None)
+    return func.coalesce(explicit, derived)
+
+
+def _rule_matches(rule: Rule) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    if rule.consumption_code is not None:
+        conditions.append(Plant.consumption_code == rule.consumption_code)
+    if rule.prefix is not None:
+        conditions.append(Plant.industrial_classification.startswith(rule.prefix, autoescape=True))
+    return and_(literal(True), *conditions)
+
+
+# --- The page ----------------------------------------------------------------------------
+
+
+_CONNECTION_POINT = aliased(GridElement, name="connection_point")
+
+
+def _rows(
+    session: Session,
+    instance_id: int,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """Up to ``limit`` plants after ``after`` that meet the conditions, as listings read them."""
+    query = (
+        select(
+            Plant.id,
+            Plant.metering_point_id,
+            Plant.data,
+            Plant.status,
+            _CONNECTION_POINT.name,
+        )
+        .outerjoin(_CONNECTION_POINT, _CONNECTION_POINT.id == Plant.connection_point_id)
+        .where(Plant.instance_id == instance_id, *conditions)
+        .order_by(Plant.metering_point_id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(Plant.metering_point_id > after)
+    return list(session.execute(query).all())
+
+
+def _page(
+    session: Session,
+    instance_id: int,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    today: date,
+    limit: int,
+    after: str | None,
+) -> Page:
+    rows = _rows(session, instance_id, conditions, limit=limit + 1, after=after)
+    items = plant_items(session, instance_id, rows[:limit], today=today)
+    return items, items[-1]["meteringPointId"] if len(rows) > limit else None
+
+
+_DUE_CHUNK = 1000
+
+
+def _due_page(
+    session: Session,
+    instance_id: int,
+    conditions: Sequence[ColumnElement[bool]],
+    *,
+    today: date,
+    due_before: date,
+    limit: int,
+    after: str | None,
+) -> Page:
+    """A page of the plants that meet the conditions and are due before ``due_before``: the
+    candidates in order, a chunk at a time, their due dates computed in bulk."""
+    kept: list[Any] = []
+    dues: dict[int, date | None] = {}
+    cursor = after
+    while len(kept) <= limit:
+        chunk = _rows(session, instance_id, conditions, limit=_DUE_CHUNK, after=cursor)
+        if not chunk:
+            break
+        found = due_dates(session, instance_id, today=today, plant_ids=[row[0] for row in chunk])
+        for row in chunk:
+            day = found[row[0]].due_date if row[0] in found else None
+            if day is not None and day < due_before:
+                kept.append(row)
+                dues[row[0]] = day
+        cursor = chunk[-1][1]
+        if len(chunk) < _DUE_CHUNK:
+            break
+    items = plant_items(session, instance_id, kept[:limit], today=today, dues=dues)
+    return items, items[-1]["meteringPointId"] if len(kept) > limit else None
+
+
+def plant_items(
+    session: Session,
+    instance_id: int,
+    rows: Sequence[Any],
+    *,
+    today: date,
+    dues: dict[int, date | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Plants as listings show them: ``(id, metering point id, data, status, connection
+    point name)`` rows in, ``{meteringPointId, address, customerName, connectionPoint,
+    status, dueDate}`` out (due dates computed here unless given)."""
+    plant_ids = [row[0] for row in rows]
+    names = _customer_names(session, instance_id, plant_ids, today)
+    if dues is None:
+        dues = {
+            plant_id: due.due_date
+            for plant_id, due in (
+                due_dates(session, instance_id, today=today, plant_ids=plant_ids).items()
+                if plant_ids
+                else ()
+            )
+        }
+    return [
+        {
+            "meteringPointId": mpid,
+            "address": data.get("address"),
+            "customerName": names.get(plant_id),
+            "connectionPoint": connection_point,
+            "status": status,
+            "dueDate": _iso(dues.get(plant_id)),
+        }
+        for plant_id, mpid, data, status, connection_point in (tuple(row) for row in rows)
+    ]
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _customer_names(
+    session: Session, instance_id: int, plant_ids: list[int], today: date
+) -> dict[int, str]:
+    """The name of each plant's customer in force ``today`` (plants without one left out)."""
+    if not plant_ids:
+        return {}
+    periods: dict[int, list[Period]] = {}
+    for plant_id, valid_from, key in session.execute(
+        select(CustomerPeriod.plant_id, CustomerPeriod.valid_from, CustomerPeriod.customer_number)
+        .where(CustomerPeriod.plant_id.in_(plant_ids))
+        .order_by(CustomerPeriod.plant_id, CustomerPeriod.valid_from)
+    ):
+        periods.setdefault(plant_id, []).append(Period(valid_from, key))
+    current = {
+        plant_id: period.customer
+        for plant_id, plant_periods in periods.items()
+        if (period := in_force(plant_periods, today)) is not None and period.customer
+    }
+    if not current:
+        return {}
+    documents: dict[str, dict[str, Any]] = dict(
+        session.execute(
+            select(Customer.number, Customer.data).where(
+                Customer.instance_id == instance_id,
+                Customer.number.in_(sorted(set(current.values()))),
+            )
+        ).all()
+    )
+    names = {key: customer_name(document) for key, document in documents.items()}
+    return {
+        plant_id: name for plant_id, key in current.items() if (name := names.get(key)) is not None
+    }
+
+
+def customer_name(document: dict[str, Any]) -> str | None:
+    """First and last name (a company's name is its last name), as a person reads them."""
+    parts = [document.get("FirstName"), document.get("LastName")]
+    name = " ".join(part.strip() for part in parts if part and part.strip())
+    return name or None
