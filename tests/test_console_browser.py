@@ -50,6 +50,13 @@ class Site:
             self.net_station = session.scalar(
                 select(GridElement.name).where(GridElement.kind == "netStation").limit(1)
             )
+            addresses = session.execute(select(Plant.data).order_by(Plant.id)).scalars()
+            self.street = next(
+                word
+                for data in addresses
+                for word in (data["address"]["addressText"] or "").split()
+                if "ø" in word
+            )
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +157,33 @@ def test_admin_walks_through_the_console(context: BrowserContext, site: Site) ->
     page.goto("/console/users")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
     assert not errors, errors
+
+
+def test_search_by_a_partial_address_and_browse_the_grid(
+    context: BrowserContext, site: Site
+) -> None:
+    page = context.new_page()
+    sign_in(page, VIEWER)
+    page.get_by_role("navigation").get_by_role("link", name="Søk").click()
+    partial = site.street[: site.street.index("ø") + 2].upper()  # "BJØR" for Bjørkeveien
+    page.get_by_label("Adresse, poststed").fill(partial)
+    results = page.locator("#results table.plants")
+    expect(results).to_contain_text(site.street)  # refreshed by htmx as one types
+    expect(page).to_have_url(re.compile(r"q="))
+    snapshot(page, "search")
+    # "BJØR" also finds customers named Bjørn: open a plant on the street itself.
+    results.locator("tr", has_text=site.street).first.get_by_role("link").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Anlegg 7070")
+    expect(page.locator(".lead")).to_contain_text(site.street)
+
+    page.get_by_role("navigation").get_by_role("link", name="Nett").click()
+    expect(page.locator("table")).to_contain_text(site.net_station)
+    snapshot(page, "grid")
+    page.get_by_role("link", name=site.net_station, exact=True).click()
+    expect(page.get_by_role("heading", level=2).first).to_contain_text("Transformator")
+    snapshot(page, "net-station")
+    page.locator("ul.points a").first.click()
+    expect(page.locator("table.plants tbody tr").first).to_be_visible()
 
 
 def test_admin_builds_and_exports_the_plan(context: BrowserContext, site: Site) -> None:

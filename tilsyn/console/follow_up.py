@@ -20,7 +20,6 @@ from tilsyn.console.web import (
     Form,
     Inspector,
     Viewer,
-    add_to_menu,
     console_actor,
     database_of,
     field,
@@ -36,7 +35,6 @@ from tilsyn.inspections.schemas import FINDING_STATUSES, KINDS, SEVERITIES
 from tilsyn.plants.service import get_plant
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-add_to_menu("/console/findings", N_("Findings"), "viewer")
 
 FINDING_SLOTS = 3
 PAGE_SIZE = 50

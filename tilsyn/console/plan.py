@@ -12,14 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from tilsyn.console.i18n import N_
 from tilsyn.console.i18n import gettext as _
 from tilsyn.console.web import (
     Admin,
     ConsoleNotFound,
     Form,
     Viewer,
-    add_to_menu,
     console_actor,
     database_of,
     field,
@@ -30,7 +28,6 @@ from tilsyn.core.time import today_in_oslo
 from tilsyn.plans import service as plans
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-add_to_menu("/console/plan", N_("Plan"), "viewer")
 
 SHOWN_ITEMS = 200
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from tilsyn.console import admin, follow_up, plan, queries, signin
+from tilsyn.console import admin, browse, follow_up, plan, queries, signin
 from tilsyn.console.i18n import gettext as _
 from tilsyn.console.web import (
     STATIC_DIR,
@@ -110,6 +110,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(admin.router)
     app.include_router(follow_up.router)
+    app.include_router(browse.router)
     app.include_router(plan.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

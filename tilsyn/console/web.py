@@ -50,21 +50,17 @@ templates.filters["moment"] = i18n.format_moment
 templates.filters["number"] = i18n.format_number
 
 
-# The menu: path, label, the least role that sees it. Pages that build on other domains
-# add themselves with :func:`add_to_menu`.
-MENU: list[tuple[str, str, str]] = [
+# The menu: path, label, the least role that sees it.
+MENU: tuple[tuple[str, str, str], ...] = (
     ("/console/", N_("Overview"), "viewer"),
+    ("/console/search", N_("Search"), "viewer"),
+    ("/console/grid", N_("Grid"), "viewer"),
+    ("/console/findings", N_("Findings"), "viewer"),
+    ("/console/plan", N_("Plan"), "viewer"),
     ("/console/map", N_("Map"), "viewer"),
     ("/console/rules", N_("Rules"), "viewer"),
     ("/console/users", N_("Users and keys"), "admin"),
-]
-
-
-def add_to_menu(path: str, label: str, role: str, *, before: str = "/console/map") -> None:
-    if any(entry[0] == path for entry in MENU):
-        return
-    position = next((i for i, entry in enumerate(MENU) if entry[0] == before), len(MENU))
-    MENU.insert(position, (path, label, role))
+)
 
 
 def menu() -> list[tuple[str, str, str]]:
@@ -239,7 +235,6 @@ def render(
         path=request.url.path,
         here=quote(_current_path(request), safe="/?=&"),
         nav=menu(),
-        has_grid=any(entry[0] == "/console/grid" for entry in MENU),
         csrf_token=user.csrf_token if user else context.pop("csrf_token", ""),
         **context,
     )
