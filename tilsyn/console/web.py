@@ -8,6 +8,7 @@ header) with the one kept in the session.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -198,12 +199,27 @@ def console_actor(request: Request, user: SignedIn) -> Actor:
     return user.actor(request_id(request))
 
 
+def tile_origin(tile_url: str | None) -> str | None:
+    """The origin (``{s}`` subdomains as a wildcard) the map may load tile images from."""
+    if not tile_url:
+        return None
+    parts = urlsplit(tile_url.replace("{s}", "subdomain"))
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return None
+    host = parts.netloc.replace("subdomain.", "*.", 1) if "{s}." in tile_url else parts.netloc
+    if not _HOST.fullmatch(host):
+        return None
+    return f"{parts.scheme}://{host}"
+
+
+_HOST = re.compile(r"(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?")
+
+
 def content_security_policy(settings: Settings) -> str:
     images = ["'self'", "data:"]
-    if settings.console_tile_url:
-        parts = urlsplit(settings.console_tile_url.replace("{s}", "a"))
-        if parts.scheme and parts.netloc:
-            images.append(f"{parts.scheme}://{parts.netloc.replace('a.', '*.', 1)}")
+    origin = tile_origin(settings.console_tile_url)
+    if origin:
+        images.append(origin)
     return "; ".join(
         (
             "default-src 'self'",
