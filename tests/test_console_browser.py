@@ -16,7 +16,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
-from tests.browser import DESKTOP, PHONE, chromium, console_errors, serving, snapshot
+from tests.browser import (
+    DESKTOP,
+    PHONE,
+    check_accessibility,
+    chromium,
+    console_errors,
+    serving,
+    snapshot,
+)
 from tests.conftest import SECRET
 from tests.console_helpers import PASSWORD
 from tilsyn.core.config import Settings
@@ -27,6 +35,9 @@ from tilsyn.demo import load_demo
 from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.users import service as users
+
+# The machine running CI is shared and busy: waits are generous, never a fixed sleep.
+expect.set_options(timeout=20_000)
 
 ADMIN = "admin@dle.no"
 INSPECTOR = "inspektor@dle.no"
@@ -146,7 +157,8 @@ def test_admin_walks_through_the_console(context: BrowserContext, site: Site) ->
     page.locator("#new-email").fill("ny.inspektor@dle.no")
     page.locator("#new-role").select_option("inspector")
     page.get_by_role("button", name="Opprett bruker").click()
-    expect(page.locator("code.secret")).to_contain_text("/console/setup/")
+    setup_link = page.locator("code.secret").inner_text()
+    assert "/console/setup/" in setup_link
     expect(page.locator("table").first).to_contain_text("ny.inspektor@dle.no")
     snapshot(page, "users")
 
@@ -156,6 +168,9 @@ def test_admin_walks_through_the_console(context: BrowserContext, site: Site) ->
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
     page.goto("/console/users")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    page.goto(setup_link.removeprefix(site.base))
+    expect(page.get_by_role("heading", name="Choose a password")).to_be_visible()
+    check_accessibility(page, "setup")
     assert not errors, errors
 
 
@@ -184,6 +199,7 @@ def test_search_by_a_partial_address_and_browse_the_grid(
     snapshot(page, "net-station")
     page.locator("ul.points a").first.click()
     expect(page.locator("table.plants tbody tr").first).to_be_visible()
+    check_accessibility(page, "connection point")
 
 
 def test_admin_builds_and_exports_the_plan(context: BrowserContext, site: Site) -> None:
@@ -249,6 +265,7 @@ def test_viewer_cannot_reach_admin_pages(context: BrowserContext, site: Site) ->
     assert answer is not None
     assert answer.status == 403
     expect(page.locator(".error")).to_contain_text("Rollen din gir ikke tilgang")
+    check_accessibility(page, "forbidden")
     page.goto("/console/rules")
     expect(page.get_by_role("button", name="Lagre reglene")).to_have_count(0)
 
