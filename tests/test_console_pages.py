@@ -215,3 +215,53 @@ def test_tile_origin() -> None:
     assert tile_origin("http://{s}.t.example:8080/{z}/{x}/{y}.png") == "http://*.t.example:8080"
     assert tile_origin("javascript:alert(1)") is None
     assert tile_origin("https://a.example; script-src *") is None
+
+
+def test_odd_requests_never_fail_with_500(
+    client: TestClient, tenant: Tenant, database: Database, plant: str
+) -> None:
+    make_user(database, tenant.instance_id, "admin@dle.no", "admin")
+    token = sign_in(client, "admin@dle.no")
+    odd_gets = [
+        "/console/plant/%00",
+        "/console/plant/" + "9" * 400,
+        "/console/grid/%00",
+        "/console/grid/connection-point/%00",
+        "/console/search?q=%00&dueBefore=not-a-day&postalCode=%00",
+        "/console/search?q=" + "ø" * 500,
+        "/console/findings?status=nonsense&after=abc&overdue=2",
+        "/console/findings?after=" + "9" * 30,
+        "/console/plan?year=abcd",
+        "/console/plan/0000.csv",
+        "/console/plan/abcd.csv",
+        "/console/setup/%00",
+        "/console/sign-in?next=//evil.example",
+    ]
+    for path in odd_gets:
+        answer = client.get(path)
+        assert answer.status_code < 500, path
+    odd_posts = {
+        "/console/findings/abc/status": {"status": "x"},
+        "/console/findings/99999999/status": {"status": "closed", "date": "2020-01-01"},
+        f"/console/plant/{plant}/inspection": {"date": "never", "kind": "?"},
+        "/console/plan": {"year": "99999", "capacity": "1=-3"},
+        "/console/rules": {"rules": "rules: [[[["},
+        "/console/keys/revoke": {"key": "x" * 50},
+        "/console/users": {"email": "@", "role": "king"},
+    }
+    for path, data in odd_posts.items():
+        answer = client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
+        assert answer.status_code < 500, path
+
+
+def test_personal_numbers_are_masked_in_the_consoles_history(
+    client: TestClient, tenant: Tenant, database: Database
+) -> None:
+    customer = {"Number": "01017012345", "FirstName": "Kari", "LastName": "Nordmann"}
+    answer = client.post("/api/import/test/customer", json=customer, headers=tenant.headers)
+    assert answer.status_code == 200, answer.text
+    make_user(database, tenant.instance_id, "leser@dle.no", "viewer")
+    sign_in(client, "leser@dle.no")
+    page = client.get("/console/").text
+    assert "Nordmann" in page
+    assert "01017012345" not in page

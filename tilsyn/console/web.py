@@ -8,6 +8,7 @@ header) with the one kept in the session.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,6 +50,19 @@ templates.install_gettext_callables(  # type: ignore[attr-defined]
 templates.filters["day"] = i18n.format_day
 templates.filters["moment"] = i18n.format_moment
 templates.filters["number"] = i18n.format_number
+
+
+_PERSONAL_NUMBER = re.compile(r"\b\d{11}\b")
+
+
+def masked(value: object) -> str:
+    """Fødselsnumre and D-numbers (11 digits) shown as dots: the console shows history to
+    every role, and no page needs a person's number to be read off the screen."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return _PERSONAL_NUMBER.sub("•••••••••••", text)
+
+
+templates.filters["masked"] = masked
 
 
 # The menu: path, label, the least role that sees it.
