@@ -90,6 +90,20 @@ def test_inspector_records_and_moves_a_finding(
     assert "error=" in refused.headers["location"]  # ordered -> open is not in the chain
     listing = client.get("/console/findings?status=ordered")
     assert "Manglende jordfeilbryter" in listing.text
+    # From htmx, the answer is the finding itself, to swap in place.
+    swapped = client.post(
+        f"/console/findings/{finding.id}/status",
+        data={"csrf_token": token, "status": "corrected", "date": today_in_oslo().isoformat()},
+        headers={"HX-Request": "true"},
+    )
+    assert swapped.status_code == 200
+    assert swapped.text.lstrip().startswith(f'<article class="finding" id="finding-{finding.id}">')
+    refused_htmx = client.post(
+        f"/console/findings/{finding.id}/status",
+        data={"csrf_token": token, "status": "escalated", "date": today_in_oslo().isoformat()},
+        headers={"HX-Request": "true"},
+    )
+    assert "error=" in refused_htmx.headers["HX-Redirect"]
     with database.read() as session:
         actors = set(
             session.execute(

@@ -177,7 +177,7 @@ def findings_page(request: Request, user: Viewer) -> HTMLResponse:
         items=items,
         filters=filters,
         statuses=FINDING_STATUSES,
-        transitions={status: sorted(moves) for status, moves in TRANSITIONS.items()},
+        transitions=TRANSITIONS_SHOWN,
         today=today.isoformat(),
         next_query=next_query,
         moved=request.query_params.get("moved"),
@@ -200,7 +200,7 @@ def move_finding(request: Request, finding_id: str, user: Inspector, form: Form)
     try:
         step, issues = parse_finding_move(body, today=today)
         with database_of(request).write() as session:
-            inspections.move_finding(
+            outcome = inspections.move_finding(
                 session,
                 user.instance_id,
                 int(finding_id),
@@ -213,10 +213,29 @@ def move_finding(request: Request, finding_id: str, user: Inspector, form: Form)
         raise ConsoleNotFound(_("No such finding in this instance.")) from None
     except ApiError as exc:
         detail = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
-        return _back(back, error=detail)
-    return _back(back, moved=finding_id)
+        return _back(request, back, error=detail)
+    if request.headers.get("hx-request"):
+        # htmx swaps the finding in place: no page reload on a phone in the field.
+        return render(
+            request,
+            "_finding.html",
+            user=user,
+            finding=outcome.data,
+            transitions=TRANSITIONS_SHOWN,
+            today=today.isoformat(),
+            back=back,
+            show_plant=back.startswith("/console/findings"),
+            just_moved=True,
+        )
+    return _back(request, back, moved=finding_id)
 
 
-def _back(back: str, **query: str) -> RedirectResponse:
+TRANSITIONS_SHOWN = {status: sorted(moves) for status, moves in TRANSITIONS.items()}
+
+
+def _back(request: Request, back: str, **query: str) -> Response:
     separator = "&" if "?" in back else "?"
-    return RedirectResponse(f"{back}{separator}{urlencode(query)}", status_code=303)
+    target = f"{back}{separator}{urlencode(query)}"
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
