@@ -7,15 +7,21 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tilsyn.cli import app
 from tilsyn.core.db import Database
+from tilsyn.core.models import Instance
+from tilsyn.core.time import today_in_oslo
+from tilsyn.inspections import service as inspections
 from tilsyn.instances.service import authenticate
+from tilsyn.plans import service as plans
 
 runner = CliRunner()
 SECRET = "cli-secret"
@@ -130,6 +136,27 @@ def test_demo_loads_sample_data_without_serving(db_url: str) -> None:
     assert "tilsyn_test_" in out
     assert "curl -H 'api-key: tilsyn_test_" in out
     assert "30 plants" in out
+    assert "inspections" in out
+    database = Database(db_url)
+    try:
+        _check_demo_inspections(database)
+    finally:
+        database.dispose()
+
+
+def _check_demo_inspections(database: Database) -> None:
+    with database.read() as session:
+        instance = session.scalar(select(Instance).where(Instance.name == "demo-test"))
+        assert instance is not None
+        today = today_in_oslo()
+        due = inspections.due_dates(session, instance.id, today=today).values()
+        dates = [item.due_date for item in due if item.due_date is not None]
+        assert any(day < today for day in dates), "some plants are overdue"
+        assert any(today <= day <= date(today.year, 12, 31) for day in dates) or len(dates) < 5
+        plan = plans.latest_plan(session, instance.id, today.year)
+        assert plan["items"], "this year's plan has plants"
+        findings, _ = inspections.list_findings(session, instance.id, today=today)
+        assert findings
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -388,3 +389,36 @@ def test_status_of_unknown_plant(client: TestClient, tenant: Tenant) -> None:
 def test_add_years_leap_day(when: date) -> None:
     assert add_years(when, 1) == date(2025, 2, 28)
     assert add_years(when, 4) == date(2028, 2, 29)
+
+
+def test_bulk_inspections(client: TestClient, tenant: Tenant) -> None:
+    put_plant(client, tenant)
+    items = [
+        {"meteringPointId": MPID, "date": "2001-01-01", "kind": "periodic", "externalId": "A"},
+        {"meteringPointId": MPID, "date": "2011-01-01", "kind": "periodic", "externalId": "B"},
+        {"meteringPointId": "707057500000000001", "date": "2011-01-01", "kind": "periodic"},
+        {"meteringPointId": MPID, "date": "2011-01-01", "kind": "nonsense"},
+        {"meteringPointId": MPID, "date": "2001-01-01", "kind": "periodic", "externalId": "A"},
+    ]
+    response = client.post("/api/inspection/test/bulk", json=items, headers=tenant.headers)
+    assert response.status_code == 200
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert [line.get("result") for line in lines[:-1]] == [
+        "created",
+        "created",
+        "failed",
+        "failed",
+        "unchanged",
+    ]
+    assert lines[2]["errors"][0]["field"] == "meteringPointId"
+    assert lines[3]["errors"][0]["field"] == "kind"
+    assert lines[-1]["summary"]["created"] == 2
+    ndjson = "\n".join(json.dumps(item) for item in items[:2]) + "\n{bad\n"
+    again = client.post(
+        "/api/inspection/test/bulk",
+        content=ndjson,
+        headers={**tenant.headers, "content-type": "application/x-ndjson"},
+    )
+    results = [json.loads(line) for line in again.text.splitlines()]
+    assert [r.get("result") for r in results[:-1]] == ["unchanged", "unchanged", "failed"]
+    assert status(client, tenant)["lastInspection"] == {"date": "2011-01-01", "kind": "periodic"}

@@ -15,11 +15,13 @@ from sqlalchemy import select
 from tests.conftest import Tenant, make_tenant
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
+from tilsyn.core.time import today_in_oslo
 
 NUMBER = "15108695088"
 MPID = "707057500053182051"
 SECRET_NAME = "Hemmelig-Hansen"
 SECRET_NOTE = "only-in-instance-a"
+YEAR = today_in_oslo().year
 
 
 def customer_body(name: str) -> dict[str, Any]:
@@ -50,7 +52,17 @@ def body_for(path: str, method: str, marker: str) -> Any:
     if path.endswith("/builtby"):
         return {"meteringPointId": MPID, "builtByElCompanyId": 4242}
     if path.endswith("/bulk"):
+        if "inspection" in path:
+            return [inspection_body(marker)]
         return [plant_body(marker)] if "plant" in path else [customer_body(marker)]
+    if path == "/api/inspection/{environment}":
+        return inspection_body(marker)
+    if path.endswith("/status"):
+        return {"status": "closed", "date": "2020-01-01", "note": marker}
+    if path.endswith("/inspections"):
+        return {"findingDeadlineDays": 7}
+    if path.startswith("/api/plan/"):
+        return {"capacity": {"63": 1}}
     if path.endswith("/validation"):
         return {"strictValidation": True}
     if path.endswith("/audit-rules"):
@@ -58,17 +70,42 @@ def body_for(path: str, method: str, marker: str) -> Any:
     return {}
 
 
+def inspection_body(note: str) -> dict[str, Any]:
+    return {
+        "meteringPointId": MPID,
+        "externalId": "K-1",
+        "date": "2020-01-01",
+        "kind": "periodic",
+        "notes": note,
+        "findings": [{"description": note, "severity": "nonconformity"}],
+    }
+
+
 def fill(path: str, environment: str) -> str:
-    values = {"environment": environment, "number": NUMBER, "meteringPointId": MPID}
+    """The owner's keys: its plant, its first inspection and finding (id 1), this year."""
+    values = {
+        "environment": environment,
+        "number": NUMBER,
+        "meteringPointId": MPID,
+        "id": "1",
+        "year": str(YEAR),
+    }
     return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "x"), path)
 
 
-def snapshot(client: TestClient, tenant: Tenant) -> tuple[Any, Any]:
+def snapshot(client: TestClient, tenant: Tenant) -> tuple[Any, ...]:
     customer = client.get(
         f"/api/customer/environment/test/bynumber/{NUMBER}", headers=tenant.headers
     )
     plant = client.get(f"/api/plant/test/getDataForImport/{MPID}", headers=tenant.headers)
-    return customer.json(), plant.json()
+    admin = {"api-key": tenant.admin_key}
+    return (
+        customer.json(),
+        plant.json(),
+        client.get("/api/inspection/test/1", headers=tenant.headers).json(),
+        client.get("/api/settings/test/inspections", headers=admin).json(),
+        client.get(f"/api/plan/test/{YEAR}", headers=tenant.headers).json()["version"],
+    )
 
 
 def test_no_endpoint_crosses_instances(client: TestClient, database: Database) -> None:
@@ -84,6 +121,18 @@ def test_no_endpoint_crosses_instances(client: TestClient, database: Database) -
     assert (
         client.post(
             "/api/import/test/plant", json=plant_body(SECRET_NOTE), headers=owner.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/api/inspection/test", json=inspection_body(SECRET_NOTE), headers=owner.headers
+        ).json()["data"]["findings"][0]["id"]
+        == 1
+    )
+    assert (
+        client.post(
+            f"/api/plan/test/{YEAR}", json={}, headers={"api-key": owner.admin_key}
         ).status_code
         == 200
     )
@@ -126,3 +175,4 @@ def test_no_endpoint_crosses_instances(client: TestClient, database: Database) -
     assert after == owner_changes, "no history was written in the owner's instance"
     assert before[0]["FirstName"] == SECRET_NAME
     assert before[1]["description"] == SECRET_NOTE
+    assert before[2]["notes"] == SECRET_NOTE

@@ -32,6 +32,7 @@ from tilsyn.core.models import Instance
 from tilsyn.core.personal import DataKeyError, DataKeys
 from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
+from tilsyn.plans.cli import plan_app, report
 from tilsyn.rules.cli import rules_app
 from tilsyn.users.cli import user_app
 
@@ -52,6 +53,8 @@ app.add_typer(user_app, name="user")
 app.command("sync")(sync_command)
 app.command("import")(import_files)
 app.command("demo-data")(demo_data)
+app.add_typer(plan_app, name="plan")
+app.command("report")(report)
 
 console = Console(stderr=True)
 out = Console()

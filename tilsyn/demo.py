@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from itertools import islice
+from typing import Any
 
 from rich.progress import Progress
 from sqlalchemy import select
@@ -14,7 +17,11 @@ from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import upsert_customer
 from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.history.service import Actor
+from tilsyn.inspections.due import add_years
+from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
+from tilsyn.inspections.service import iter_due, move_finding, record_inspection
 from tilsyn.instances import service as instances
+from tilsyn.plans.service import build_plan
 from tilsyn.plants.service import upsert_plant
 
 DEMO_INSTANCES = (("demo-test", "test"), ("demo-prod", "prod"))
@@ -27,6 +34,9 @@ class DemoSummary:
     customers: int = 0
     plants: int = 0
     sample_metering_point: str = ""
+    inspections: int = 0
+    findings: int = 0
+    plan_items: int = 0
 
     @property
     def test_key(self) -> str:
@@ -35,6 +45,10 @@ class DemoSummary:
     def lines(self) -> list[str]:
         lines = [f"  {name}: api-key {key}" for name, key in self.keys.items()]
         lines.append(f"  demo-test holds {self.customers} customers and {self.plants} plants")
+        lines.append(
+            f"  with {self.inspections} inspections, {self.findings} findings and a plan "
+            f"for this year of {self.plan_items} plants"
+        )
         return lines
 
 
@@ -69,7 +83,9 @@ def load_demo(
         if progress is not None and task is not None:
             progress.advance(task, min(CHUNK, len(customers) - start))
     plant_iter = generate_plants(plants, customer_numbers=numbers, seed=1)
+    mpids: list[str] = []
     while batch := list(islice(plant_iter, CHUNK)):
+        mpids += [str(plant["meteringPointId"]) for plant in batch]
         with database.write() as session:
             for plant in batch:
                 upsert_plant(session, actor, plant, today=today, synthetic_ok=True)
@@ -79,4 +95,83 @@ def load_demo(
                 )
         if progress is not None and task is not None:
             progress.advance(task, len(batch))
+    _load_inspections(database, actor, mpids, today=today, summary=summary)
     return summary
+
+
+def _demo_inspection(
+    rng: random.Random, mpid: str, number: int, day: date, *, findings_too: bool
+) -> dict[str, Any]:
+    """A past periodic inspection, perhaps with a nonconformity (whose default deadline may
+    have passed) and a remark."""
+    findings: list[dict[str, Any]] = []
+    if findings_too and rng.random() < 0.35:
+        findings.append(
+            {
+                "description": rng.choice(FAULTS),
+                "severity": "nonconformity",
+                "regulation": "FEL § 10",
+            }
+        )
+    if findings_too and rng.random() < 0.3:
+        findings.append({"description": "Kursfortegnelse mangler", "severity": "remark"})
+    return {
+        "externalId": f"DEMO-{number:05d}",
+        "meteringPointId": mpid,
+        "date": day.isoformat(),
+        "kind": "periodic",
+        "inspector": rng.choice(["Kari Nordmann", "Ola Hansen", "Ingrid Berg"]),
+        "findings": findings,
+    }
+
+
+def _inspection_day(rng: random.Random, interval: int, today: date) -> date:
+    """Half come due later this year (the plan's coming work), half were inspected lately."""
+    if rng.random() < 0.5:
+        days_left = (date(today.year, 12, 31) - today).days
+        return add_years(today + timedelta(days=rng.randint(1, max(1, days_left))), -interval)
+    return today - timedelta(days=rng.randint(20, 3 * 365))
+
+
+FAULTS = (
+    "Manglende jordfeilvern på kurs",
+    "Skadet kabel i tavle",
+    "Overbelastet kurs",
+    "Manglende berøringsvern",
+)
+
+
+def _load_inspections(
+    database: Database, actor: Actor, mpids: list[str], *, today: date, summary: DemoSummary
+) -> None:
+    """Inspections for about half the plants, some findings moved along their case, and this
+    year's plan: the console shows due, overdue and planned plants at once."""
+    rng = random.Random(16)  # noqa: S311 -- sample data, not secrets
+    with database.write() as session:
+        due = {
+            item.metering_point_id: item
+            for item in iter_due(session, actor.instance_id, today=today)
+        }
+        for number, mpid in enumerate(mpids):
+            interval = due[mpid].interval
+            if rng.random() >= 0.5 or not interval or not due[mpid].facts.in_service:
+                continue
+            day = min(today, _inspection_day(rng, interval, today))
+            # Only recent visits have open findings: an old overdue one would make the plants
+            # meant to come due later this year overdue.
+            recent = (today - day).days <= 3 * 365
+            body = _demo_inspection(rng, mpid, number, day, findings_too=recent)
+            change = parse_valid_inspection(body, today=today)
+            outcome = record_inspection(session, actor.instance_id, change, actor=actor)
+            summary.inspections += 1
+            for finding in outcome.data["findings"]:
+                summary.findings += 1
+                if finding["severity"] == "nonconformity" and rng.random() < 0.4:
+                    step = FindingMove("notified", today, None, "Forhåndsvarsel sendt")
+                    move_finding(
+                        session, actor.instance_id, finding["id"], step, actor=actor, today=today
+                    )
+        plan = build_plan(
+            session, actor.instance_id, today.year, capacity={}, actor=actor, today=today, limit=1
+        )
+    summary.plan_items = sum(area["planned"] + area["deferred"] for area in plan["summary"])

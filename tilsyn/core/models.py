@@ -339,7 +339,6 @@ class Inspection(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "external_id"),
         Index("ix_inspections_plant_id_date", "plant_id", "date"),
-        Index("ix_inspections_instance_id_date", "instance_id", "date"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

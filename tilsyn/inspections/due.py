@@ -69,7 +69,7 @@ def due(facts: PlantFacts, *, today: date, new_installation_years: int) -> Due:
         due_date, reason = add_years(facts.clock, facts.interval), INTERVAL
     elif facts.connected is None:
         due_date, reason = today, NEVER_INSPECTED
-    elif facts.connected >= add_years(today, -new_installation_years):
+    elif add_years(facts.connected, new_installation_years) > today:
         due_date, reason = facts.connected, NEW_INSTALLATION
     else:
         due_date, reason = add_years(facts.connected, facts.interval), INTERVAL

@@ -68,7 +68,8 @@ def plant_rows(
     statement = select(*PLANT_COLUMNS).where(owned_by(Plant, instance_id)).order_by(Plant.id)
     if plant_ids is not None:
         statement = statement.where(Plant.id.in_(list(plant_ids)))
-    result = session.execute(statement.execution_options(yield_per=STREAM_ROWS))
+    # On the connection (Core): the ORM's per-row handling would cost more than the read.
+    result = session.connection().execute(statement.execution_options(yield_per=STREAM_ROWS))
     yield from result
 
 
@@ -82,28 +83,22 @@ def _limited(statement: Any, column: Any, keys: Sequence[int] | Sequence[str] | 
 def clock_dates(
     session: Session, instance_id: int, *, until: date, plant_ids: Sequence[int] | None = None
 ) -> dict[int, tuple[date, str]]:
-    """Each plant's latest periodic or new-installation inspection up to ``until``: date, kind."""
-    latest = (
-        select(Inspection.plant_id, func.max(Inspection.date).label("day"))
-        .where(
-            owned_by(Inspection, instance_id),
-            Inspection.kind.in_(CLOCK_KINDS),
-            Inspection.date <= until,
-        )
-        .group_by(Inspection.plant_id)
+    """Each plant's latest periodic or new-installation inspection up to ``until``: date and
+    kind (new_installation wins a tie: it says more). One pass over the clock inspections;
+    keeping the latest in Python spares a join back that SQLite would plan as a scan."""
+    statement = select(Inspection.plant_id, Inspection.date, Inspection.kind).where(
+        owned_by(Inspection, instance_id),
+        Inspection.kind.in_(CLOCK_KINDS),
+        Inspection.date <= until,
     )
-    latest = _limited(latest, Inspection.plant_id, plant_ids).subquery()
-    # The kind of that inspection: new_installation wins a tie, it says more.
-    statement = (
-        select(Inspection.plant_id, Inspection.date, func.max(Inspection.kind))
-        .join(
-            latest,
-            and_(latest.c.plant_id == Inspection.plant_id, latest.c.day == Inspection.date),
-        )
-        .where(owned_by(Inspection, instance_id), Inspection.kind.in_(CLOCK_KINDS))
-        .group_by(Inspection.plant_id, Inspection.date)
-    )
-    return {plant: (day, kind) for plant, day, kind in session.execute(statement)}
+    statement = _limited(statement, Inspection.plant_id, plant_ids)
+    latest: dict[int, tuple[date, str]] = {}
+    get = latest.get
+    for plant_id, day, kind in session.connection().execute(statement):
+        found = get(plant_id)
+        if found is None or day > found[0] or (day == found[0] and kind == "new_installation"):
+            latest[plant_id] = (day, kind)
+    return latest
 
 
 def _oslo_day(moment: datetime) -> date:

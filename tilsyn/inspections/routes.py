@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
 
+from tilsyn.bulk.routes import NDJSON, RequestStreamingResponse, _chunks, _is_ndjson
+from tilsyn.bulk.service import Summary
+from tilsyn.bulk.stream import RawItem, split_body
+from tilsyn.core.errors import RequestTimeout
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -17,11 +24,13 @@ from tilsyn.core.http import (
     PageAfter,
     actor_for,
     admin_context,
+    get_settings,
     json_request_body,
     problem,
 )
 from tilsyn.core.time import today_in_oslo
 from tilsyn.inspections import service
+from tilsyn.inspections.bulk import CHUNK_SIZE, write_chunk
 from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection
 from tilsyn.inspections.schemas import (
     FindingListOut,
@@ -66,6 +75,75 @@ def upsert_inspection(
             session, ctx.instance_id, change, actor=actor_for(request, ctx)
         )
     return JSONResponse(outcome.as_dict())
+
+
+@router.post(
+    "/api/inspection/{environment}/bulk",
+    operation_id="bulkInspections",
+    summary="Record many inspections (NDJSON or a JSON array); one result line per item",
+    response_class=StreamingResponse,
+    responses={
+        **WRITE_ERRORS,
+        200: {
+            "description": "One result line per item, then a summary line",
+            "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/BulkItemOut"}}},
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "NDJSON (one object per line, streamed) or a JSON array",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/InspectionIn"},
+                    }
+                },
+                NDJSON: {"schema": {"$ref": "#/components/schemas/InspectionIn"}},
+            },
+        }
+    },
+)
+def bulk_inspections(
+    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
+) -> StreamingResponse:
+    """Each item follows the single endpoint's rules; a chunk of items commits at a time."""
+    actor = actor_for(request, ctx)
+    limit = get_settings(request).max_bulk_items
+    today = today_in_oslo()
+
+    async def lines() -> AsyncIterator[bytes]:
+        summary = Summary()
+        chunk: list[RawItem] = []
+
+        async def flush() -> AsyncIterator[bytes]:
+            results = await run_in_threadpool(
+                write_chunk, db, ctx.instance_id, list(chunk), actor=actor, today=today
+            )
+            summary.add(results)
+            chunk.clear()
+            for result in results:
+                yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+
+        try:
+            async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
+                if item.index >= limit:
+                    error = f"more than {limit} items in one request; send the rest in another"
+                    chunk.append(RawItem(item.index, error=error))
+                    break
+                chunk.append(item)
+                if len(chunk) >= CHUNK_SIZE:
+                    async for line in flush():
+                        yield line
+        except RequestTimeout as exc:
+            chunk.append(RawItem(len(chunk), error=exc.detail))
+        if chunk:
+            async for line in flush():
+                yield line
+        yield (json.dumps(summary.as_dict()) + "\n").encode()
+
+    return RequestStreamingResponse(lines(), media_type=NDJSON)
 
 
 @router.get(
@@ -178,7 +256,7 @@ def list_findings(
     response_model=InspectionSettingsOut,
     responses={400: READ_ERRORS[400], 401: READ_ERRORS[401], 429: READ_ERRORS[429], **_FORBIDDEN},
 )
-def get_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.get_inspection_settings(session, ctx.instance_id))
 
@@ -191,7 +269,7 @@ def get_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRespon
     responses={**WRITE_ERRORS, **_FORBIDDEN},
     openapi_extra=json_request_body("InspectionSettingsIn"),
 )
-def put_settings(
+def change_settings(
     request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
 ) -> JSONResponse:
     """A setting left out keeps its value; each change is in history."""

@@ -60,27 +60,26 @@ class PlantDue:
 
 
 class _Audit:
-    """The effective auditSpecificInfo values: explicit where stored, else by the rules,
-    looked up once per (consumption code, næringskode)."""
+    """The effective auditSpecificInfo values: explicit where stored, else by the rules;
+    computed once per distinct (codes, explicit values), which a million plants share."""
 
     def __init__(self, rules: RuleIndex) -> None:
         self.rules = rules
-        self.cache: dict[tuple[str, str], list[Any]] = {}
+        self.cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
-    def values(self, row: Any) -> list[Any]:
-        explicit = [row.plantType, row.inspectionArea, row.riskCategoryGroup, row.inspectionRate]
-        if all(value is not None for value in explicit):
-            return explicit
-        key = (row.consumption_code, row.industrial_classification)
-        derived = self.cache.get(key)
-        if derived is None:
-            found = self.rules.lookup(key[0], key[1].strip())
-            derived = [
-                None if rule is None else rule.values[position]
-                for position, rule in enumerate(found)
-            ]
-            self.cache[key] = derived
-        return [e if e is not None else d for e, d in zip(explicit, derived, strict=True)]
+    def values(self, key: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``key``: consumption code, næringskode, then the four explicit values."""
+        found = self.cache.get(key)
+        if found is None:
+            rules = self.rules.lookup(key[0], key[1].strip())
+            found = tuple(
+                explicit
+                if explicit is not None
+                else (None if rule is None else rule.values[position])
+                for position, (explicit, rule) in enumerate(zip(key[2:], rules, strict=True))
+            )
+            self.cache[key] = found
+        return found
 
 
 def iter_due(
@@ -98,22 +97,24 @@ def iter_due(
         rows = list(rows)
         mpids = [row.metering_point_id for row in rows]
     changes = repo.use_changes(session, instance, until=today, mpids=mpids)
+    values = audit.values
     for row in rows:
-        plant_type, area, risk, rate = audit.values(row)
-        clock = clocks.get(row.id)
+        plant_id, mpid, status, connected = row[:4]
+        plant_type, area, risk, rate = values(row[4:])
+        clock = clocks.get(plant_id)
         clock_day = None if clock is None else clock[0]
-        used = changes.get(row.metering_point_id)
+        used = changes.get(mpid)
         facts = PlantFacts(
-            in_service=row.status == IN_SERVICE,
-            interval=rate,
-            connected=row.connected_date,
-            clock=clock_day,
-            use_changed=None if used is None else first_use_change_after(used, clock_day),
-            overdue_deadline=overdue.get(row.id),
+            status == IN_SERVICE,
+            rate,
+            connected,
+            clock_day,
+            None if used is None else first_use_change_after(used, clock_day),
+            overdue.get(plant_id),
         )
         yield PlantDue(
-            row.id,
-            row.metering_point_id,
+            plant_id,
+            mpid,
             plant_type,
             area,
             risk,

@@ -8,14 +8,16 @@ capacity most urgent first, and stores the result as the year's next version.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tilsyn.core.bodies import read_model
@@ -26,14 +28,13 @@ from tilsyn.core.tenancy import owned_by
 from tilsyn.core.time import today_in_oslo, utc_now
 from tilsyn.history.service import Actor, record_change
 from tilsyn.inspections.due import NO_INTERVAL
-from tilsyn.inspections.repository import clock_plants_between
+from tilsyn.inspections.repository import clock_plants_between, lock_instance
 from tilsyn.inspections.schemas import PlanIn
 from tilsyn.inspections.service import PlantDue, iter_due
 from tilsyn.plans.explain import explanation
 
 NO_AREA = "none"
 """The capacity key of plants without an inspection area."""
-INSERT_ROWS = 10_000
 MAX_PAGE = 100_000
 CSV_COLUMNS = (
     "meteringPointId",
@@ -86,27 +87,97 @@ def _choose(items: list[PlantDue], capacity: Mapping[str, int]) -> list[_Row]:
         by_area.setdefault(item.inspection_area, []).append(item)
     chosen: list[_Row] = []
     for area in sorted(by_area, key=lambda a: (a is None, a or 0)):
-        ranked = sorted(by_area[area], key=lambda i: (i.due_date, i.metering_point_id))
+        ranked = sorted(by_area[area], key=lambda i: (i.due.due_date, i.metering_point_id))
         limit = capacity.get(_area_key(area))
         for rank, item in enumerate(ranked):
             chosen.append(_Row(item, "planned" if limit is None or rank < limit else "deferred"))
     return chosen
 
 
-def _item_row(plan_id: int, position: int, item: PlantDue, status: str) -> dict[str, Any]:
-    return {
-        "plan_id": plan_id,
-        "position": position,
-        "plant_id": item.plant_id,
-        "metering_point_id": item.metering_point_id,
-        "inspection_area": item.inspection_area,
-        "plant_type": item.plant_type,
-        "risk_category_group": item.risk_category_group,
-        "due_date": item.due_date,
-        "reasons": ",".join(item.reasons),
-        "explanation": explanation(item),
-        "status": status,
-    }
+ITEM_COLUMNS = (
+    "plan_id",
+    "position",
+    "plant_id",
+    "metering_point_id",
+    "inspection_area",
+    "plant_type",
+    "risk_category_group",
+    "due_date",
+    "reasons",
+    "explanation",
+    "status",
+)
+
+
+def _item_row(plan_id: int, position: int, item: PlantDue, status: str) -> tuple[Any, ...]:
+    """A plan item in the order of ITEM_COLUMNS; the due date as ISO text, as both
+    databases take it."""
+    due_date = item.due_date
+    return (
+        plan_id,
+        position,
+        item.plant_id,
+        item.metering_point_id,
+        item.inspection_area,
+        item.plant_type,
+        item.risk_category_group,
+        None if due_date is None else due_date.isoformat(),
+        ",".join(item.reasons),
+        explanation(item),
+        status,
+    )
+
+
+def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Store a plan's items through the driver: COPY on PostgreSQL (an executemany there is
+    a round trip per row), executemany on SQLite, whose driver loops in C. A million items
+    through the ORM or Core's parameter handling would take longer than the whole build."""
+    if not rows:
+        return
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    names = ", ".join(ITEM_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor, cursor.copy(f"COPY plan_items ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in ITEM_COLUMNS)
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO plan_items ({names}) VALUES ({marks})", rows)  # noqa: S608
+    finally:
+        cursor.close()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A build holds a million small objects it will not free: the cyclic collector would
+    walk them over and over while they pile up, for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _built_summary(
+    rows: list[tuple[Any, ...]], capacity: Mapping[str, int], done: set[int]
+) -> list[dict[str, Any]]:
+    """The summary per area of rows just built (the read-back of a stored plan would cost as
+    much as the build's own reads)."""
+    counts: dict[int | None, dict[str, int]] = {}
+    for row in rows:
+        if row[10] == "unplanned":
+            continue
+        entry = counts.setdefault(row[4], {"planned": 0, "deferred": 0, "done": 0})
+        entry["done" if row[2] in done else row[10]] += 1
+    return [
+        {"inspectionArea": area, "capacity": capacity.get(_area_key(area)), **entry}
+        for area, entry in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    ]
 
 
 def build_plan(
@@ -117,14 +188,35 @@ def build_plan(
     capacity: Mapping[str, int],
     actor: Actor,
     today: date | None = None,
+    limit: int = 1000,
 ) -> dict[str, Any]:
-    """Build and store the year's next plan version; its view (first page)."""
+    """Build and store the year's next plan version; its view (the first ``limit`` items)."""
     today = today or today_in_oslo()
+    with _collector_paused():
+        plan, rows = _build(session, instance, year, capacity=capacity, today=today)
+    diff: dict[str, Any] = {"version": [plan.version - 1 or None, plan.version]}
+    if capacity:
+        diff["capacity"] = [None, dict(capacity)]
+    record_change(
+        session, actor, entity_type="plan", entity_key=str(year), operation="build", diff=diff
+    )
+    done = _done_plants(session, instance, year)
+    return plan_view(
+        session, instance, plan, limit=limit, summary=_built_summary(rows, capacity, done)
+    )
+
+
+def _build(
+    session: Session, instance: int, year: int, *, capacity: Mapping[str, int], today: date
+) -> tuple[Plan, list[tuple[Any, ...]]]:
+    # Two builds at once would both take the next version: the second waits for the first.
+    lock_instance(session, instance)
     year_end = date(year, 12, 31)
     due_items: list[PlantDue] = []
     unplanned: list[PlantDue] = []
     for item in iter_due(session, instance, today=today):
-        if item.due_date is not None and item.due_date <= year_end:
+        due_date = item.due.due_date
+        if due_date is not None and due_date <= year_end:
             due_items.append(item)
         elif NO_INTERVAL in item.reasons:
             unplanned.append(item)
@@ -153,21 +245,8 @@ def build_plan(
         _item_row(plan.id, start + n, item, "unplanned")
         for n, item in enumerate(sorted(unplanned, key=lambda i: i.metering_point_id))
     ]
-    connection = session.connection()
-    for first in range(0, len(rows), INSERT_ROWS):
-        connection.execute(insert(PlanItem), rows[first : first + INSERT_ROWS])
-    record_change(
-        session,
-        actor,
-        entity_type="plan",
-        entity_key=str(year),
-        operation="build",
-        diff={
-            "version": [version - 1 or None, version],
-            "capacity": [None, dict(capacity)] if capacity else [None, None],
-        },
-    )
-    return plan_view(session, instance, plan, limit=1000)
+    _insert_items(session, rows)
+    return plan, rows
 
 
 def _latest(session: Session, instance: int, year: int) -> Plan:
@@ -244,7 +323,13 @@ def _items(session: Session, plan: Plan, *, after: int, limit: int | None) -> li
 
 
 def plan_view(
-    session: Session, instance: int, plan: Plan, *, limit: int = 1000, after: int | None = None
+    session: Session,
+    instance: int,
+    plan: Plan,
+    *,
+    limit: int = 1000,
+    after: int | None = None,
+    summary: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     done = _done_plants(session, instance, plan.year)
     rows = _items(session, plan, after=-1 if after is None else after, limit=limit + 1)
@@ -257,7 +342,7 @@ def plan_view(
         "builtAt": plan.built_at.isoformat().replace("+00:00", "Z"),
         "builtOn": plan.built_on.isoformat(),
         "capacity": plan.capacity or {},
-        "summary": _summary(session, plan, done),
+        "summary": _summary(session, plan, done) if summary is None else summary,
         "items": [i for i in items if i["status"] != "unplanned"],
         "unplanned": [
             {k: v for k, v in i.items() if k not in {"dueDate", "status"}}

@@ -63,7 +63,6 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_inspections_plant_id_date", "inspections", ["plant_id", "date"])
-    op.create_index("ix_inspections_instance_id_date", "inspections", ["instance_id", "date"])
     op.create_table(
         "findings",
         sa.Column("id", BIG_ID, nullable=False),
@@ -159,7 +158,6 @@ def downgrade() -> None:
     op.drop_index("ix_findings_plant_id", table_name="findings")
     op.drop_index("ix_findings_inspection_id", table_name="findings")
     op.drop_table("findings")
-    op.drop_index("ix_inspections_instance_id_date", table_name="inspections")
     op.drop_index("ix_inspections_plant_id_date", table_name="inspections")
     op.drop_table("inspections")
     with op.batch_alter_table("instances", schema=None) as batch_op:
