@@ -109,6 +109,11 @@ def console_errors(page: Page) -> list[str]:
         if message.type == "error":
             errors.append(message.text)
 
+    def on_failed(request: Any) -> None:
+        # A navigation cancels what the page before was still loading: that is no error.
+        if request.failure != "net::ERR_ABORTED":
+            errors.append(f"failed: {request.url} ({request.failure})")
+
     page.on("console", on_console)
-    page.on("requestfailed", lambda request: errors.append(f"failed: {request.url}"))
+    page.on("requestfailed", on_failed)
     return errors
