@@ -101,17 +101,21 @@ def snapshot(page: Page, name: str, *, full_page: bool = True) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
-def console_errors(page: Page) -> list[str]:
-    """Collects the page's console errors and failed requests (a blocked asset shows here)."""
+def console_errors(page: Page, *, expected_down: str = "") -> list[str]:
+    """Collects the page's console errors and failed requests (a blocked asset shows here);
+    failures of requests to ``expected_down`` (a tile server that is down) are expected."""
     errors: list[str] = []
 
     def on_console(message: Any) -> None:
-        if message.type == "error":
+        url = (message.location or {}).get("url", "")
+        if message.type == "error" and not (expected_down and url.startswith(expected_down)):
             errors.append(message.text)
 
     def on_failed(request: Any) -> None:
         # A navigation cancels what the page before was still loading: that is no error.
-        if request.failure != "net::ERR_ABORTED":
+        if request.failure == "net::ERR_ABORTED":
+            return
+        if not (expected_down and request.url.startswith(expected_down)):
             errors.append(f"failed: {request.url} ({request.failure})")
 
     page.on("console", on_console)

@@ -36,6 +36,11 @@ from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.users import service as users
 
+# A tile server that does not answer (nothing listens on the discard port): the map must
+# still show its points.
+TILES_DOWN = "http://127.0.0.1:9"
+TILE_URL = TILES_DOWN + "/tiles/{z}/{x}/{y}.png"
+
 # The machine running CI is shared and busy: waits are generous, never a fixed sleep.
 expect.set_options(timeout=20_000)
 
@@ -81,7 +86,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         actor = Actor(instance_id=instance.id)
         for email, role in ((ADMIN, "admin"), (INSPECTOR, "inspector"), (VIEWER, "viewer")):
             users.create_user(session, actor, email=email, role=role, password=PASSWORD)
-    settings = Settings(database_url=url, secret_key=SECRET)
+    settings = Settings(database_url=url, secret_key=SECRET, console_tile_url=TILE_URL)
     with serving(settings, database) as base:
         yield Site(base, database)
     database.dispose()
@@ -100,8 +105,8 @@ def context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
     outside: list[str] = []
 
     def only_local(route: Any) -> None:
-        if route.request.url.startswith(site.base):
-            route.continue_()
+        if route.request.url.startswith((site.base, TILES_DOWN)):
+            route.continue_()  # the tile server is configured (and down), not a CDN
         else:
             outside.append(route.request.url)
             route.abort()
@@ -122,7 +127,7 @@ def sign_in(page: Page, email: str) -> None:
 
 def test_admin_walks_through_the_console(context: BrowserContext, site: Site) -> None:
     page = context.new_page()
-    errors = console_errors(page)
+    errors = console_errors(page, expected_down=TILES_DOWN)
     page.goto("/console/")
     expect(page).to_have_url(re.compile(r"/console/sign-in"))
     snapshot(page, "sign-in")
@@ -145,6 +150,9 @@ def test_admin_walks_through_the_console(context: BrowserContext, site: Site) ->
     status = page.locator("#map-status")
     expect(status).to_have_attribute("data-plants", re.compile(r"^[1-9]\d*$"))
     expect(page.locator("#map .leaflet-overlay-pane canvas")).to_be_visible()
+    # Tiles were asked for and none came: the points are drawn on the plain background.
+    expect(page.locator("#map .leaflet-tile-pane img").first).to_be_attached()
+    expect(page.locator("#map img.leaflet-tile-loaded")).to_have_count(0)
     snapshot(page, "map", full_page=False)
 
     page.goto("/console/rules")

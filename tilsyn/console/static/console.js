@@ -3,7 +3,11 @@
   "use strict";
 
   function drawMap(element) {
-    var map = L.map(element, { attributionControl: false, preferCanvas: true });
+    var map = L.map(element, { attributionControl: false, preferCanvas: true, zoomControl: false });
+    L.control.zoom({
+      zoomInTitle: element.getAttribute("data-zoom-in") || "Zoom in",
+      zoomOutTitle: element.getAttribute("data-zoom-out") || "Zoom out"
+    }).addTo(map);
     var tiles = element.getAttribute("data-tiles");
     if (tiles) {
       L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
