@@ -19,6 +19,7 @@ from tilsyn.console.web import (
     ConsoleNotFound,
     Viewer,
     database_of,
+    query_text,
     render,
 )
 from tilsyn.core.errors import ApiError, NotFound
@@ -33,7 +34,8 @@ FILTERS = ("q", "postalCode", "status", "netStation", "dueBefore", "after")
 
 
 def _filters(request: Request) -> dict[str, str]:
-    return {name: (request.query_params.get(name) or "").strip()[:200] for name in FILTERS}
+    """The query's filters as text; NUL removed (PostgreSQL text cannot hold it)."""
+    return {name: query_text(request, name) for name in FILTERS}
 
 
 def _day(value: str) -> date | None:
@@ -82,7 +84,7 @@ def search_page(request: Request, user: Viewer) -> HTMLResponse:
 
 @router.get("/grid")
 def grid_page(request: Request, user: Viewer) -> HTMLResponse:
-    after = (request.query_params.get("after") or "")[:200] or None
+    after = query_text(request, "after") or None
     with database_of(request).read() as session:
         stations, next_after = browse.net_stations(
             session, user.instance_id, limit=PAGE_SIZE, after=after
@@ -98,7 +100,7 @@ def grid_page(request: Request, user: Viewer) -> HTMLResponse:
 
 @router.get("/grid/connection-point/{name}")
 def connection_point_page(request: Request, name: str, user: Viewer) -> HTMLResponse:
-    after = (request.query_params.get("after") or "")[:200] or None
+    after = query_text(request, "after") or None
     with database_of(request).read() as session:
         try:
             items, next_after = search.connection_point_plants(

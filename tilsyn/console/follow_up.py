@@ -23,6 +23,7 @@ from tilsyn.console.web import (
     console_actor,
     database_of,
     field,
+    query_text,
     render,
 )
 from tilsyn.core.errors import ApiError, InvalidBody, InvalidRequest, NotFound
@@ -148,7 +149,7 @@ def _filters(request: Request) -> dict[str, str]:
     return {
         "status": status if status in FINDING_STATUSES else "",
         "overdue": "1" if request.query_params.get("overdue") == "1" else "",
-        "after": (request.query_params.get("after") or "")[:20],
+        "after": query_text(request, "after", limit=20),
     }
 
 
@@ -180,8 +181,8 @@ def findings_page(request: Request, user: Viewer) -> HTMLResponse:
         transitions=TRANSITIONS_SHOWN,
         today=today.isoformat(),
         next_query=next_query,
-        moved=request.query_params.get("moved"),
-        error=request.query_params.get("error"),
+        moved=query_text(request, "moved", limit=20),
+        error=query_text(request, "error", limit=300),
     )
 
 

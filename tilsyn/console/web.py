@@ -209,6 +209,11 @@ def field(form: FormData, name: str, *, limit: int = 10_000) -> str:
     return value.replace("\x00", "")[:limit].strip()
 
 
+def query_text(request: Request, name: str, *, limit: int = 200) -> str:
+    """A query parameter as text: absent is empty, NUL removed, cut at a sane length."""
+    return (request.query_params.get(name) or "").replace("\x00", "")[:limit].strip()
+
+
 def console_actor(request: Request, user: SignedIn) -> Actor:
     return user.actor(request_id(request))
 
