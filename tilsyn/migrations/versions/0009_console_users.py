@@ -1,4 +1,4 @@
-"""console users: people who sign in, their sessions and failed sign-ins
+"""console users: people who sign in, their sessions and failed sign-ins; plants by status
 
 Revision ID: 0009
 Revises: 0008
@@ -67,9 +67,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_sign_in_failures_subject_at", "sign_in_failures", ["subject", "at"], unique=False
     )
+    op.create_index(
+        "ix_plants_instance_id_status", "plants", ["instance_id", "status"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_plants_instance_id_status", table_name="plants")
     op.drop_index("ix_sign_in_failures_subject_at", table_name="sign_in_failures")
     op.drop_table("sign_in_failures")
     op.drop_index(op.f("ix_user_sessions_user_id"), table_name="user_sessions")
