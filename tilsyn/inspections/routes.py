@@ -61,7 +61,9 @@ def methods_route(*methods: str) -> type[APIRoute]:
     return MethodsRoute
 
 
-router = APIRouter(tags=["inspections"])
+# The APIs router: the inspection routes (tagged "inspections") and the settings ones.
+router = APIRouter()
+inspection_router = APIRouter(tags=["inspections"])
 settings_router = APIRouter(tags=["settings"], route_class=methods_route("GET", "PUT"))
 
 Admin = Annotated[KeyContext, Depends(admin_context)]
@@ -74,7 +76,7 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not 
 SETTINGS_PATH = "/api/settings/{environment}/inspections"
 
 
-@router.post(
+@inspection_router.post(
     "/api/inspection/{environment}",
     operation_id="upsertInspection",
     summary="Record an inspection with its findings; upserted by externalId when sent",
@@ -95,7 +97,7 @@ def upsert_inspection(
     return JSONResponse(outcome.as_dict())
 
 
-@router.post(
+@inspection_router.post(
     "/api/inspection/{environment}/bulk",
     operation_id="bulkInspections",
     summary="Record many inspections (NDJSON or a JSON array); one result line per item",
@@ -164,7 +166,7 @@ def bulk_inspections(
     return RequestStreamingResponse(lines(), media_type=NDJSON)
 
 
-@router.api_route(
+@inspection_router.api_route(
     "/api/inspection/{environment}/bulk",
     methods=["GET", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
@@ -174,7 +176,7 @@ def bulk_other_methods() -> None:
     raise HTTPException(status_code=405, headers={"Allow": "POST"})
 
 
-@router.get(
+@inspection_router.get(
     "/api/inspection/{environment}/{id}",
     operation_id="getInspection",
     summary="Read an inspection with its findings",
@@ -186,7 +188,7 @@ def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db)
         return JSONResponse(service.get_inspection(session, ctx.instance_id, id))
 
 
-@router.get(
+@inspection_router.get(
     "/api/plant/{environment}/{meteringPointId}/inspections",
     operation_id="listPlantInspections",
     summary="A plant's inspections, newest first",
@@ -200,7 +202,7 @@ def plant_inspections(
         return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
 
 
-@router.get(
+@inspection_router.get(
     "/api/plant/{environment}/{meteringPointId}/inspection-status",
     operation_id="getInspectionStatus",
     summary="When the plant is due for inspection, and why",
@@ -218,7 +220,7 @@ def inspection_status(
         )
 
 
-@router.post(
+@inspection_router.post(
     "/api/finding/{environment}/{id}/status",
     operation_id="moveFinding",
     summary="Move a finding one step along its case (notified, ordered, corrected, closed...)",
@@ -245,7 +247,7 @@ def move_finding(
     return JSONResponse(outcome.as_dict())
 
 
-@router.get(
+@inspection_router.get(
     "/api/finding/{environment}",
     operation_id="listFindings",
     summary="List findings, with their plant, deadline and status (keyset pages)",
@@ -306,4 +308,5 @@ def change_settings(
     return JSONResponse(outcome.as_dict())
 
 
+router.include_router(inspection_router)
 router.include_router(settings_router)

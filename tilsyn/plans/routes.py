@@ -28,7 +28,8 @@ from tilsyn.instances.service import KeyContext
 from tilsyn.plans import service
 
 router = APIRouter(tags=["plans"])
-plan_router = APIRouter(tags=["plans"], route_class=methods_route("GET", "POST"))
+# Tagged "plans" by the router it is included in.
+plan_router = APIRouter(route_class=methods_route("GET", "POST"))
 
 Admin = Annotated[KeyContext, Depends(admin_context)]
 Year = Annotated[int, Path(ge=1900, le=2200, description="The plan's calendar year")]
