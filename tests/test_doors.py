@@ -31,6 +31,7 @@ from tilsyn.instances import service as instances
 NDJSON = {"content-type": "application/x-ndjson"}
 PLANT_BULK = "/api/import/test/plant/bulk"
 CUSTOMER_BULK = "/api/import/test/customer/bulk"
+INSPECTION_BULK = "/api/inspection/test/bulk"
 
 
 def lines(response: httpx.Response) -> list[dict[str, Any]]:
@@ -234,11 +235,13 @@ def _app(settings: Settings, database: Database, **bounds: Any) -> Any:
     return create_app(replace(settings, **bounds), database)
 
 
-async def _post_stream(app: Any, tenant: Tenant, body: AsyncIterator[bytes]) -> httpx.Response:
+async def _post_stream(
+    app: Any, tenant: Tenant, body: AsyncIterator[bytes], url: str = PLANT_BULK
+) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         return await client.post(
-            PLANT_BULK, content=body, headers={**tenant.headers, **NDJSON}, timeout=120
+            url, content=body, headers={**tenant.headers, **NDJSON}, timeout=120
         )
 
 
@@ -277,6 +280,48 @@ def test_a_key_revoked_mid_stream_writes_no_more(
             Change.api_key_id == key_id, Change.entity_type == "plant"
         )
         assert session.scalar(plants_written) == 500
+
+
+def test_the_inspections_bulk_door_has_the_same_bounds_and_key_check(
+    client: TestClient, settings: Settings, database: Database, tenant: Tenant
+) -> None:
+    """Findings 4 and 6 hold for every bulk door, the inspections one included."""
+    mpid = make_mpid(9)
+    assert client.post(plant_url(), json=minimal_plant(mpid), headers=tenant.headers).is_success
+
+    def inspection(number: int) -> bytes:
+        body = {"meteringPointId": mpid, "externalId": f"K-{number}", "date": "2020-01-01"}
+        return json.dumps({**body, "kind": "follow_up"}).encode() + b"\n"
+
+    async def many() -> AsyncIterator[bytes]:
+        for number in range(30):
+            yield inspection(number)
+
+    app = _app(settings, database, max_bulk_items=10)
+    results = lines(asyncio.run(_post_stream(app, tenant, many(), INSPECTION_BULK)))
+    assert results[-1]["summary"]["stopped"]["code"] == "too_many_items"
+    assert results[-1]["summary"]["created"] == 10
+    with database.read() as session:
+        key_id = session.scalar(
+            select(ApiKey.id).where(
+                ApiKey.instance_id == tenant.instance_id, ApiKey.scope == "import"
+            )
+        )
+
+    async def revoked_midway() -> AsyncIterator[bytes]:
+        for number in range(100, 700):
+            yield inspection(number)
+        with database.write() as session:
+            instances.revoke_key(session, key_id)
+        for number in range(700, 1300):
+            yield inspection(number)
+
+    response = asyncio.run(
+        _post_stream(_app(settings, database), tenant, revoked_midway(), INSPECTION_BULK)
+    )
+    summary = lines(response)[-1]["summary"]
+    assert summary["stopped"]["code"] == "key_revoked"
+    assert summary["created"] == 500  # the first chunk, written before the revocation
 
 
 def test_a_stream_has_a_total_time_and_size(

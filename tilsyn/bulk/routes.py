@@ -136,7 +136,7 @@ async def _off_the_loop(split: Callable[[], list[RawItem]]) -> list[RawItem]:
     return await run_in_threadpool(split)
 
 
-def _check_key(db: Database, key_id: int) -> None:
+def check_key(db: Database, key_id: int) -> None:
     """Before each chunk is written: a key revoked meanwhile writes no more."""
     with db.lookup() as session:
         active = key_is_active(session, key_id)
@@ -147,9 +147,22 @@ def _check_key(db: Database, key_id: int) -> None:
         )
 
 
+async def bounded_items(request: Request) -> AsyncIterator[RawItem]:
+    """The body's items, split and decoded off the event loop, within the request's bounds
+    (bytes, time, stalls, items): :class:`BulkStopped` at the first bound reached."""
+    limit = get_settings(request).max_bulk_items
+    items = split_body(_chunks(request), ndjson=_is_ndjson(request), run=_off_the_loop)
+    async for item in items:
+        if item.index >= limit:
+            raise BulkStopped(
+                "too_many_items",
+                f"More than {limit} items in one request; send the rest in another.",
+            )
+        yield item
+
+
 def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
     actor = actor_for(request, ctx)
-    limit = get_settings(request).max_bulk_items
     checkers: ChunkCheckers = request.app.state.chunk_checkers
     statistics = LoadStatistics(db)
 
@@ -172,7 +185,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             for result in results:
                 if result.result not in {"failed", "superseded"}:
                     observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
-                yield _line(result.as_dict())
+                yield answer_line(result.as_dict())
 
         async def prepare(items: list[RawItem], first: bool) -> PreparedChunk:
             """In a checker process, so that checking and writing each get a core; in a
@@ -194,7 +207,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
             flushed += 1
             async for line in written():
                 yield line
-            await run_in_threadpool(_check_key, db, ctx.key_id)
+            await run_in_threadpool(check_key, db, ctx.key_id)
             writing = asyncio.ensure_future(
                 run_in_threadpool(
                     partial(write_chunk, db, actor, prepared, today=today, statistics=statistics)
@@ -206,13 +219,7 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
 
         stopped: BulkStopped | None = None
         try:
-            items = split_body(_chunks(request), ndjson=_is_ndjson(request), run=_off_the_loop)
-            async for item in items:
-                if item.index >= limit:
-                    raise BulkStopped(
-                        "too_many_items",
-                        f"More than {limit} items in one request; send the rest in another.",
-                    )
+            async for item in bounded_items(request):
                 chunk.append(item)
                 if len(chunk) >= CHUNK_SIZE:
                     full, chunk = chunk, []
@@ -231,12 +238,12 @@ def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
         end = summary.as_dict()
         if stopped is not None:
             end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
-        yield _line(end)
+        yield answer_line(end)
 
     return RequestStreamingResponse(lines(), media_type=NDJSON)
 
 
-def _line(record: dict[str, Any]) -> bytes:
+def answer_line(record: dict[str, Any]) -> bytes:
     """One answer line. Nothing read can hold text that is not UTF-8 (the reader refuses
     it); should anything slip through, the line is escaped rather than the stream broken."""
     text = json.dumps(record, ensure_ascii=False)

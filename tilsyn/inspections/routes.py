@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,10 +12,16 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from tilsyn.bulk.routes import NDJSON, RequestStreamingResponse, _chunks, _is_ndjson
+from tilsyn.bulk.routes import (
+    NDJSON,
+    BulkStopped,
+    RequestStreamingResponse,
+    answer_line,
+    bounded_items,
+    check_key,
+)
 from tilsyn.bulk.service import Summary
-from tilsyn.bulk.stream import RawItem, split_body
-from tilsyn.core.errors import RequestTimeout
+from tilsyn.bulk.stream import RawItem
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -27,7 +32,6 @@ from tilsyn.core.http import (
     PageAfter,
     actor_for,
     admin_context,
-    get_settings,
     json_request_body,
     problem,
 )
@@ -130,7 +134,6 @@ def bulk_inspections(
 ) -> StreamingResponse:
     """Each item follows the single endpoint's rules; a chunk of items commits at a time."""
     actor = actor_for(request, ctx)
-    limit = get_settings(request).max_bulk_items
     today = today_in_oslo()
 
     async def lines() -> AsyncIterator[bytes]:
@@ -138,30 +141,35 @@ def bulk_inspections(
         chunk: list[RawItem] = []
 
         async def flush() -> AsyncIterator[bytes]:
+            """Like the other bulk doors: a key revoked meanwhile writes no more."""
+            await run_in_threadpool(check_key, db, ctx.key_id)
             results = await run_in_threadpool(
                 write_chunk, db, ctx.instance_id, list(chunk), actor=actor, today=today
             )
             summary.add(results)
             chunk.clear()
             for result in results:
-                yield (json.dumps(result.as_dict(), ensure_ascii=False) + "\n").encode()
+                yield answer_line(result.as_dict())
 
+        stopped: BulkStopped | None = None
         try:
-            async for item in split_body(_chunks(request), ndjson=_is_ndjson(request)):
-                if item.index >= limit:
-                    error = f"more than {limit} items in one request; send the rest in another"
-                    chunk.append(RawItem(item.index, error=error))
-                    break
+            async for item in bounded_items(request):
                 chunk.append(item)
                 if len(chunk) >= CHUNK_SIZE:
                     async for line in flush():
                         yield line
-        except RequestTimeout as exc:
-            chunk.append(RawItem(len(chunk), error=exc.detail))
-        if chunk:
-            async for line in flush():
-                yield line
-        yield (json.dumps(summary.as_dict()) + "\n").encode()
+        except BulkStopped as exc:
+            stopped = exc
+        if chunk:  # the items read before the end, or before a bound stopped the stream
+            try:
+                async for line in flush():
+                    yield line
+            except BulkStopped as exc:
+                stopped = exc
+        end = summary.as_dict()
+        if stopped is not None:
+            end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
+        yield answer_line(end)
 
     return RequestStreamingResponse(lines(), media_type=NDJSON)
 
