@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.conftest import SECRET, Tenant
+from tests.conftest import SECRET, Tenant, make_tenant
 from tests.seed_api import make_mpid, minimal_plant, problem, upsert_customer, upsert_plant
 from tilsyn.cli import app as cli_app
 from tilsyn.core.db import Database
@@ -142,21 +142,25 @@ def test_declared_parameters_and_aliases_pass(client: TestClient, tenant: Tenant
 
 
 def _set_times(database: Database, instance_id: int, moments: list[datetime]) -> list[int]:
-    """Date the instance's changes, in id order, at these moments; their ids."""
+    """Date the instance's changes, in feed order, at these moments; their feed ids."""
     with database.write() as session:
         changes = list(
-            session.query(Change).filter(Change.instance_id == instance_id).order_by(Change.id)
+            session.query(Change).filter(Change.instance_id == instance_id).order_by(Change.seq)
         )
         assert len(changes) == len(moments)
         for change, moment in zip(changes, moments, strict=True):
             change.at = moment
-        return [change.id for change in changes]
+        return [change.seq for change in changes]
 
 
 def test_the_feed_starts_from_a_moment(
     client: TestClient, tenant: Tenant, database: Database
 ) -> None:
+    # Another instance's changes first, so that the database's row ids are not this
+    # instance's feed numbers.
+    neighbour = make_tenant(database, "neighbour", "test")
     for serial in range(3):
+        upsert_plant(client, neighbour, minimal_plant(make_mpid(100 + serial)))
         upsert_plant(client, tenant, minimal_plant(make_mpid(serial)))
     ids = _set_times(
         database,

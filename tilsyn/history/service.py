@@ -518,15 +518,15 @@ def _before_moment(session: Session, instance_id: int, since: datetime) -> int:
     ``ix_changes_instance_id_at``); past the last change when none is that recent."""
     first = session.scalar(
         scoped_select(Change, instance_id)
-        .with_only_columns(Change.id)
+        .with_only_columns(Change.seq)
         .where(Change.at >= since)
-        .order_by(Change.at, Change.id)
+        .order_by(Change.at, Change.seq)
         .limit(1)
     )
     if first is not None:
         return int(first) - 1
     newest = session.scalar(
-        scoped_select(Change, instance_id).with_only_columns(func.max(Change.id))
+        scoped_select(Change, instance_id).with_only_columns(func.max(Change.seq))
     )
     return int(newest or 0)
 
