@@ -35,6 +35,10 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], timeout: float
         time.sleep(0.1)
 
 
+# For a server that a fuzzer sends many key-less requests from one address.
+NO_AUTH_FAILURE_LIMIT = {"TILSYN_AUTH_FAILURES_PER_SECOND": "0"}
+
+
 @contextmanager
 def running_server(
     db_url: str,
@@ -44,9 +48,11 @@ def running_server(
     extra_args: tuple[str, ...] = (),
     log_path: Path | None = None,
     log_level: str = "WARNING",
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "TILSYN_SECRET_KEY": secret, "TILSYN_LOG_LEVEL": log_level}
+    env |= env_extra or {}
     command = [sys.executable, "-m", "tilsyn", "--db", db_url, "serve", "--port", str(port)]
     command += ["--workers", str(workers), *extra_args]
     log = log_path.open("wb") if log_path else None

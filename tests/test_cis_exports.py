@@ -305,13 +305,17 @@ def test_import_and_the_sync_reader_name_the_column_of_bad_json(
         json.dumps({"meteringPointId": MPID_2, "consumptionCode": 1}) + "\n" + line + "\n"
     )
     [_, row] = read_rows(path)
-    assert row.error == f"is not valid JSON: Expecting ',' delimiter (column {column})"
+    assert row.error == (
+        f"The item is not valid JSON: Expecting ',' delimiter at line 1, column {column}."
+    )
     report = tmp_path / "report.ndjson"
     runner.invoke(
         app, ["--db", database_url, "import", tenant.name, str(path), "--report", str(report)]
     )
     messages = [json.loads(r)["errors"][0]["message"] for r in report.read_text().splitlines()]
-    assert f"not valid JSON: Expecting ',' delimiter at column {column}" in messages
+    assert f"The item is not valid JSON: Expecting ',' delimiter at line 1, column {column}." in (
+        messages
+    )
 
 
 def test_a_failed_row_prints_its_file_and_line_once() -> None:

@@ -39,6 +39,7 @@ from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.schemas import STATUSES
+from tilsyn.plants.service import address_view
 from tilsyn.rules.service import Rule, rules_for
 from tilsyn.search import index
 from tilsyn.search.text import prefix_bound, words
@@ -460,7 +461,7 @@ def plant_items(
     return [
         {
             "meteringPointId": mpid,
-            "address": data.get("address"),
+            "address": address_view(data["address"]) if data.get("address") else None,
             "customerName": names.get(plant_id),
             "connectionPoint": connection_point,
             "status": status,
