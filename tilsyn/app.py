@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from tilsyn.console.routes import install_console
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.errors import install_error_handlers
-from tilsyn.core.http import problem
+from tilsyn.core.http import guard_writes, problem, reject_unknown_query
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
@@ -166,6 +166,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        # On every route, those included below and any added later.
+        dependencies=[Depends(reject_unknown_query), Depends(guard_writes)],
     )
     app.state.settings = settings
     app.state.db = db or Database(

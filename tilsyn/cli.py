@@ -202,9 +202,15 @@ def _rate_limit_text(instance: Instance) -> str:
 def key_create(
     instance: str,
     admin: Annotated[bool, typer.Option("--admin", help="Admin scope (settings too)")] = False,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Read scope: GETs only, no customer numbers")
+    ] = False,
     label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
 ) -> None:
     """Create an API key; prints only the key, which is not shown again."""
+    if admin and read_only:
+        raise _fail("choose --admin or --read-only, not both")
+    scope = "admin" if admin else "read" if read_only else "import"
     with _database() as database:
         try:
             with database.write() as session:
@@ -212,7 +218,7 @@ def key_create(
                     session,
                     instances.get_instance(session, instance),
                     secret_key=_settings().secret_key,
-                    scope="admin" if admin else "import",
+                    scope=scope,
                     label=label,
                 )
         except instances.InstanceError as exc:

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from tilsyn.core.bodies import parse_json_object
@@ -20,15 +22,25 @@ from tilsyn.core.db import Database
 from tilsyn.core.errors import (
     BadEnvironment,
     Forbidden,
+    InvalidRequest,
     PayloadTooLarge,
     RequestTimeout,
     TooManyRequests,
     Unauthorized,
 )
 from tilsyn.core.observability import RATE_LIMITED
+from tilsyn.core.problems import Issue
 from tilsyn.history.service import Actor
 from tilsyn.instances.ratelimit import RateLimiter, retry_after_seconds
-from tilsyn.instances.service import ENVIRONMENTS, KeyContext, authenticate, touch_key
+from tilsyn.instances.service import (
+    ADMIN_SCOPE,
+    ENVIRONMENTS,
+    IMPORT_SCOPE,
+    READ_SCOPE,
+    KeyContext,
+    authenticate,
+    touch_key,
+)
 
 
 def database_of(request: Request) -> Database:
@@ -46,10 +58,18 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_KEY_CONTEXT = "key_context"
+
+
 def key_context(
     request: Request,
     api_key: Annotated[str | None, Header(alias="api-key", include_in_schema=False)] = None,
 ) -> KeyContext:
+    """The caller's key, checked once per request (:func:`guard_writes` may have done it)."""
+    known: KeyContext | None = getattr(request.state, _KEY_CONTEXT, None)
+    if known is not None:
+        return known
     if not api_key:
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
     db = database_of(request)
@@ -78,7 +98,52 @@ def key_context(
     if ctx.needs_touch:
         with db.write() as session:
             touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
+    if ctx.scope == READ_SCOPE and request.method not in READ_ONLY_METHODS:
+        raise Forbidden("This API key is read-only: it may only read (GET).")
+    setattr(request.state, _KEY_CONTEXT, ctx)
     return ctx
+
+
+async def guard_writes(request: Request) -> None:
+    """Every keyed write checks its key before anything else of the request (its body
+    included), so a read-only key meets 403 on every POST, PUT and DELETE, whatever the
+    route and whoever adds it. Installed on the whole application (app.py)."""
+    if request.method in READ_ONLY_METHODS:
+        return
+    api_key = request.headers.get("api-key")
+    if api_key:  # without one, the route's own key check answers 401
+        await run_in_threadpool(key_context, request, api_key)
+
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """An unknown query parameter is a 400 naming it, on every route: a filter silently
+    ignored would answer everything and look like an answer. Installed on the whole
+    application (app.py), so routes added later get it too."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    declared = _DECLARED.get(id(route))
+    if declared is None:
+        declared = _DECLARED[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params.keys()) - declared)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
+            errors=[
+                Issue(name, "unknown_parameter", "is not a parameter of this endpoint")
+                for name in unknown
+            ],
+        )
 
 
 # Documented as an enum, checked by hand: the key must be checked (401) before it (400).
@@ -108,6 +173,13 @@ async def environment_context(
             f"This API key belongs to a '{ctx.environment}' instance, "
             f"but the URL names '{environment}'."
         )
+    return ctx
+
+
+async def import_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
+    """An import or admin key: what listing every customer number needs."""
+    if ctx.scope not in (IMPORT_SCOPE, ADMIN_SCOPE):
+        raise Forbidden("This endpoint needs an import or admin API key.")
     return ctx
 
 
@@ -171,6 +243,7 @@ def request_id(request: Request) -> str:
 
 
 Env = Annotated[KeyContext, Depends(environment_context)]
+ImportEnv = Annotated[KeyContext, Depends(import_context)]
 AnyEnvKey = Annotated[KeyContext, Depends(key_context)]
 Body = Annotated[dict[str, Any], Depends(json_body)]
 Db = Annotated[Database, Depends(get_db)]
@@ -210,6 +283,7 @@ def rate_limited() -> dict[str, Any]:
 # Every keyed endpoint documents at least 401 and 429 (KEY_ERRORS).
 KEY_ERRORS: dict[int | str, dict[str, Any]] = {
     401: problem("Missing, unknown or revoked API key"),
+    403: problem("The key's scope does not allow this (a read-only key writing, say)"),
     429: rate_limited(),
 }
 READ_ERRORS: dict[int | str, dict[str, Any]] = {

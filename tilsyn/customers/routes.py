@@ -16,9 +16,11 @@ from tilsyn.core.http import (
     Db,
     Env,
     EnvironmentPath,
+    ImportEnv,
     PageAfter,
     actor_for,
     json_request_body,
+    problem,
 )
 from tilsyn.core.observability import observe_outcome
 from tilsyn.core.problems import Issue
@@ -123,12 +125,13 @@ class CustomerKeysOut(BaseModel):
 @router.get(
     "/api/customer/environment/{environment}/numbers",
     summary="List the instance's customer numbers (keyset pages, for reconciliation)",
+    description="Needs an import or admin key: a read-only key gets 403.",
     response_model=CustomerKeysOut,
-    responses=READ_ERRORS,
+    responses={**READ_ERRORS, 403: problem("A read-only key may not list customer numbers")},
 )
 def list_customer_numbers(
     environment: EnvironmentPath,
-    ctx: Env,
+    ctx: ImportEnv,
     db: Db,
     after: PageAfter = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,

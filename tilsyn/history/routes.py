@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -36,6 +36,15 @@ AsOf = Annotated[
         json_schema_extra={"format": "date"},
     ),
 ]
+Since = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2}))?$",
+        description="Start at the first change at or after this moment: "
+        "2026-01-01T00:00:00Z, or a date (from 00:00 Europe/Oslo)",
+    ),
+]
 AS_OF_ERRORS: dict[int | str, dict[str, Any]] = {
     **READ_ERRORS,
     410: problem("History of that day has been pruned"),
@@ -52,6 +61,21 @@ def as_of_day(value: str | None) -> date | None:
         raise InvalidRequest(
             "asOf must be a date, YYYY-MM-DD.",
             errors=[Issue("asOf", "invalid_date", "is not a valid date")],
+        ) from None
+
+
+def since_moment(value: str | None) -> datetime | None:
+    """The ``since`` moment, in UTC; a 400 problem for one that does not exist."""
+    if value is None:
+        return None
+    try:
+        if len(value) == len("YYYY-MM-DD"):
+            return service.start_of_day(date.fromisoformat(value))
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        raise InvalidRequest(
+            "since must be a date-time with Z or an offset, or a date.",
+            errors=[Issue("since", "invalid_datetime", "is not a valid date or date-time")],
         ) from None
 
 
@@ -100,15 +124,29 @@ def plant_history(
 @router.get(
     "/api/changes/{environment}",
     summary="The instance's change feed, in commit order",
-    description="Follow it with `after=next`: the cursor never skips or repeats a change.",
+    description="Follow it with `after=next`: the cursor never skips or repeats a change. "
+    "Start it from a moment with `since` (a date-time with `Z` or an offset, or a date: "
+    "from the start of that day in Norway) instead of from the beginning.",
     response_model=ChangeFeedOut,
     responses={400: READ_ERRORS[400], **KEY_ERRORS},
 )
 def change_feed(
-    environment: EnvironmentPath, ctx: Env, db: Db, after: After = None, limit: Limit = 50
+    environment: EnvironmentPath,
+    ctx: Env,
+    db: Db,
+    *,
+    after: After = None,
+    limit: Limit = 50,
+    since: Since = None,
 ) -> JSONResponse:
+    moment = since_moment(since)
+    if moment is not None and after is not None:
+        raise InvalidRequest(
+            "Give either `after` (a cursor) or `since` (a moment), not both.",
+            errors=[Issue("since", "conflict", "cannot be combined with after")],
+        )
     with db.read() as session:
         changes, next_cursor = service.change_feed(
-            session, ctx.instance_id, after=after, limit=limit
+            session, ctx.instance_id, after=after, limit=limit, since=moment
         )
     return JSONResponse({"changes": changes, "next": next_cursor})

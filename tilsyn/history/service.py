@@ -503,13 +503,20 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 def change_feed(
-    session: Session, instance_id: int, *, after: str | None, limit: int
+    session: Session,
+    instance_id: int,
+    *,
+    after: str | None,
+    limit: int,
+    since: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """The instance's changes after the cursor, in commit order, and the cursor to go on from.
 
     With nothing new, the cursor handed back is the one given: poll with it again later.
+    ``since`` (instead of a cursor) starts at the first change recorded at or after that
+    moment: a new follower need not read the whole history first.
     """
-    last = decode_cursor(after)
+    last = decode_cursor(after) if since is None else _before_moment(session, instance_id, since)
     rows = list(
         session.scalars(
             scoped_select(Change, instance_id)
@@ -520,6 +527,24 @@ def change_feed(
     )
     views = reveal(session, instance_id, [change_view(row) for row in rows])
     return views, encode_cursor(rows[-1].id if rows else last)
+
+
+def _before_moment(session: Session, instance_id: int, since: datetime) -> int:
+    """The feed position just before the first change recorded at or after ``since`` (by
+    ``ix_changes_instance_id_at``); past the last change when none is that recent."""
+    first = session.scalar(
+        scoped_select(Change, instance_id)
+        .with_only_columns(Change.id)
+        .where(Change.at >= since)
+        .order_by(Change.at, Change.id)
+        .limit(1)
+    )
+    if first is not None:
+        return int(first) - 1
+    newest = session.scalar(
+        scoped_select(Change, instance_id).with_only_columns(func.max(Change.id))
+    )
+    return int(newest or 0)
 
 
 # --- As of a day -------------------------------------------------------------------------------

@@ -23,7 +23,12 @@ from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effe
 from tilsyn.rules.service import seed_default_rules
 
 ENVIRONMENTS = ("test", "prod")
-SCOPES = ("import", "admin")
+IMPORT_SCOPE = "import"
+ADMIN_SCOPE = "admin"
+READ_SCOPE = "read"
+SCOPES = (IMPORT_SCOPE, ADMIN_SCOPE, READ_SCOPE)
+"""import: the seed API, reads included; admin: settings too; read: every GET of the
+instance but the customer-number listing, and no write (SPEC §12)."""
 KEY_PREFIX = "tilsyn_{environment}_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

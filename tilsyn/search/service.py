@@ -12,6 +12,7 @@ reads both databases' query plans to hold that).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -23,10 +24,10 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    intersect,
     literal,
     select,
     union,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -75,13 +76,52 @@ def search_plants(
     keeps the plants due for inspection before that day (SPEC §11's due date, computed, so
     it narrows what the other filters found rather than being looked up).
     """
-    conditions: list[ColumnElement[bool]] = [
-        Plant.id.in_(plants) for plants in _word_matches(instance_id, q, today)
-    ]
-    if postal_code is not None:
-        conditions.append(
-            Plant.id.in_(_token_refs(instance_id, index.POSTAL_CODE, postal_code.strip()))
+    where = search_where(
+        session,
+        instance_id,
+        today=today,
+        q=q,
+        postal_code=postal_code,
+        net_station=net_station,
+        transformer=transformer,
+        connection_point=connection_point,
+        customer=customer,
+        inspection_area=inspection_area,
+        status=status,
+    )
+    if due_before is not None:
+        return _due_page(
+            session,
+            instance_id,
+            where,
+            today=today,
+            due_before=due_before,
+            limit=limit,
+            after=after,
         )
+    return _page(session, instance_id, where, today=today, limit=limit, after=after)
+
+
+def search_where(
+    session: Session,
+    instance_id: int,
+    *,
+    today: date,
+    q: str | None = None,
+    postal_code: str | None = None,
+    net_station: str | None = None,
+    transformer: str | None = None,
+    connection_point: str | None = None,
+    customer: str | None = None,
+    inspection_area: int | None = None,
+    status: str | None = None,
+) -> Where:
+    """What :func:`search_plants` asks of the plants (its arguments' meaning is there)."""
+    # Driving sets are served by an index and read first; checks are tested on what they find.
+    driving: list[Select[Any]] = _word_matches(instance_id, q, today)
+    checks: list[ColumnElement[bool]] = []
+    if postal_code is not None:
+        driving.append(_token_refs(instance_id, index.POSTAL_CODE, postal_code.strip()))
     for kind, name in (
         (NET_STATION, net_station),
         (TRANSFORMER, transformer),
@@ -89,24 +129,14 @@ def search_plants(
     ):
         if name is not None:
             ids = select(_element_id(instance_id, kind, name))
-            conditions.append(Plant.connection_point_id.in_(_connection_points_under(ids)))
+            driving.append(_plants_under(ids))
     if customer is not None:
-        conditions.append(_owned_by(session, instance_id, customer, today))
+        driving.append(_owned_by(session, instance_id, customer, today))
     if inspection_area is not None:
-        conditions.append(_inspection_area(session, instance_id) == inspection_area)
+        checks.append(_inspection_area(session, instance_id) == inspection_area)
     if status is not None:
-        conditions.append(Plant.status == _status(status))
-    if due_before is not None:
-        return _due_page(
-            session,
-            instance_id,
-            conditions,
-            today=today,
-            due_before=due_before,
-            limit=limit,
-            after=after,
-        )
-    return _page(session, instance_id, conditions, today=today, limit=limit, after=after)
+        checks.append(Plant.status == _status(status))
+    return Where(driving, checks)
 
 
 def customer_plants(
@@ -125,8 +155,8 @@ def customer_plants(
         select(Customer.id).where(Customer.instance_id == instance_id, Customer.number == key)
     ):
         raise NotFound("No customer with that number in this instance.")
-    condition = Plant.id.in_(_periods_in_force(instance_id, [key], today))
-    return _page(session, instance_id, [condition], today=today, limit=limit, after=after)
+    where = Where([_periods_in_force(instance_id, [key], today)], [])
+    return _page(session, instance_id, where, today=today, limit=limit, after=after)
 
 
 def connection_point_plants(
@@ -146,8 +176,8 @@ def connection_point_plants(
     )
     if element_id is None:
         raise NotFound("No connection point with that name in this instance.")
-    condition = Plant.connection_point_id == element_id
-    return _page(session, instance_id, [condition], today=today, limit=limit, after=after)
+    where = Where([select(Plant.id).where(Plant.connection_point_id == element_id)], [])
+    return _page(session, instance_id, where, today=today, limit=limit, after=after)
 
 
 # --- Matching ----------------------------------------------------------------------------
@@ -167,11 +197,9 @@ def _word_matches(instance_id: int, q: str | None, today: date) -> list[Select[A
             Customer.id.in_(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
         )
         elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
-        by_element = select(Plant.id).where(
-            Plant.connection_point_id.in_(_connection_points_under(elements))
-        )
+        by_element = _plants_under(elements)
         matches.append(
-            union_all(
+            union(
                 _token_refs(instance_id, index.PLANT, word, prefix=True),
                 _periods_in_force(instance_id, customers, today),
                 by_element,
@@ -199,6 +227,13 @@ def _element_id(instance_id: int, kind: str, name: str) -> Any:
             GridElement.name == name.strip(),
         )
         .scalar_subquery()
+    )
+
+
+def _plants_under(element_ids: Select[Any]) -> Select[Any]:
+    """The ids of the plants connected under any of these elements."""
+    return select(Plant.id).where(
+        Plant.connection_point_id.in_(_connection_points_under(element_ids))
     )
 
 
@@ -231,13 +266,10 @@ def _periods_in_force(instance_id: int, customer_keys: Any, today: date) -> Sele
     )
 
 
-def _owned_by(session: Session, instance_id: int, number: str, today: date) -> Any:
+def _owned_by(session: Session, instance_id: int, number: str, today: date) -> Select[Any]:
     number = number.strip()
-    if "\x00" in number or not number:
-        return literal(False)
-    return Plant.id.in_(
-        _periods_in_force(instance_id, [stored_key(session, instance_id, number)], today)
-    )
+    keys = [] if "\x00" in number or not number else [stored_key(session, instance_id, number)]
+    return _periods_in_force(instance_id, keys, today)
 
 
 def _status(status: str) -> str:
@@ -277,15 +309,67 @@ def _rule_matches(rule: Rule) -> ColumnElement[bool]:
 _CONNECTION_POINT = aliased(GridElement, name="connection_point")
 
 
-def _rows(
-    session: Session,
-    instance_id: int,
-    conditions: Sequence[ColumnElement[bool]],
-    *,
-    limit: int,
-    after: str | None,
+@dataclass(frozen=True)
+class Where:
+    """What a listing asks of its plants: ``driving`` sets of plant ids, each index-served
+    (a word's matches, an element's connection points, a customer's periods), and
+    ``checks`` (status, inspection area) tested on the plants those sets find."""
+
+    driving: list[Select[Any]]
+    checks: list[ColumnElement[bool]]
+
+    def select(self, instance_id: int, *columns: Any) -> Select[Any]:
+        """These columns of the plants that meet the conditions.
+
+        The driving sets are intersected once (INTERSECT: each set is read once, not once
+        per plant, which PostgreSQL's estimates of nested sets would otherwise choose) and
+        joined to the plants by id. Each set is scoped to the instance where it starts (the
+        index's words, the customer periods, the elements are all looked up by instance),
+        so the plants it finds are the instance's; the plants are not filtered by instance
+        again. That filter would be served by the plants' ``(instance_id,
+        metering_point_id)`` index, which SQLite, planning without statistics, would walk
+        in page order testing every plant of the instance against the sets: a scan.
+        """
+        if not self.driving:
+            return select(*columns).where(Plant.instance_id == instance_id, *self.checks)
+        found = (self.driving[0] if len(self.driving) == 1 else intersect(*self.driving)).subquery(
+            "found"
+        )
+        return (
+            select(*columns)
+            .select_from(found)
+            .join(Plant, Plant.id == found.c[0])
+            .where(*self.checks)
+        )
+
+
+def page_query(instance_id: int, where: Where, *, limit: int, after: str | None) -> Select[Any]:
+    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
+    after ``after`` that meet the conditions (tests/test_search_plan.py explains it).
+
+    Only the keys: a common word finds thousands of plants, which are sorted before the
+    page is cut, and their documents are read for the page alone (:func:`_details`).
+    """
+    query = (
+        where.select(instance_id, Plant.id, Plant.metering_point_id)
+        .order_by(Plant.metering_point_id)
+        .limit(limit)
+    )
+    if after:
+        query = query.where(Plant.metering_point_id > after)
+    return query
+
+
+def _keys(
+    session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
 ) -> list[Any]:
-    """Up to ``limit`` plants after ``after`` that meet the conditions, as listings read them."""
+    return list(session.execute(page_query(instance_id, where, limit=limit, after=after)).all())
+
+
+def _details(session: Session, keys: Sequence[Any]) -> list[Any]:
+    """The rows listings read, for these ``(id, metering point id)`` keys, in their order."""
+    if not keys:
+        return []
     query = (
         select(
             Plant.id,
@@ -295,27 +379,24 @@ def _rows(
             _CONNECTION_POINT.name,
         )
         .outerjoin(_CONNECTION_POINT, _CONNECTION_POINT.id == Plant.connection_point_id)
-        .where(Plant.instance_id == instance_id, *conditions)
-        .order_by(Plant.metering_point_id)
-        .limit(limit)
+        .where(Plant.id.in_([key[0] for key in keys]))
     )
-    if after:
-        query = query.where(Plant.metering_point_id > after)
-    return list(session.execute(query).all())
+    rows = {row[0]: row for row in session.execute(query)}
+    return [rows[key[0]] for key in keys]
 
 
 def _page(
     session: Session,
     instance_id: int,
-    conditions: Sequence[ColumnElement[bool]],
+    where: Where,
     *,
     today: date,
     limit: int,
     after: str | None,
 ) -> Page:
-    rows = _rows(session, instance_id, conditions, limit=limit + 1, after=after)
-    items = plant_items(session, instance_id, rows[:limit], today=today)
-    return items, items[-1]["meteringPointId"] if len(rows) > limit else None
+    keys = _keys(session, instance_id, where, limit=limit + 1, after=after)
+    items = plant_items(session, instance_id, _details(session, keys[:limit]), today=today)
+    return items, items[-1]["meteringPointId"] if len(keys) > limit else None
 
 
 _DUE_CHUNK = 1000
@@ -324,7 +405,7 @@ _DUE_CHUNK = 1000
 def _due_page(
     session: Session,
     instance_id: int,
-    conditions: Sequence[ColumnElement[bool]],
+    where: Where,
     *,
     today: date,
     due_before: date,
@@ -337,7 +418,7 @@ def _due_page(
     dues: dict[int, date | None] = {}
     cursor = after
     while len(kept) <= limit:
-        chunk = _rows(session, instance_id, conditions, limit=_DUE_CHUNK, after=cursor)
+        chunk = _keys(session, instance_id, where, limit=_DUE_CHUNK, after=cursor)
         if not chunk:
             break
         found = due_dates(session, instance_id, today=today, plant_ids=[row[0] for row in chunk])
@@ -349,7 +430,8 @@ def _due_page(
         cursor = chunk[-1][1]
         if len(chunk) < _DUE_CHUNK:
             break
-    items = plant_items(session, instance_id, kept[:limit], today=today, dues=dues)
+    rows = _details(session, kept[:limit])
+    items = plant_items(session, instance_id, rows, today=today, dues=dues)
     return items, items[-1]["meteringPointId"] if len(kept) > limit else None
 
 
