@@ -260,10 +260,8 @@ def test_not_in_service_and_no_interval(client: TestClient, tenant: Tenant) -> N
     put_plant(client, tenant, status="Inaktivt")
     assert status(client, tenant)["reasons"] == ["not_in_service"]
     assert status(client, tenant)["dueDate"] is None
-    put_plant(client, tenant, consumptionCode=2, industrialClassification="01.110")
-    # Default rules give code 2 / 01.110 an interval? Send an explicit plant without one:
-    answer = status(client, tenant)
-    assert answer["reasons"] != ["not_in_service"]
+    put_plant(client, tenant)  # back in service: the default rules give it an interval
+    assert status(client, tenant)["reasons"] == ["interval"]
     admin = {"api-key": tenant.admin_key}
     assert (
         client.put("/api/settings/test/audit-rules", json={"rules": []}, headers=admin).status_code

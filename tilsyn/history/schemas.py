@@ -23,12 +23,12 @@ class ChangeOut(BaseModel):
     at: str = Field(description="When it was committed, UTC (ISO 8601)")
     entityType: str = Field(
         description="customer, plant, netStation, transformer, connectionPoint, rules, "
-        "settings or history"
+        "settings, history, inspection, finding or plan"
     )
     entityKey: str = Field(description="Number, meteringPointId, element name; `[erased]`")
     operation: str = Field(
         description="create, update, customer (periods), builtby, extension, move, delete, "
-        "erase, prune, ..."
+        "erase, prune, status (a finding's step), build (a plan), ..."
     )
     apiKey: ApiKeyRefOut | None = Field(
         description="The key that sent it (never the key itself); null: the tilsyn command"

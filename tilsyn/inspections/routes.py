@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from tilsyn.bulk.routes import NDJSON, RequestStreamingResponse, _chunks, _is_ndjson
 from tilsyn.bulk.service import Summary
@@ -44,7 +47,22 @@ from tilsyn.inspections.schemas import (
 )
 from tilsyn.instances.service import KeyContext
 
+
+def methods_route(*methods: str) -> type[APIRoute]:
+    """A route class whose 405 lists every method of its path: Starlette's would list only
+    the first route's, though the path has more."""
+
+    class MethodsRoute(APIRoute):
+        async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] not in methods:
+                raise HTTPException(status_code=405, headers={"Allow": ", ".join(methods)})
+            await super().handle(scope, receive, send)
+
+    return MethodsRoute
+
+
 router = APIRouter(tags=["inspections"])
+settings_router = APIRouter(tags=["settings"], route_class=methods_route("GET", "PUT"))
 
 Admin = Annotated[KeyContext, Depends(admin_context)]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The id tilsyn gave it")]
@@ -144,6 +162,16 @@ def bulk_inspections(
         yield (json.dumps(summary.as_dict()) + "\n").encode()
 
     return RequestStreamingResponse(lines(), media_type=NDJSON)
+
+
+@router.api_route(
+    "/api/inspection/{environment}/bulk",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+def bulk_other_methods() -> None:
+    """Only POST: without this, a GET would be read as an inspection whose id is 'bulk'."""
+    raise HTTPException(status_code=405, headers={"Allow": "POST"})
 
 
 @router.get(
@@ -249,7 +277,7 @@ def list_findings(
     return JSONResponse({"items": items, "next": next_after})
 
 
-@router.get(
+@settings_router.get(
     SETTINGS_PATH,
     operation_id="getInspectionSettings",
     summary="Read the instance's inspection settings",
@@ -261,7 +289,7 @@ def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRespo
         return JSONResponse(service.get_inspection_settings(session, ctx.instance_id))
 
 
-@router.put(
+@settings_router.put(
     SETTINGS_PATH,
     operation_id="putInspectionSettings",
     summary="Change findingDeadlineDays and newInstallationYears",
@@ -276,3 +304,6 @@ def change_settings(
     with db.write() as session:
         outcome = service.put_inspection_settings(session, actor_for(request, ctx), body)
     return JSONResponse(outcome.as_dict())
+
+
+router.include_router(settings_router)

@@ -22,11 +22,13 @@ from tilsyn.core.http import (
     read_body,
 )
 from tilsyn.inspections import service as inspections
+from tilsyn.inspections.routes import methods_route
 from tilsyn.inspections.schemas import PlanOut, ReportOut
 from tilsyn.instances.service import KeyContext
 from tilsyn.plans import service
 
 router = APIRouter(tags=["plans"])
+plan_router = APIRouter(tags=["plans"], route_class=methods_route("GET", "POST"))
 
 Admin = Annotated[KeyContext, Depends(admin_context)]
 Year = Annotated[int, Path(ge=1900, le=2200, description="The plan's calendar year")]
@@ -34,7 +36,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
 
 
-@router.post(
+@plan_router.post(
     "/api/plan/{environment}/{year}",
     operation_id="buildPlan",
     summary="Build the year's inspection plan (a new version), with capacity per area",
@@ -65,7 +67,7 @@ async def build_plan(
     return JSONResponse(await run_in_threadpool(build))
 
 
-@router.get(
+@plan_router.get(
     "/api/plan/{environment}/{year}",
     operation_id="getPlan",
     summary="The year's latest plan with progress; ?format=csv or xlsx for the whole plan",
@@ -123,3 +125,6 @@ def get_plan(
 def year_report(environment: EnvironmentPath, year: Year, ctx: Env, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(inspections.year_report(session, ctx.instance_id, year))
+
+
+router.include_router(plan_router)
