@@ -279,3 +279,14 @@ def test_personal_numbers_are_masked_in_the_consoles_history(
     page = client.get("/console/").text
     assert "Nordmann" in page
     assert "01017012345" not in page
+
+
+def test_console_pages_take_their_own_query_but_the_api_still_refuses_unknown_ones(
+    client: TestClient, tenant: Tenant, database: Database, plant: str
+) -> None:
+    make_user(database, tenant.instance_id, "leser@dle.no", "viewer")
+    sign_in(client, "leser@dle.no")
+    assert client.get(f"/console/plant/{plant}?lang=en").status_code == 200
+    assert client.get("/console/findings?status=open&overdue=1&lang=nb").status_code == 200
+    api = client.get(f"/api/plant/test/getDataForImport/{plant}?lang=en", headers=tenant.headers)
+    assert api.status_code == 400

@@ -160,9 +160,9 @@ def _query_names(dependant: Dependant) -> set[str]:
 async def reject_unknown_query(request: Request) -> None:
     """An unknown query parameter is a 400 naming it, on every route: a filter silently
     ignored would answer everything and look like an answer. Installed on the whole
-    application (app.py), so routes added later get it too."""
+    application (app.py), so routes added later get it too. Pages outside the API's schema
+    (the console's HTML) are not endpoints: ``?lang=en`` works on each of them."""
     route = request.scope.get("route")
-    # The API's routes (those in the schema); the console's pages read their own.
     if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
         return
     declared = _DECLARED.get(id(route))
