@@ -20,11 +20,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from common import backend, fresh_database
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
-from tilsyn.core.models import Change, Finding, Inspection, Plant
+from tilsyn.core.models import Change, Finding, Inspection, Instance, Plant
 from tilsyn.core.time import today_in_oslo
 from tilsyn.history.service import Actor
 from tilsyn.inspections.service import inspection_status
@@ -78,7 +78,7 @@ def fill(db: Database, instance_id: int, plants: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     now = datetime.now(UTC)
     today = today_in_oslo()
-    inspection_id = finding_id = 0
+    inspection_id = finding_id = seq = 0
     for first in range(0, plants, BATCH):
         rows = [_plant(instance_id, n, rng, now) for n in range(first, min(plants, first + BATCH))]
         changes: list[dict[str, Any]] = []
@@ -127,6 +127,9 @@ def fill(db: Database, instance_id: int, plants: int, seed: int = 7) -> None:
                             "updated_at": now,
                         }
                     )
+        for change in changes:  # numbered per instance, as history/service.py numbers them
+            seq += 1
+            change["seq"] = seq
         with db.write() as session:
             connection = session.connection()
             connection.execute(insert(Plant), rows)
@@ -135,6 +138,10 @@ def fill(db: Database, instance_id: int, plants: int, seed: int = 7) -> None:
                 connection.execute(insert(Inspection), inspections)
             if findings:
                 connection.execute(insert(Finding), findings)
+    with db.write() as session:
+        session.execute(
+            update(Instance).where(Instance.id == instance_id).values(last_change_seq=seq)
+        )
 
 
 def run(url: str, plants: int) -> dict[str, Any]:
