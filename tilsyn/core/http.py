@@ -147,7 +147,7 @@ async def guard_writes(request: Request) -> None:
         await run_in_threadpool(key_context, request, api_key)
 
 
-_DECLARED: dict[int, frozenset[str]] = {}
+_DECLARED: dict[int, tuple[frozenset[str], bool]] = {}
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -157,19 +157,30 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+def _keyed(dependant: Dependant) -> bool:
+    return any(sub.call is key_context or _keyed(sub) for sub in dependant.dependencies)
+
+
 async def reject_unknown_query(request: Request) -> None:
     """An unknown query parameter is a 400 naming it, on every route: a filter silently
     ignored would answer everything and look like an answer. Installed on the whole
     application (app.py), so routes added later get it too. Pages outside the API's schema
-    (the console's HTML) are not endpoints: ``?lang=en`` works on each of them."""
+    (the console's HTML) are not endpoints: ``?lang=en`` works on each of them. On a keyed
+    route the key is checked first, as everywhere: no key, 401, whatever the parameters."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
         return
-    declared = _DECLARED.get(id(route))
-    if declared is None:
-        declared = _DECLARED[id(route)] = frozenset(_query_names(route.dependant))
+    known = _DECLARED.get(id(route))
+    if known is None:
+        known = _DECLARED[id(route)] = (
+            frozenset(_query_names(route.dependant)),
+            _keyed(route.dependant),
+        )
+    declared, keyed = known
     unknown = sorted(set(request.query_params.keys()) - declared)
     if unknown:
+        if keyed:
+            await run_in_threadpool(key_context, request, request.headers.get("api-key"))
         raise InvalidRequest(
             f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
             errors=[
