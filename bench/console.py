@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tilsyn.app import create_app
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import GridElement, Plant
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.plans import service as plans
 from tilsyn.users import service as users

@@ -5,7 +5,7 @@ Measured in one process, each upsert in its own transaction as a request would b
 the service functions (without HTTP, so that history's share is as large as it can get), and
 through the API in-process (ASGI, no network: key check, body reader, JSON answer). One
 database, two instances holding the same plants; recording is switched off for one of them
-(``tilsyn.history.service.RECORDING``, a switch only this bench touches). Calls alternate
+(``tilsyn.core.changelog.RECORDING``, a switch only this bench touches). Calls alternate
 between the instances plant by plant so that drift hits both alike; each rate is the median
 of the rounds. Every upsert changes the plant, so every one records a change when on. A last
 row runs several writer threads at once on one instance: with history on they queue for the
@@ -35,14 +35,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-import tilsyn.history.service as history
+import tilsyn.core.changelog as history
 import tilsyn.plants.service as plants
 from tilsyn.app import create_app
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Change, Plant
-from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_plants
 from tilsyn.history import views
 from tilsyn.instances.service import create_instance, create_key

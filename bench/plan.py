@@ -22,11 +22,11 @@ from typing import Any
 from common import backend, fresh_database
 from sqlalchemy import insert, update
 
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Change, Finding, Inspection, Instance, Plant
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.inspections.service import inspection_status
 from tilsyn.instances.service import create_instance
 from tilsyn.plans.service import build_plan
@@ -127,7 +127,7 @@ def fill(db: Database, instance_id: int, plants: int, seed: int = 7) -> None:
                             "updated_at": now,
                         }
                     )
-        for change in changes:  # numbered per instance, as history/service.py numbers them
+        for change in changes:  # numbered per instance, as core/changelog.py numbers them
             seq += 1
             change["seq"] = seq
         with db.write() as session:

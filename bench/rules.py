@@ -26,11 +26,11 @@ from common import fresh_database
 from sqlalchemy.engine import make_url
 
 import tilsyn.plants.service as plants
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
-from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_plants
-from tilsyn.history.service import Actor
 from tilsyn.instances.service import create_instance
 from tilsyn.rules import service as rules
 from tilsyn.validation.codes import CONSUMPTION_CODES

@@ -26,10 +26,10 @@ from common import backend, fresh_database, percentile
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Instance, Plant
-from tilsyn.core.time import today_in_oslo
 from tilsyn.instances.service import create_instance
 from tilsyn.search import synthetic
 from tilsyn.search.service import page_query, search_plants, search_where

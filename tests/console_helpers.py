@@ -6,8 +6,8 @@ import re
 
 from fastapi.testclient import TestClient
 
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.history.service import Actor
 from tilsyn.users import service as users
 
 PASSWORD = "korrekt-hest-batteri"

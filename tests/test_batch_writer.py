@@ -12,13 +12,13 @@ from sqlalchemy import event, func, select, text
 from tests.conftest import database_url_for, make_tenant
 from tilsyn.bulk.service import LoadStatistics, prepare_chunk, process_chunk, write_chunk
 from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Customer, GridElement, Plant
 from tilsyn.core.personal import stored_key
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import get_customer, upsert_customer
 from tilsyn.demo_data import generate_customers, generate_plants
-from tilsyn.history.service import Actor
 from tilsyn.plants.service import get_plant, upsert_plant
 
 

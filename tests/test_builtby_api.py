@@ -22,8 +22,8 @@ from tests.seed_api import (
     register_builtby,
     upsert_plant,
 )
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
 
 MPID = make_mpid(51)
 

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tilsyn.cli import app
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance
-from tilsyn.core.time import today_in_oslo
 from tilsyn.inspections import service as inspections
 from tilsyn.instances.service import authenticate
 from tilsyn.plans import service as plans

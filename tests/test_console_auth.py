@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from tests.conftest import Tenant, make_tenant
 from tests.console_helpers import PASSWORD, csrf_of, make_user, sign_in
 from tilsyn.app import create_app
+from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import ApiKey, Change, User, UserSession
-from tilsyn.history.service import Actor
 from tilsyn.users import service as users
 
 PAGES = ["/console/", "/console/map", "/console/map/points", "/console/rules", "/console/users"]

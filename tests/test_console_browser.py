@@ -27,12 +27,12 @@ from tests.browser import (
 )
 from tests.conftest import SECRET
 from tests.console_helpers import PASSWORD
+from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import GridElement, Plant
 from tilsyn.demo import load_demo
-from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.users import service as users
 

@@ -17,10 +17,10 @@ from tests.conftest import Tenant
 from tests.console_helpers import make_user, sign_in
 from tilsyn.app import create_app
 from tilsyn.console.web import tile_origin
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change, Finding, Inspection
-from tilsyn.core.time import today_in_oslo
 
 MPID = "707057500000000017"
 

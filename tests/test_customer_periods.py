@@ -22,10 +22,10 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.outcome import Outcome
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.plants import service as plants
 from tilsyn.plants.periods import Period, apply_customer_change, in_force, normalise
 

@@ -21,10 +21,10 @@ from tests.seed_api import (
     post,
     upsert_plant,
 )
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import GridElement, Plant
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.plants import service as plants
 
 MPID = make_mpid(41)

@@ -27,11 +27,11 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core import changelog as history_service
+from tilsyn.core.changelog import Actor, end_of_day, record_change
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history import service as history_service
-from tilsyn.history.service import Actor, end_of_day, record_change
 
 MPID = make_mpid(801)
 OTHER = make_mpid(802)

@@ -26,10 +26,10 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.models import Base
 from tilsyn.core.personal import stored_key
-from tilsyn.core.time import today_in_oslo
 
 NUMBER = make_fnr("170379")
 FIRST, LAST = "Ingeborgine", "Tvedtbakken"

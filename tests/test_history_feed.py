@@ -25,10 +25,11 @@ from sqlalchemy import select
 from tests.conftest import SECRET, Tenant, make_tenant
 from tests.seed_api import make_mpid, minimal_plant, ok, problem, seed_customer, upsert_plant
 from tests.servers import running_server
+from tilsyn.core import changelog as history_service
+from tilsyn.core.changelog import Actor, record_change, write_pending
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
-from tilsyn.history import service as history_service
-from tilsyn.history.service import Actor, change_feed, record_change, write_pending
+from tilsyn.history.service import change_feed
 from tilsyn.plants import service as plants
 
 FEED = "/api/changes/test"

@@ -24,8 +24,8 @@ from tests.seed_api import (
     upsert_plant,
 )
 from tilsyn.cli import app
+from tilsyn.core import changelog as history_service
 from tilsyn.core.db import Database
-from tilsyn.history import service as history_service
 
 MPID = make_mpid(951)
 runner = CliRunner()

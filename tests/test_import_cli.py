@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import make_tenant
 from tilsyn.cli import app
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
 from tilsyn.plants.service import get_plant
 
 runner = CliRunner()

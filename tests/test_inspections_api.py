@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.conftest import Tenant
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change, Plant
-from tilsyn.core.time import today_in_oslo
 from tilsyn.inspections.due import add_years
 
 MPID = "707057500026392739"

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Tenant
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.inspections import service
 from tilsyn.inspections.due import PlantFacts, add_years, due
 from tilsyn.inspections.merge import TRANSITIONS

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 import pytest
 
 from tests.conftest import Tenant
+from tilsyn.contract.errors import NotFound
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.core.errors import NotFound
-from tilsyn.history.service import Actor
 from tilsyn.inspections import service
 from tilsyn.inspections.merge import TransitionRefused
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection

@@ -37,6 +37,8 @@ from tests.seed_api import (
 )
 from tilsyn.app import create_app
 from tilsyn.cli import app as cli_app
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import diff_documents
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import DATA_KEYS, alembic_config, upgrade_database
@@ -49,10 +51,8 @@ from tilsyn.core.personal import (
     parse_data_key,
     stored_key,
 )
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.customers.service import customer_document
-from tilsyn.history.service import diff_documents
 from tilsyn.instances import service as instances
 from tilsyn.plants.schemas import PlantIn
 from tilsyn.plants.service import plant_document

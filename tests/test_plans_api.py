@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from tests.conftest import Tenant
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.time import today_in_oslo
 
 YEAR = today_in_oslo().year
 

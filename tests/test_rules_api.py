@@ -32,11 +32,11 @@ from tests.seed_api import (
 from tests.servers import NO_AUTH_FAILURE_LIMIT, running_server
 from tests.test_api_fuzz import pinned_schema
 from tilsyn.app import create_app
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance, Plant
-from tilsyn.core.time import today_in_oslo
-from tilsyn.history.service import Actor
 from tilsyn.plants import service as plants
 from tilsyn.rules import service
 from tilsyn.rules.service import Rule, default_rules

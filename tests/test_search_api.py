@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import Tenant, make_tenant
 from tests.seed_api import make_fnr, make_mpid, make_orgnr, minimal_plant, problem, upsert_customer
 from tests.seed_api import upsert_plant as put_plant
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
 from tilsyn.search import service as search_service
 
 P1, P2, P3, P4, P5 = (make_mpid(n) for n in (1, 2, 3, 4, 5))

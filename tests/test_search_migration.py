@@ -14,11 +14,11 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS, POSTGRES_URL
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import DATA_KEYS, alembic_config, upgrade_database
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant
 from tilsyn.core.personal import DataKeys
-from tilsyn.core.time import today_in_oslo
 from tilsyn.instances.service import create_instance
 from tilsyn.search.service import search_plants
 

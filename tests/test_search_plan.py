@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.models import Plant
-from tilsyn.core.time import today_in_oslo
 from tilsyn.instances.service import create_instance
 from tilsyn.search import service, synthetic
 

@@ -12,10 +12,10 @@ from sqlalchemy import select, update
 
 from tests.conftest import SECRET, Tenant
 from tilsyn.app import create_app
+from tilsyn.contract.time import utc_now
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import ApiKey
-from tilsyn.core.time import utc_now
 from tilsyn.instances import service as instances
 
 NEW_SECRET = "the-new-secret"

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from tests.conftest import Tenant, make_tenant
 from tests.hostile import customer_items, plant_items, send_both_ways
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
-from tilsyn.core.time import today_in_oslo
 
 NUMBER = "15108695088"
 MPID = "707057500053182051"

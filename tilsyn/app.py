@@ -24,10 +24,11 @@ from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.console.routes import install_console
+from tilsyn.contract.errors import NotFound, Unauthorized
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
-from tilsyn.core.errors import NotFound, Unauthorized, install_error_handlers
+from tilsyn.core.errors import install_error_handlers
 from tilsyn.core.http import guard_writes, problem, reject_unknown_query
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi

@@ -178,7 +178,7 @@ def instance_set_strict(name: str, strict: Annotated[bool, typer.Argument()]) ->
 
     Recorded in the instance's history like the settings API's change of it.
     """
-    from tilsyn.history.service import Actor
+    from tilsyn.core.changelog import Actor
     from tilsyn.rules.service import put_validation
 
     with _database() as database:

@@ -12,12 +12,12 @@ from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.service import upsert_customer
 from tilsyn.demo_data import DEMO_SERVER_PREFIX, generate_customers, generate_plants
-from tilsyn.history.service import Actor
 from tilsyn.inspections.due import add_years
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
 from tilsyn.inspections.service import iter_due, move_finding, record_inspection

@@ -57,10 +57,10 @@ from tilsyn.client.readers import (
     load_mappings,
     read_rows,
 )
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
 from tilsyn.demo_data import generate_customers, generate_plants
-from tilsyn.history.service import Actor
 from tilsyn.inspections import bulk as inspections_bulk
 from tilsyn.inspections.cli import inspection_items, is_inspections
 from tilsyn.instances import service as instances

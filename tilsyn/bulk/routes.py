@@ -28,10 +28,10 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import RawItem, split_body
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
 from tilsyn.core.observability import observe_outcome
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import IssueOut
 from tilsyn.instances.service import key_is_active
 

@@ -23,16 +23,16 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issues
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.core.errors import InvalidBody
-from tilsyn.core.problems import Issues
 from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers.service import (
     CustomerChange,
     parse_valid_customer,
     write_customers_atomically,
 )
-from tilsyn.history.service import Actor
 from tilsyn.plants.service import PlantChange, parse_valid_plant, write_plants_atomically
 
 Kind = Literal["customer", "plant"]

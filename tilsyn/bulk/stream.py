@@ -1,7 +1,7 @@
 """Splitting a streamed bulk body into items: NDJSON lines, or the elements of a JSON array.
 
 Both are split as bytes, incrementally, so a body of any size is held one item at a time; an
-item is decoded later, by the reader every door shares (:func:`tilsyn.core.bodies.parse_item`),
+item is decoded later, by the reader every door shares (:func:`tilsyn.contract.bodies.parse_item`),
 where its chunk is checked (a thread or a checker process, never the event loop). Each item
 comes with its index (0-based) and either its bytes, its decoded value (a row of a file) or
 why it could not be read; a bad item never stops the items after it, except in a JSON array
@@ -15,8 +15,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass
 from typing import Any
 
-from tilsyn.core.bodies import ITEM, MAX_ITEM_BYTES, MAX_TOKENS, TOKEN, check_item, parse_item
-from tilsyn.core.errors import InvalidBody
+from tilsyn.contract.bodies import ITEM, MAX_ITEM_BYTES, MAX_TOKENS, TOKEN, check_item, parse_item
+from tilsyn.contract.errors import InvalidBody
 
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
 

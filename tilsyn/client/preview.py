@@ -24,10 +24,10 @@ from datetime import date
 from typing import Any
 
 from tilsyn.client.sdk import Issue
-from tilsyn.core.problems import Issues
+from tilsyn.contract.problems import Issues
+from tilsyn.core.changelog import diff_documents
 from tilsyn.customers.service import customer_document, parse_customer
 from tilsyn.hierarchy.service import CONNECTION_POINT, ElementSpec
-from tilsyn.history.service import diff_documents
 from tilsyn.plants.service import (
     AUDIT_FIELDS,
     _protected_connected_date,

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tilsyn.client.cells import CellError, CellFormat, typed_paths
-from tilsyn.core.bodies import ITEM, check_item, parse_json
-from tilsyn.core.errors import InvalidBody
+from tilsyn.contract.bodies import ITEM, check_item, parse_json
+from tilsyn.contract.errors import InvalidBody
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 NDJSON_SUFFIXES = {".ndjson", ".jsonl"}

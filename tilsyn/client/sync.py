@@ -59,8 +59,8 @@ from tilsyn.client.sdk import (
     UpsertResult,
 )
 from tilsyn.client.state import FINISHED, RowRecord, SyncState
-from tilsyn.core.problems import Issues
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.problems import Issues
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.customers.service import parse_customer
 from tilsyn.plants.service import parse_plant
 

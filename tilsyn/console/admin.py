@@ -21,10 +21,10 @@ from tilsyn.console.web import (
     render,
     settings_of,
 )
-from tilsyn.core.errors import InvalidBody
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.core.changelog import record_change
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.core.tenancy import scoped_select
-from tilsyn.history.service import record_change
 from tilsyn.instances import service as instances
 from tilsyn.rules import files
 from tilsyn.rules import service as rules

@@ -22,8 +22,8 @@ from tilsyn.console.web import (
     query_text,
     render,
 )
-from tilsyn.core.errors import ApiError, NotFound
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.errors import ApiError, NotFound
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.hierarchy import browse
 from tilsyn.search import service as search
 

@@ -26,9 +26,9 @@ from tilsyn.console.web import (
     query_text,
     render,
 )
-from tilsyn.core.errors import ApiError, InvalidBody, InvalidRequest, NotFound
-from tilsyn.core.problems import Issue
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.errors import ApiError, InvalidBody, InvalidRequest, NotFound
+from tilsyn.contract.problems import Issue
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.inspections import service as inspections
 from tilsyn.inspections.merge import TRANSITIONS
 from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection

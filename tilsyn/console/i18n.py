@@ -20,7 +20,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from tilsyn.core.time import OSLO
+from tilsyn.contract.time import OSLO
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("nb", "en")

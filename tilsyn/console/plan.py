@@ -23,8 +23,8 @@ from tilsyn.console.web import (
     field,
     render,
 )
-from tilsyn.core.errors import ApiError, NotFound
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.errors import ApiError, NotFound
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.plans import service as plans
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -23,8 +23,8 @@ from tilsyn.console.web import (
     render,
     settings_of,
 )
-from tilsyn.core.errors import NotFound
-from tilsyn.core.time import today_in_oslo
+from tilsyn.contract.errors import NotFound
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.customers.service import get_customer
 from tilsyn.history.views import plant_history
 from tilsyn.inspections import service as inspections

@@ -22,10 +22,10 @@ from starlette.datastructures import FormData
 
 from tilsyn.console import i18n
 from tilsyn.console.i18n import N_
+from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.http import request_id
-from tilsyn.history.service import Actor
 from tilsyn.users import service as users
 from tilsyn.users.service import SignedIn
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tilsyn.core import changelog
 from tilsyn.core.personal import SESSION_INFO, DataKeys, PersonalNumbers
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -184,13 +185,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One short write transaction, committed when the block ends without error."""
+        """One short write transaction, committed (with its change log) when the block ends
+        without error."""
         with self._write_lock or nullcontext(), self._writer() as session:
             try:
                 yield session
-                session.commit()
+                changelog.commit(session)
             except BaseException:
-                session.rollback()
+                changelog.discard(session)
                 raise
 
     def analyze(self, tables: Sequence[str]) -> None:

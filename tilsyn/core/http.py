@@ -17,10 +17,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
-from tilsyn.core.bodies import parse_json_object
-from tilsyn.core.config import Settings
-from tilsyn.core.db import Database
-from tilsyn.core.errors import (
+from tilsyn.contract.bodies import parse_json_object
+from tilsyn.contract.errors import (
     BadEnvironment,
     Forbidden,
     InvalidRequest,
@@ -29,9 +27,11 @@ from tilsyn.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from tilsyn.contract.problems import Issue
+from tilsyn.core.changelog import Actor
+from tilsyn.core.config import Settings
+from tilsyn.core.db import Database
 from tilsyn.core.observability import RATE_LIMITED
-from tilsyn.core.problems import Issue
-from tilsyn.history.service import Actor
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter, retry_after_seconds
 from tilsyn.instances.service import (
     ADMIN_SCOPE,

@@ -64,7 +64,7 @@ class Instance(Base):
     # inspection, and how long a plant counts as a new installation after its connection.
     finding_deadline_days: Mapped[int] = mapped_column(Integer, server_default="60")
     new_installation_years: Mapped[int] = mapped_column(Integer, server_default="2")
-    # The number of the instance's latest change (changes.seq); history/service.py.
+    # The number of the instance's latest change (changes.seq); core/changelog.py.
     last_change_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
@@ -226,7 +226,7 @@ class AuditRule(Base):
 class Change(Base):
     """One effective change of one entity: the history and the change feed read this.
 
-    ``seq`` numbers an instance's changes in commit order (history/service.py): it is the id
+    ``seq`` numbers an instance's changes in commit order (core/changelog.py): it is the id
     the history and the feed show, and the feed's cursor, and tells nothing of other
     instances (``id`` counts all of them). ``api_key_label`` keeps who sent it readable even
     if keys change later.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tilsyn.core.problems import Issue
+from tilsyn.contract.problems import Issue
 
 Result = Literal["created", "updated", "unchanged"]
 

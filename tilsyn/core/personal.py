@@ -46,9 +46,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.time import utc_now
 from tilsyn.core.config import Settings
 from tilsyn.core.models import DataKey, PersonalNumber
-from tilsyn.core.time import utc_now
 
 KEY_PREFIX = "pn2:"
 LEGACY_PREFIX = "pn1:"

@@ -8,8 +8,10 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from tilsyn.core.bodies import read_model
-from tilsyn.core.errors import InvalidBody
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issue, Issues
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -25,8 +27,6 @@ from tilsyn.core.http import (
     problem,
 )
 from tilsyn.core.observability import observe_outcome
-from tilsyn.core.problems import Issue, Issues
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers import service
 from tilsyn.customers.schemas import CustomerLookupIn, CustomerLookupOut, CustomerOut
 from tilsyn.history import views as history

@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from tilsyn.core.wire import Bool, Date, Key, Text
-from tilsyn.core.wire import PostalCode as PostalCodeText
+from tilsyn.contract.wire import Bool, Date, Key, Text
+from tilsyn.contract.wire import PostalCode as PostalCodeText
 
 SEED_CUSTOMER_EXAMPLE: JsonDict = {
     "Number": "22097312401",

@@ -11,9 +11,18 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from tilsyn.core.bodies import read_model
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody, InvalidRequest, NotFound
+from tilsyn.contract.problems import Issue, Issues
+from tilsyn.contract.time import utc_now
+from tilsyn.core.changelog import (
+    Actor,
+    diff_documents,
+    record_change,
+    write_atomically,
+    write_transaction,
+)
 from tilsyn.core.db import Database
-from tilsyn.core.errors import InvalidBody, InvalidRequest, NotFound
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import (
@@ -24,19 +33,10 @@ from tilsyn.core.personal import (
     protect_many,
     stored_key,
 )
-from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.tenancy import scoped_select, scoped_update
-from tilsyn.core.time import utc_now
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
 from tilsyn.customers.schemas import CustomerIn
-from tilsyn.history.service import (
-    Actor,
-    diff_documents,
-    erase_entity,
-    record_change,
-    write_atomically,
-    write_transaction,
-)
+from tilsyn.history.service import erase_entity
 from tilsyn.search import index as search_index
 from tilsyn.validation import codes, identifiers, postal
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from tilsyn.core.errors import NotFound
+from tilsyn.contract.errors import NotFound
 from tilsyn.core.models import GridElement, Plant
 from tilsyn.hierarchy.service import NET_STATION
 

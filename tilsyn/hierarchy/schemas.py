@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tilsyn.core.wire import Float, Key, Latitude, Longitude, PostalCode, Text
+from tilsyn.contract.wire import Float, Key, Latitude, Longitude, PostalCode, Text
 
 
 class CoordinatesIn(BaseModel):

@@ -14,9 +14,10 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from tilsyn.contract.problems import Issues, join_path
+from tilsyn.contract.time import utc_now
+from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.models import GridElement
-from tilsyn.core.problems import Issues, join_path
-from tilsyn.core.time import utc_now
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
 from tilsyn.hierarchy.schemas import (
     ConnectionPointIn,
@@ -26,7 +27,6 @@ from tilsyn.hierarchy.schemas import (
     NetStationIn,
     TransformerIn,
 )
-from tilsyn.history.service import Actor, record_change
 from tilsyn.search import index as search_index
 from tilsyn.validation.geo import coordinate_findings
 
@@ -440,7 +440,7 @@ def _wire_diff(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def history_state(session: Session, row: GridElement) -> dict[str, Any]:
-    """The element as its history paths name it (history/service.py replays these)."""
+    """The element as its history paths name it (core/changelog.py replays these)."""
     parent = session.get(GridElement, row.parent_id) if row.parent_id else None
     return {
         _WIRE_NAMES["address_text"]: row.address_text,

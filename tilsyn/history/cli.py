@@ -13,8 +13,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tilsyn.contract.time import today_in_oslo
+from tilsyn.core import changelog
 from tilsyn.core.db import Database
-from tilsyn.core.time import today_in_oslo
 from tilsyn.history import service
 from tilsyn.instances import service as instances
 
@@ -63,7 +64,7 @@ def history_prune(
             with database.write() as session:
                 instance_id = instances.get_instance(session, instance).id
                 kept_from = service.start_prune(
-                    session, service.Actor(instance_id=instance_id), before=day
+                    session, changelog.Actor(instance_id=instance_id), before=day
                 )
         except instances.InstanceError as exc:
             raise _fail(str(exc)) from None

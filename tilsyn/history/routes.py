@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from tilsyn.core.errors import InvalidRequest
+from tilsyn.contract.errors import InvalidRequest
+from tilsyn.contract.problems import Issue
+from tilsyn.core import changelog
 from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, Env, EnvironmentPath, problem
-from tilsyn.core.problems import Issue
 from tilsyn.history import service, views
 from tilsyn.history.schemas import ChangeFeedOut, HistoryOut, PlantHistoryOut
 
@@ -70,7 +71,7 @@ def since_moment(value: str | None) -> datetime | None:
         return None
     try:
         if len(value) == len("YYYY-MM-DD"):
-            return service.start_of_day(date.fromisoformat(value))
+            return changelog.start_of_day(date.fromisoformat(value))
         return datetime.fromisoformat(value).astimezone(UTC)
     except ValueError:
         raise InvalidRequest(

@@ -1,6 +1,6 @@
 """History of plants and customers: their history pages, and their state as of a day.
 
-As-of reads replay history backwards from the current state (history/service.py): the
+As-of reads replay history backwards from the current state (core/changelog.py): the
 plant's document, its customer periods, its extensions and its connection point's name, and
 each hierarchy element's address, location and parent, all as they were at the end of that
 day in Norway. Values derived by the audit rules are derived by the rules in force now.
@@ -15,15 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tilsyn.core.errors import NotFound
-from tilsyn.core.models import Customer, GridElement, Plant
-from tilsyn.core.personal import reveal, reveal_key, stored_key
-from tilsyn.core.tenancy import scoped_select
-from tilsyn.customers.schemas import CustomerIn
-from tilsyn.customers.service import customer_document
-from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER, element_view
-from tilsyn.hierarchy.service import history_state as element_state
-from tilsyn.history.service import (
+from tilsyn.contract.errors import NotFound
+from tilsyn.core.changelog import (
     ERASED,
     check_kept,
     end_of_day,
@@ -33,6 +26,13 @@ from tilsyn.history.service import (
     state_at,
     unflatten,
 )
+from tilsyn.core.models import Customer, GridElement, Plant
+from tilsyn.core.personal import reveal, reveal_key, stored_key
+from tilsyn.core.tenancy import scoped_select
+from tilsyn.customers.schemas import CustomerIn
+from tilsyn.customers.service import customer_document
+from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER, element_view
+from tilsyn.hierarchy.service import history_state as element_state
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.schemas import PlantIn
 from tilsyn.plants.service import history_state as plant_state

@@ -16,9 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tilsyn.bulk.service import ItemResult
 from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.errors import ApiError
+from tilsyn.core.changelog import Actor, write_atomically
 from tilsyn.core.db import Database
-from tilsyn.core.errors import ApiError
-from tilsyn.history.service import Actor, write_atomically
 from tilsyn.inspections.parse import parse_valid_inspection
 from tilsyn.inspections.service import record_inspection
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from tilsyn.core.errors import ApiError
-from tilsyn.history.service import diff_documents
+from tilsyn.contract.errors import ApiError
+from tilsyn.core.changelog import diff_documents
 from tilsyn.inspections.parse import FindingChange, FindingMove, InspectionChange
 
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tilsyn.core.bodies import fold_keys, read_model, shape_of
-from tilsyn.core.errors import InvalidBody
-from tilsyn.core.problems import Issues, join_path
+from tilsyn.contract.bodies import fold_keys, read_model, shape_of
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issues, join_path
 from tilsyn.inspections.schemas import FindingIn, FindingStatusIn, InspectionIn
 
 

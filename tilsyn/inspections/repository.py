@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.time import OSLO
 from tilsyn.core.models import Change, Finding, Inspection, Instance, Plant
 from tilsyn.core.tenancy import owned_by, scoped_select
-from tilsyn.core.time import OSLO
 from tilsyn.core.upsert import insert_if_absent
 from tilsyn.inspections.due import CLOCK_KINDS
 from tilsyn.inspections.merge import StoredFinding, StoredInspection

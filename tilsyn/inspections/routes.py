@@ -22,6 +22,7 @@ from tilsyn.bulk.routes import (
 )
 from tilsyn.bulk.service import Summary
 from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -35,7 +36,6 @@ from tilsyn.core.http import (
     json_request_body,
     problem,
 )
-from tilsyn.core.time import today_in_oslo
 from tilsyn.inspections import service
 from tilsyn.inspections.bulk import CHUNK_SIZE, write_chunk
 from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection

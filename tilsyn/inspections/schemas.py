@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from tilsyn.core.wire import Int, MeteringPointId, RequiredText, Text, required, to_date
+from tilsyn.contract.wire import Int, MeteringPointId, RequiredText, Text, required, to_date
 
 KINDS = ("periodic", "new_installation", "follow_up", "audit")
 SEVERITIES = ("nonconformity", "remark")

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from tilsyn.core.bodies import read_model
-from tilsyn.core.errors import InvalidBody, InvalidRequest, NotFound
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody, InvalidRequest, NotFound
+from tilsyn.contract.problems import Issue, Issues
+from tilsyn.contract.time import utc_now
+from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.outcome import Outcome
-from tilsyn.core.problems import Issue, Issues
-from tilsyn.core.time import utc_now
-from tilsyn.history.service import Actor, record_change
 from tilsyn.inspections import repository as repo
 from tilsyn.inspections.due import IN_SERVICE, Due, PlantFacts, due, first_use_change_after
 from tilsyn.inspections.merge import StoredInspection, merge_inspection, move, move_diff

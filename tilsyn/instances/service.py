@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.time import utc_now
 from tilsyn.core.db import describe_url
 from tilsyn.core.models import ApiKey, Instance
-from tilsyn.core.time import utc_now
 from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effective_limit
 from tilsyn.rules.service import seed_default_rules
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tilsyn.history.service import Actor
+from tilsyn.core.changelog import Actor
 from tilsyn.inspections.service import year_report
 from tilsyn.instances import service as instances
 from tilsyn.plans import service

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tilsyn.core.bodies import parse_json
+from tilsyn.contract.bodies import parse_json
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,

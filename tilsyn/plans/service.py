@@ -20,13 +20,13 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tilsyn.core.bodies import read_model
-from tilsyn.core.errors import InvalidBody, NotFound
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody, NotFound
+from tilsyn.contract.problems import Issue, Issues
+from tilsyn.contract.time import today_in_oslo, utc_now
+from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.models import Plan, PlanItem
-from tilsyn.core.problems import Issue, Issues
 from tilsyn.core.tenancy import owned_by
-from tilsyn.core.time import today_in_oslo, utc_now
-from tilsyn.history.service import Actor, record_change
 from tilsyn.inspections.due import NO_INTERVAL
 from tilsyn.inspections.repository import clock_plants_between, lock_instance
 from tilsyn.inspections.schemas import PlanIn

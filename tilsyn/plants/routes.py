@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from tilsyn.core.bodies import read_model
-from tilsyn.core.errors import InvalidBody
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issues
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -23,8 +25,6 @@ from tilsyn.core.http import (
     json_request_body,
 )
 from tilsyn.core.observability import observe_outcome
-from tilsyn.core.problems import Issues
-from tilsyn.core.time import today_in_oslo
 from tilsyn.customers.routes import DeletedOut, IssueOut
 from tilsyn.history import views as history
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day

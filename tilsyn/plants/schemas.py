@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
-from tilsyn.core.wire import (
+from tilsyn.contract.wire import (
     ConsumptionCode,
     Date,
     Int,

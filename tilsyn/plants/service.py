@@ -23,15 +23,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from tilsyn.core.bodies import read_model
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody, NotFound
+from tilsyn.contract.problems import Issues
+from tilsyn.contract.time import utc_now
+from tilsyn.core.changelog import (
+    Actor,
+    diff_documents,
+    flatten,
+    record_change,
+    write_atomically,
+    write_transaction,
+)
 from tilsyn.core.db import Database
-from tilsyn.core.errors import InvalidBody, NotFound
 from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import protect_many, reveal_key, stored_key
-from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import scoped_select
-from tilsyn.core.time import utc_now
 from tilsyn.core.upsert import BatchConflict, insert_if_absent, insert_many_if_absent
 from tilsyn.customers.service import existing_customers
 from tilsyn.hierarchy.service import (
@@ -45,14 +53,6 @@ from tilsyn.hierarchy.service import (
     element_specs,
     resolve_location,
     upsert_chains,
-)
-from tilsyn.history.service import (
-    Actor,
-    diff_documents,
-    flatten,
-    record_change,
-    write_atomically,
-    write_transaction,
 )
 from tilsyn.plants.periods import Period, apply_customer_change, in_force
 from tilsyn.plants.schemas import (
@@ -749,7 +749,7 @@ def extension_label(name: str, year: int | None) -> str:
 
 def history_state(session: Session, plant: Plant) -> dict[str, Any]:
     """The plant as its history paths name it: the document's fields, ``connectionPoint``,
-    ``customerPeriods`` and each extension's builder (history/service.py replays these)."""
+    ``customerPeriods`` and each extension's builder (core/changelog.py replays these)."""
     state = flatten(plant.data)
     state["connectionPoint"] = _element_name(session, plant.connection_point_id)
     state["customerPeriods"] = _periods_wire(_load_periods(session, plant.id))

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.problems import Issue
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.core.problems import Issue
-from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.rules import files, service
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from tilsyn.core.wire import MAX_SAFE_INTEGER, Bool, Int, check_text, to_str
+from tilsyn.contract.wire import MAX_SAFE_INTEGER, Bool, Int, check_text, to_str
 
 MAX_RULE_ID = 64
 MAX_PLANT_TYPE = 200

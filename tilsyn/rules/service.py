@@ -27,13 +27,13 @@ from sqlalchemy import Engine, String, bindparam, insert, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
-from tilsyn.core.bodies import fold_keys, read_model, shape_of, validate
-from tilsyn.core.errors import InvalidBody, NotFound
+from tilsyn.contract.bodies import fold_keys, read_model, shape_of, validate
+from tilsyn.contract.errors import InvalidBody, NotFound
+from tilsyn.contract.problems import Issues
+from tilsyn.core.changelog import Actor, record_change, values_before
 from tilsyn.core.models import AuditRule, Instance
 from tilsyn.core.outcome import Outcome
-from tilsyn.core.problems import Issues
 from tilsyn.core.tenancy import owned_by, scoped_delete
-from tilsyn.history.service import Actor, record_change, values_before
 from tilsyn.rules import files
 from tilsyn.rules.schemas import (
     RULE_FIELDS,

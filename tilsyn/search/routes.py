@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, PageAfter
-from tilsyn.core.time import today_in_oslo
 from tilsyn.search import service
 from tilsyn.search.schemas import PlantPageOut
 

@@ -31,10 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from tilsyn.core.errors import InvalidRequest, NotFound
+from tilsyn.contract.errors import InvalidRequest, NotFound
+from tilsyn.contract.problems import Issue
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
 from tilsyn.core.personal import stored_key
-from tilsyn.core.problems import Issue
 from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force

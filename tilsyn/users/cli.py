@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.history.service import Actor
 from tilsyn.instances import service as instances
 from tilsyn.users import service
 

@@ -20,9 +20,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.time import utc_now
+from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.models import Instance, SignInFailure, User, UserSession
-from tilsyn.core.time import utc_now
-from tilsyn.history.service import Actor, record_change
 
 ROLES = ("viewer", "inspector", "admin")
 MIN_PASSWORD_LENGTH = 10

@@ -21,9 +21,9 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from tilsyn.core.errors import InvalidBody
-from tilsyn.core.problems import Issues, join_path
-from tilsyn.core.wire import MAX_STRING_LENGTH
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issues, join_path
+from tilsyn.contract.wire import MAX_STRING_LENGTH
 
 MAX_DEPTH = 64
 # JSON strings, brackets and commas in one body or bulk item: a real plant has a few hundred.
