@@ -37,8 +37,8 @@ from tests.seed_api import (
 )
 from tilsyn.app import create_app
 from tilsyn.cli import app as cli_app
+from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.changelog import diff_documents
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import DATA_KEYS, alembic_config, upgrade_database

@@ -12,16 +12,11 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tilsyn.contract.bodies import read_model
+from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.errors import InvalidBody, InvalidRequest, NotFound
 from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import utc_now
-from tilsyn.core.changelog import (
-    Actor,
-    diff_documents,
-    record_change,
-    write_atomically,
-    write_transaction,
-)
+from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
 from tilsyn.core.models import Customer, CustomerPeriod
 from tilsyn.core.outcome import Outcome, Result

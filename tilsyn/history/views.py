@@ -15,16 +15,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.diffs import flatten, unflatten
 from tilsyn.contract.errors import NotFound
 from tilsyn.core.changelog import (
     ERASED,
     check_kept,
     end_of_day,
     entity_history,
-    flatten,
     has_history,
     state_at,
-    unflatten,
 )
 from tilsyn.core.models import Customer, GridElement, Plant
 from tilsyn.core.personal import reveal, reveal_key, stored_key

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.errors import ApiError
-from tilsyn.core.changelog import diff_documents
 from tilsyn.inspections.parse import FindingChange, FindingMove, InspectionChange
 
 TRANSITIONS: dict[str, frozenset[str]] = {

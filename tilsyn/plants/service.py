@@ -24,17 +24,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from tilsyn.contract.bodies import read_model
+from tilsyn.contract.diffs import diff_documents, flatten
 from tilsyn.contract.errors import InvalidBody, NotFound
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import utc_now
-from tilsyn.core.changelog import (
-    Actor,
-    diff_documents,
-    flatten,
-    record_change,
-    write_atomically,
-    write_transaction,
-)
+from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
 from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
 from tilsyn.core.outcome import Outcome, Result
