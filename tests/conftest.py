@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -100,6 +101,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=needs)
         items[:] = [item for item in items if item not in needs]
         config.stash[_LEFT_OUT] = len(needs)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist a worker hands its count to the controller, which prints it."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["left_out"] = session.config.stash.get(_LEFT_OUT, 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    left_out = getattr(node, "workeroutput", {}).get("left_out", 0)
+    config: pytest.Config = node.config
+    config.stash[_LEFT_OUT] = max(config.stash.get(_LEFT_OUT, 0), left_out)
 
 
 def pytest_terminal_summary(

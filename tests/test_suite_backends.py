@@ -28,7 +28,7 @@ def run_cases(**variables: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
     env.update(variables)
     # Without the plugins these cases do not use: less to start in each child.
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider"]
     command += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
     command += ["tests/backend_cases.py"]
     return subprocess.run(
