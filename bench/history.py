@@ -46,6 +46,7 @@ from tilsyn.core.models import Change, Plant
 from tilsyn.demo_data import generate_plants
 from tilsyn.history import views
 from tilsyn.instances.service import create_instance, create_key
+from tilsyn.rules.service import seed_default_rules
 
 LABELS = ("off", "on")
 SECRET = "bench-secret"
@@ -160,6 +161,7 @@ def run(url: str, *, plant_count: int, rounds: int, threads: int) -> None:
         for label in LABELS:
             name = f"bench-{label}-{uuid.uuid4().hex[:6]}"
             instance = create_instance(session, name=name, environment="test")
+            seed_default_rules(session, instance.id)
             instances[label] = instance.id
             keys[label] = create_key(session, instance, secret_key=SECRET, label="bench").secret
 

@@ -30,6 +30,7 @@ from tilsyn.core.models import Change, Finding, Inspection, Instance, Plant
 from tilsyn.inspections.service import inspection_status
 from tilsyn.instances.service import create_instance
 from tilsyn.plans.service import build_plan
+from tilsyn.rules.service import seed_default_rules
 
 BATCH = 20_000
 CODES = [("35", "98.200"), ("35", "98.200"), ("35", "68.209"), ("36", "98.200"), ("1", "01.110")]
@@ -150,6 +151,7 @@ def run(url: str, plants: int) -> dict[str, Any]:
         upgrade_database(db.engine)
         with db.write() as session:
             instance_id = create_instance(session, name="bench", environment="test").id
+            seed_default_rules(session, instance_id)
         started = time.perf_counter()
         fill(db, instance_id, plants)
         filled = time.perf_counter() - started

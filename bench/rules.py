@@ -129,7 +129,7 @@ def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
     with db.write() as session:
         for label in labels:
             name = f"bench-{uuid.uuid4().hex[:6]}"
-            instance = create_instance(session, name=name, environment="test", default_rules=False)
+            instance = create_instance(session, name=name, environment="test")
             instances[label] = instance.id
     with db.write() as session:
         rules.replace_rules(session, Actor(instances[many]), ruleset)

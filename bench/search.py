@@ -31,6 +31,7 @@ from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Instance, Plant
 from tilsyn.instances.service import create_instance
+from tilsyn.rules.service import seed_default_rules
 from tilsyn.search import synthetic
 from tilsyn.search.service import page_query, search_plants, search_where
 
@@ -73,6 +74,7 @@ def fill(url: str, plants: int) -> tuple[Database, int]:
             print(f"reusing {count:,} plants")
             return database, existing
         instance_id = create_instance(session, name="bench", environment="test").id
+        seed_default_rules(session, instance_id)
     started = time.perf_counter()
     with database.engine.begin() as connection:
         synthetic.fill(connection, instance_id, plants)

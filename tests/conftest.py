@@ -34,6 +34,7 @@ from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Base
 from tilsyn.instances import service as instances
+from tilsyn.rules.service import seed_default_rules
 
 
 def _answers(dsn: str) -> bool:
@@ -223,6 +224,7 @@ def make_tenant(
         instance = instances.create_instance(
             session, name=name, environment=environment, strict_validation=strict
         )
+        seed_default_rules(session, instance.id)
         key = instances.create_key(session, instance, secret_key=SECRET, label="tests")
         admin = instances.create_key(session, instance, secret_key=SECRET, scope="admin")
         return Tenant(instance.id, name, environment, key.secret, admin.secret)

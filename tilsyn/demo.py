@@ -24,6 +24,7 @@ from tilsyn.inspections.service import iter_due, move_finding, record_inspection
 from tilsyn.instances import service as instances
 from tilsyn.plans.service import build_plan
 from tilsyn.plants.service import upsert_plant
+from tilsyn.rules.service import seed_default_rules
 
 DEMO_INSTANCES = (("demo-test", "test"), ("demo-prod", "prod"))
 DEMO_KEY_LABEL = "tilsyn demo"
@@ -80,6 +81,7 @@ def load_demo(
             instance = session.scalar(select(Instance).where(Instance.name == name))
             if instance is None:
                 instance = instances.create_instance(session, name=name, environment=environment)
+                seed_default_rules(session, instance.id)
             summary.revoked += _revoke_earlier_keys(session, instance)
             created = instances.create_key(
                 session, instance, secret_key=secret_key, scope="admin", label=DEMO_KEY_LABEL

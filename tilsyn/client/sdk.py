@@ -266,9 +266,6 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-NO_RETRIES = RetryPolicy(max_attempts=1)
-
-
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """``Retry-After`` in seconds, from delta-seconds or an HTTP date; None when absent/bad."""
     if not value:

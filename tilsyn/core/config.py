@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:///tilsyn.db"
 # Only for local use: keys hashed with it are worthless as soon as the secret is public.
@@ -25,8 +25,6 @@ class Settings:
     data_key_previous: tuple[str, ...] = ()
     db_pool_size: int = 8
     max_body_bytes: int = 10 * 1024 * 1024
-    max_json_depth: int = 64
-    max_string_length: int = 10_000
     body_timeout_seconds: float = 30.0
     # Bounds of one bulk request (docs/operations.md): items, bytes and seconds in all.
     max_bulk_items: int = 1_000_000
@@ -47,7 +45,6 @@ class Settings:
     # limits) and for marking the session cookie Secure.
     trust_proxy_headers: bool = False
     console_session_hours: float = 12.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def uses_default_secret(self) -> bool:

@@ -31,7 +31,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
@@ -86,11 +85,6 @@ def parse_data_key(value: str, *, name: str = "TILSYN_DATA_KEY") -> bytes:
             "python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
         )
     return raw
-
-
-def new_data_key() -> str:
-    """A fresh data key in the form configuration takes."""
-    return base64.b64encode(os.urandom(32)).decode()
 
 
 def key_id(key: bytes) -> str:
@@ -285,22 +279,9 @@ def stored_key(session: Session, instance_id: int, number: str) -> str:
     return key
 
 
-def protect(session: Session, instance_id: int, number: str) -> str:
-    """The stored key of a customer number that is about to be stored: its sealed form is
-    kept (once per instance) so that reads can reveal it."""
-    vault = codec(session)
-    key = stored_key(session, instance_id, number)
-    _insert_ignore(
-        session.connection(),
-        PersonalNumber.__table__,
-        {"instance_id": instance_id, "lookup": key, "sealed": vault.seal(instance_id, key, number)},
-        ["instance_id", "lookup"],
-    )
-    return key
-
-
 def protect_many(session: Session, instance_id: int, numbers: Iterable[str]) -> None:
-    """:func:`protect` for many numbers, in one statement (a batch of plants)."""
+    """The stored keys of customer numbers about to be stored, in one statement (a batch of
+    plants): each sealed form is kept (once per instance) so that reads can reveal it."""
     vault = codec(session)
     rows = []
     for number in sorted(set(numbers)):

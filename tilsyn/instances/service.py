@@ -21,7 +21,6 @@ from tilsyn.contract.time import utc_now
 from tilsyn.core.db import describe_url
 from tilsyn.core.models import ApiKey, Instance
 from tilsyn.instances.ratelimit import DEFAULT_LIMIT, Limit, default_burst, effective_limit
-from tilsyn.rules.service import seed_default_rules
 
 ENVIRONMENTS = ("test", "prod")
 IMPORT_SCOPE = "import"
@@ -76,9 +75,9 @@ def create_instance(
     name: str,
     environment: str,
     strict_validation: bool = False,
-    default_rules: bool = True,
 ) -> Instance:
-    """A new registry; it starts with the default audit rules (docs/rules.md) unless told not."""
+    """A new registry, without rules: the caller gives it the default audit rules
+    (``rules.service.seed_default_rules``, docs/rules.md), as this layer is below rules."""
     if environment not in ENVIRONMENTS:
         raise InstanceError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
     name = name.strip()
@@ -94,8 +93,6 @@ def create_instance(
     )
     session.add(instance)
     session.flush()
-    if default_rules:
-        seed_default_rules(session, instance.id)
     return instance
 
 

@@ -1,4 +1,4 @@
-"""`tilsyn import` and `tilsyn demo-data`: files straight into the database, and files to try.
+"""`tilsyn import`: files straight into the database.
 
 Inspection files (records with `date` and `kind`) go through the inspections bulk path.
 
@@ -15,18 +15,19 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
+    ItemResult,
     Kind,
     LoadStatistics,
     PreparedChunk,
@@ -36,6 +37,7 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import RawItem
+from tilsyn.cli.database import console, fail, open_database
 from tilsyn.client.cli import (
     DEFAULT_FALSE,
     DEFAULT_TRUE,
@@ -60,12 +62,11 @@ from tilsyn.client.readers import (
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
-from tilsyn.demo_data import generate_customers, generate_plants
+from tilsyn.core.models import Instance
 from tilsyn.inspections import bulk as inspections_bulk
-from tilsyn.inspections.cli import inspection_items, is_inspections
+from tilsyn.inspections.files import inspection_items, is_inspections
 from tilsyn.instances import service as instances
 
-console = Console(stderr=True)
 PARSE_AHEAD = 2
 INSPECTION_CHUNK = 500
 
@@ -156,83 +157,112 @@ def import_files(
     false_values: FalseOption = DEFAULT_FALSE,
 ) -> None:
     """Import exports straight into the database, with the API's rules for every row."""
-    from tilsyn.cli import _database
-
     csv = csv_format(encoding, delimiter, decimal, true_values, false_values)
     try:
         mappings = load_mappings(mapping) if mapping else None
     except (SourceError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     totals = Summary()
     per_file: list[tuple[str, Summary]] = []
-    with _database() as database:
-        with database.read() as session:
-            try:
-                target = instances.get_instance(session, instance)
-            except instances.InstanceError as exc:
-                console.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(1) from None
+    with open_database() as database:
+        target = _target(database, instance)
         with report.open("w", encoding="utf-8") as out:
             actor = Actor(instance_id=target.id, request_id=f"import-{uuid.uuid4().hex[:12]}")
-            synthetic_ok = target.environment == "test"
+            run = _Run(database, target, actor, mappings, csv, parse_workers, out)
             for path in files:
-                try:
-                    inspections = is_inspections(path)
-                    kind = "plant" if inspections else kind_of(path, mappings, csv)
-                    if file_format(path) == "csv":
-                        console.print(f"{path}: {describe_csv(path, csv)}")
-                except (SourceError, OSError) as exc:
-                    console.print(f"[red]error:[/red] {exc}")
-                    raise typer.Exit(1) from None
-                if inspections:
-                    summary = _import_inspections(database, target.id, actor, path, out)
-                    per_file.append((f"{path} (inspections)", summary))
-                    totals.add_counts(summary)
-                    continue
-                file_mapping = mappings.for_kind(kind) if mappings else None
-                summary = Summary()
-                statistics = LoadStatistics(database)
-                with (
-                    _parsers(parse_workers) as pool,
-                    Progress(
-                        TextColumn(f"{path.name} ({kind}s)"),
-                        BarColumn(),
-                        TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
-                        TimeElapsedColumn(),
-                        console=console,
-                    ) as progress,
-                ):
-                    task = progress.add_task("import", total=None, rate=0.0)
-                    today = today_in_oslo()
-                    strict = target.strict_validation
-                    prepare = partial(
-                        prepare_chunk, kind, today=today, strict=strict, synthetic_ok=synthetic_ok
-                    )
-                    for lines, prepared in _prepared_chunks(
-                        pool, prepare, _items(path, file_mapping, csv)
-                    ):
-                        results = write_chunk(
-                            database, actor, prepared, today=today, statistics=statistics
-                        )
-                        summary.add(results)
-                        for result in results:
-                            if result.warnings or result.errors or result.result == "superseded":
-                                record = {
-                                    "file": str(path),
-                                    "line": lines[result.index],
-                                    **result.as_dict(),
-                                }
-                                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                        progress.advance(task, len(results))
-                        elapsed = progress.tasks[0].elapsed or 1e-9
-                        progress.update(task, rate=progress.tasks[0].completed / elapsed)
-                per_file.append((f"{path} ({kind}s)", summary))
+                name, summary = _import_file(run, path)
+                per_file.append((name, summary))
                 totals.add_counts(summary)
     _print_summary(per_file, totals)
     console.print(f"every warning and error with its line: {report}")
     if totals.counts["failed"]:
         raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One import: the instance it writes to, how its files are read, where problems go."""
+
+    database: Database
+    target: Instance
+    actor: Actor
+    mappings: Mappings | None
+    csv: CsvFormat
+    parse_workers: int
+    report: TextIO
+
+
+def _target(database: Database, name: str) -> Instance:
+    with database.read() as session:
+        try:
+            return instances.get_instance(session, name)
+        except instances.InstanceError as exc:
+            raise fail(str(exc)) from None
+
+
+def _file_kind(run: _Run, path: Path) -> Kind | None:
+    """What the file holds: customers or plants, or None for inspections. A CSV file's
+    encoding and delimiter are said, as they were guessed."""
+    try:
+        inspections = is_inspections(path)
+        kind: Kind = "plant" if inspections else kind_of(path, run.mappings, run.csv)
+        if file_format(path) == "csv":
+            console.print(f"{path}: {describe_csv(path, run.csv)}")
+    except (SourceError, OSError) as exc:
+        raise fail(str(exc)) from None
+    return None if inspections else kind
+
+
+def _import_file(run: _Run, path: Path) -> tuple[str, Summary]:
+    """One file, by its kind; its name for the summary table, and its counts."""
+    kind = _file_kind(run, path)
+    if kind is None:
+        return f"{path} (inspections)", _import_inspections(run, path)
+    return f"{path} ({kind}s)", _import_rows(run, path, kind)
+
+
+def _import_rows(run: _Run, path: Path, kind: Kind) -> Summary:
+    """Customers or plants in chunks, checked ahead in the parser processes, with progress."""
+    summary = Summary()
+    statistics = LoadStatistics(run.database)
+    today = today_in_oslo()
+    prepare = partial(
+        prepare_chunk,
+        kind,
+        today=today,
+        strict=run.target.strict_validation,
+        synthetic_ok=run.target.environment == "test",
+    )
+    rows = _items(path, run.mappings.for_kind(kind) if run.mappings else None, run.csv)
+    with (
+        _parsers(run.parse_workers) as pool,
+        Progress(
+            TextColumn(f"{path.name} ({kind}s)"),
+            BarColumn(),
+            TextColumn("{task.completed} rows, {task.fields[rate]:.0f} rows/s"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("import", total=None, rate=0.0)
+        for lines, prepared in _prepared_chunks(pool, prepare, rows):
+            results = write_chunk(
+                run.database, run.actor, prepared, today=today, statistics=statistics
+            )
+            summary.add(results)
+            noted = [r for r in results if r.warnings or r.errors or r.result == "superseded"]
+            _report(run.report, path, lines, noted)
+            progress.advance(task, len(results))
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            progress.update(task, rate=progress.tasks[0].completed / elapsed)
+    return summary
+
+
+def _report(report: TextIO, path: Path, lines: dict[int, int], results: list[ItemResult]) -> None:
+    """A line of the report per result, with the file and the line it came from."""
+    for result in results:
+        record = {"file": str(path), "line": lines[result.index], **result.as_dict()}
+        report.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _print_summary(per_file: list[tuple[str, Summary]], totals: Summary) -> None:
@@ -253,45 +283,19 @@ def _print_summary(per_file: list[tuple[str, Summary]], totals: Summary) -> None
     console.print(table)
 
 
-def _import_inspections(
-    database: Database, instance_id: int, actor: Actor, path: Path, report: TextIO
-) -> Summary:
+def _import_inspections(run: _Run, path: Path) -> Summary:
     """An inspections file, by the bulk endpoint's rules; problems go to the report."""
     summary = Summary()
     rows = inspection_items(path)
     while batch := list(islice(rows, INSPECTION_CHUNK)):
         lines = {item.index: line for line, item in batch}
         results = inspections_bulk.write_chunk(
-            database, instance_id, [item for _, item in batch], actor=actor, today=today_in_oslo()
+            run.database,
+            run.target.id,
+            [item for _, item in batch],
+            actor=run.actor,
+            today=today_in_oslo(),
         )
         summary.add(results)
-        for result in results:
-            if result.warnings or result.errors:
-                record = {"file": str(path), "line": lines[result.index], **result.as_dict()}
-                report.write(json.dumps(record, ensure_ascii=False) + "\n")
+        _report(run.report, path, lines, [r for r in results if r.warnings or r.errors])
     return summary
-
-
-def demo_data(
-    plants: Annotated[int, typer.Option(help="Plants to generate")] = 1000,
-    customers: Annotated[int, typer.Option(help="Customers to generate")] = 900,
-    out: Annotated[Path, typer.Option(help="Folder for customers.ndjson and plants.ndjson")] = Path(
-        "demo-data"
-    ),
-    seed: Annotated[int, typer.Option(help="Same seed, same data")] = 1,
-) -> None:
-    """Valid, varied data (synthetic personal numbers, a realistic grid hierarchy).
-
-    Its metering point ids never collide with the ones `tilsyn demo` loads, so the files can
-    be imported or synced into the demo server as new plants.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    numbers: list[str] = []
-    with (out / "customers.ndjson").open("w", encoding="utf-8") as handle:
-        for customer in generate_customers(customers, seed=seed, synthetic_ids=True):
-            numbers.append(customer["Number"])
-            handle.write(json.dumps(customer, ensure_ascii=False) + "\n")
-    with (out / "plants.ndjson").open("w", encoding="utf-8") as handle:
-        for plant in generate_plants(plants, customer_numbers=numbers, seed=seed):
-            handle.write(json.dumps(plant, ensure_ascii=False) + "\n")
-    console.print(f"wrote {customers} customers and {plants} plants to {out}")

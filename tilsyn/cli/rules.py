@@ -7,7 +7,6 @@ the whole file first and changes nothing when any rule is bad, naming each one's
 from __future__ import annotations
 
 import re
-from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,10 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.orm import Session
 
+from tilsyn.cli.database import instance_id_of, open_database
 from tilsyn.contract.problems import Issue
 from tilsyn.core.changelog import Actor
-from tilsyn.core.db import Database
-from tilsyn.instances import service as instances
 from tilsyn.rules import files, service
 
 rules_app = typer.Typer(
@@ -35,23 +33,13 @@ class FileFormat(StrEnum):
     yaml = "yaml"
 
 
-def _database() -> AbstractContextManager[Database]:
-    """The database named by ``tilsyn --db``, migrated as needed: the main command owns both."""
-    from tilsyn import cli  # tilsyn.cli imports this module
-
-    return cli._database()
-
-
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(1)
 
 
 def _instance_id(session: Session, name: str) -> int:
-    try:
-        return instances.get_instance(session, name).id
-    except instances.InstanceError as exc:
-        raise _fail(str(exc)) from None
+    return instance_id_of(session, name, errors=console)
 
 
 @rules_app.command("export")
@@ -62,7 +50,7 @@ def rules_export(
     ),
 ) -> None:
     """Print the instance's rules as YAML or CSV (for `tilsyn rules import`)."""
-    with _database() as database, database.read() as session:
+    with open_database() as database, database.read() as session:
         instance_id = _instance_id(session, instance)
         rules = service.load_rules(session, instance_id)
     documents = [rule.document() for rule in rules]
@@ -109,7 +97,7 @@ def rules_import(
             console.print(f"{escape(str(file))}:{line}: [red]error:[/red] {escape(message)}")
         count = len(problems)
         raise _fail(f"{count} problem{'s' if count != 1 else ''} in {file}; nothing was changed")
-    with _database() as database:
+    with open_database() as database:
         with database.write() as session:
             instance_id = _instance_id(session, instance)
             changed = service.replace_rules(session, Actor(instance_id=instance_id), rules)
@@ -148,7 +136,7 @@ def rules_explain(
     ],
 ) -> None:
     """Which rule gives each value to such a plant, and why the other matching rules lost."""
-    with _database() as database, database.read() as session:
+    with open_database() as database, database.read() as session:
         rules = service.load_rules(session, _instance_id(session, instance))
     explained = service.explain(rules, consumption_code, naeringskode)
     code, prefix = consumption_code.strip().lower(), naeringskode.strip()
@@ -170,7 +158,7 @@ def rules_explain(
 @rules_app.command("reset")
 def rules_reset(instance: str) -> None:
     """Put the default rule set (tilsyn/data/default_rules.yaml) in place of the instance's."""
-    with _database() as database:
+    with open_database() as database:
         with database.write() as session:
             instance_id = _instance_id(session, instance)
             changed = service.reset_rules(session, Actor(instance_id=instance_id))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tilsyn.cli.database import instance_id_of, open_database
 from tilsyn.core.changelog import Actor
+from tilsyn.core.db import Database
 from tilsyn.inspections.service import year_report
-from tilsyn.instances import service as instances
 from tilsyn.plans import service
 
 plan_app = typer.Typer(no_args_is_help=True, help="The yearly inspection plan.")
@@ -30,14 +31,6 @@ def _capacity(values: list[str]) -> dict[str, int]:
     return service.parse_capacity({"capacity": capacity})
 
 
-def _instance_id(session: object, name: str) -> int:
-    try:
-        return instances.get_instance(session, name).id  # type: ignore[arg-type]
-    except instances.InstanceError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-
-
 @plan_app.command("build")
 def plan_build(
     instance: str,
@@ -51,23 +44,32 @@ def plan_build(
     ] = None,
 ) -> None:
     """Build the year's plan (a new version) and print its summary per inspection area."""
-    from tilsyn.cli import _database
-
     limits = _capacity(capacity or [])
-    with _database() as database:
+    with open_database() as database:
         with database.write() as session:
-            instance_id = _instance_id(session, instance)
+            instance_id = instance_id_of(session, instance)
             plan = service.build_plan(
                 session, instance_id, year, capacity=limits, actor=Actor(instance_id), limit=1
             )
         if out_file is not None:
-            with database.read() as session:
-                if out_file.suffix.lower() == ".csv":
-                    with out_file.open("w", encoding="utf-8", newline="") as handle:
-                        for chunk in service.plan_csv(session, instance_id, year):
-                            handle.write(chunk)
-                else:
-                    out_file.write_bytes(service.plan_xlsx(session, instance_id, year))
+            _write_plan(database, instance_id, year, out_file)
+    out.print(_summary_table(year, plan))
+    if out_file is not None:
+        console.print(f"wrote {out_file}")
+
+
+def _write_plan(database: Database, instance_id: int, year: int, out_file: Path) -> None:
+    """The plan as CSV (streamed) or as a workbook, by the file's suffix."""
+    with database.read() as session:
+        if out_file.suffix.lower() == ".csv":
+            with out_file.open("w", encoding="utf-8", newline="") as handle:
+                for chunk in service.plan_csv(session, instance_id, year):
+                    handle.write(chunk)
+        else:
+            out_file.write_bytes(service.plan_xlsx(session, instance_id, year))
+
+
+def _summary_table(year: int, plan: dict[str, Any]) -> Table:
     table = Table(title=f"Plan {year}, version {plan['version']}")
     for column in ("inspection area", "capacity", "planned", "deferred", "done"):
         table.add_column(column, justify="right")
@@ -78,15 +80,11 @@ def plan_build(
                 for name in ("inspectionArea", "capacity", "planned", "deferred", "done")
             )
         )
-    out.print(table)
-    if out_file is not None:
-        console.print(f"wrote {out_file}")
+    return table
 
 
 def report(instance: str, year: Annotated[int, typer.Argument(min=1900, max=2200)]) -> None:
     """The year in figures for the yearly report to DSB, as JSON."""
-    from tilsyn.cli import _database
-
-    with _database() as database, database.read() as session:
-        figures = year_report(session, _instance_id(session, instance), year)
+    with open_database() as database, database.read() as session:
+        figures = year_report(session, instance_id_of(session, instance), year)
     print(json.dumps(figures, indent=2))

@@ -5,7 +5,6 @@ The number of changes removed goes to stdout; messages go to stderr.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import date
 from typing import Annotated
 
@@ -13,9 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tilsyn.cli.database import open_database
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core import changelog
-from tilsyn.core.db import Database
 from tilsyn.history import service
 from tilsyn.instances import service as instances
 
@@ -23,13 +22,6 @@ history_app = typer.Typer(
     no_args_is_help=True, help="History of changes: retention (see docs/history.md)."
 )
 console = Console(stderr=True, soft_wrap=True)
-
-
-def _database() -> AbstractContextManager[Database]:
-    """The database named by ``tilsyn --db``, migrated as needed: the main command owns both."""
-    from tilsyn import cli  # tilsyn.cli imports this module
-
-    return cli._database()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -59,7 +51,7 @@ def history_prune(
     if day > today_in_oslo():
         raise _fail("--before must not be in the future; pruning keeps no history of today")
     removed = 0
-    with _database() as database:
+    with open_database() as database:
         try:
             with database.write() as session:
                 instance_id = instances.get_instance(session, instance).id

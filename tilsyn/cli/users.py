@@ -8,7 +8,6 @@ one-time link is printed instead, once, for the user to choose their own passwor
 from __future__ import annotations
 
 import sys
-from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tilsyn.cli.database import open_database
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.instances import service as instances
@@ -32,12 +32,6 @@ BaseUrlOption = Annotated[
     str, typer.Option("--base-url", help="Where the console is served, for the one-time link")
 ]
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-
-
-def _database() -> AbstractContextManager[Database]:
-    from tilsyn import cli  # tilsyn.cli imports this module
-
-    return cli._database()
 
 
 def _fail(message: str) -> typer.Exit:
@@ -72,7 +66,7 @@ def user_create(
 ) -> None:
     """Create a user; the password comes from standard input, or a one-time link is printed."""
     password = None if link else _read_password()
-    with _database() as database:
+    with open_database() as database:
         try:
             actor = _cli_actor(database, instance)
             with database.write() as session:
@@ -90,7 +84,7 @@ def user_create(
 @user_app.command("list")
 def user_list(instance: str) -> None:
     """List an instance's users and their roles."""
-    with _database() as database:
+    with open_database() as database:
         try:
             with database.read() as session:
                 instance_id = instances.get_instance(session, instance).id
@@ -112,7 +106,7 @@ def user_list(instance: str) -> None:
 @user_app.command("disable")
 def user_disable(instance: str, email: str) -> None:
     """Stop a user from signing in; their open sessions end at once."""
-    with _database() as database:
+    with open_database() as database:
         try:
             actor = _cli_actor(database, instance)
             with database.write() as session:
@@ -131,7 +125,7 @@ def user_reset_password(
 ) -> None:
     """Set a new password from standard input, or print a one-time link; signs the user out."""
     password = None if link else _read_password()
-    with _database() as database:
+    with open_database() as database:
         try:
             actor = _cli_actor(database, instance)
             with database.write() as session:
