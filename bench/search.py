@@ -33,7 +33,7 @@ from tilsyn.core.models import Instance, Plant
 from tilsyn.instances.service import create_instance
 from tilsyn.rules.service import seed_default_rules
 from tilsyn.search import synthetic
-from tilsyn.search.service import page_query, search_plants, search_where
+from tilsyn.search.service import PlantSearch, page_query, search_plants, search_where
 
 Search = Callable[[int], dict[str, Any]]
 
@@ -91,7 +91,7 @@ def scanned(database: Database, instance_id: int, arguments: dict[str, Any]) -> 
     if database.dialect != "postgresql":
         return ""
     with database.read() as session:
-        where = search_where(session, instance_id, today=today_in_oslo(), **arguments)
+        where = search_where(session, instance_id, PlantSearch(**arguments), today=today_in_oslo())
         query = page_query(instance_id, where, limit=51, after=None)
         sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = "\n".join(row[0] for row in session.execute(text("EXPLAIN " + sql)))
@@ -108,7 +108,7 @@ def run(database: Database, instance_id: int, plants: int, rounds: int) -> None:
             with database.read() as session:
                 started = time.perf_counter()
                 items, _ = search_plants(
-                    session, instance_id, today=today, limit=50, **arguments(n + 1)
+                    session, instance_id, PlantSearch(**arguments(n + 1)), today=today, limit=50
                 )
                 elapsed = time.perf_counter() - started
             if n >= 3:  # the first rounds warm caches

@@ -73,7 +73,9 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
         status = service.inspection_status(session, tenant.instance_id, first, today=TODAY)
         assert status["reasons"] == ["interval", "overdue_finding"]
         assert status["dueDate"] == "2026-05-11"
-        items, _ = service.list_findings(session, tenant.instance_id, today=TODAY, overdue=True)
+        items, _ = service.list_findings(
+            session, tenant.instance_id, today=TODAY, query=service.FindingQuery(overdue=True)
+        )
         assert [i["id"] for i in items] == [finding_id]
         with pytest.raises(NotFound):
             service.inspection_status(

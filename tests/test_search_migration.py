@@ -20,7 +20,7 @@ from tilsyn.core.migrate import DATA_KEYS, alembic_config, upgrade_database
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant
 from tilsyn.core.personal import DataKeys
 from tilsyn.instances.service import create_instance
-from tilsyn.search.service import search_plants
+from tilsyn.search.service import PlantSearch, search_plants
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -86,8 +86,10 @@ def test_upgrading_indexes_what_is_stored(empty_url: str) -> None:
     upgrade_database(database.engine)
     with database.read() as session:
         for q in ("fjosvegen 2", "ase bo", "nordlys", "70705750000", "6800"):
-            items, _ = search_plants(session, instance_id, today=today_in_oslo(), q=q)
+            items, _ = search_plants(session, instance_id, PlantSearch(q=q), today=today_in_oslo())
             assert [item["meteringPointId"] for item in items] == ["707057500000000018"], q
-        items, _ = search_plants(session, instance_id, today=today_in_oslo(), postal_code="6800")
+        items, _ = search_plants(
+            session, instance_id, PlantSearch(postal_code="6800"), today=today_in_oslo()
+        )
         assert len(items) == 1
     database.dispose()

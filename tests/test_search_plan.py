@@ -60,7 +60,9 @@ def _nodes(node: dict[str, Any]) -> Any:
 
 def plan(database: Database, instance_id: int, search: dict[str, Any]) -> list[Any]:
     with database.read() as session:
-        where = service.search_where(session, instance_id, today=today_in_oslo(), **search)
+        where = service.search_where(
+            session, instance_id, service.PlantSearch(**search), today=today_in_oslo()
+        )
     return explain(database, service.page_query(instance_id, where, limit=51, after=None))
 
 

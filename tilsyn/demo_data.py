@@ -31,7 +31,7 @@ import math
 import random
 from bisect import bisect
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import accumulate
 from typing import Any, Final, Literal
@@ -531,94 +531,163 @@ def generate_plants(
     if not 0 <= count <= MAX_PLANTS:
         raise ValueError(f"count must be between 0 and {MAX_PLANTS}")
     rng = _rng("plants", seed)
-    serials = _permutation(_SERIALS, _rng("mpid", seed))
-    installers = [rng.randint(10_000, 99_999) for _ in range(250)]
-
-    town = TOWNS[0]
-    net_station = transformer = connection_point = _Element("", "", "", (0.0, 0.0))
-    street = _Street("", 0, 0, 0)
-    building: _Building | None = None
-    cp_index = 0
-
+    plants = _PlantStream(
+        rng=rng,
+        serials=_permutation(_SERIALS, _rng("mpid", seed)),
+        installers=[rng.randint(10_000, 99_999) for _ in range(250)],
+        customer_numbers=customer_numbers,
+        id_prefix=id_prefix,
+    )
     for i in range(count):
-        if i % _NS_SIZE == 0:
-            town = _town(rng)
-            point = _near(rng, town.latitude, town.longitude, 0.04)
-            net_station = _Element(
-                f"NS-{i // _NS_SIZE + 1:06d}", _street_address(rng), town.postal_code, point
-            )
-        if i % _TRANSFORMER_SIZE == 0:
-            number = (i % _NS_SIZE) // _TRANSFORMER_SIZE + 1
-            transformer = _Element(
-                f"{net_station.name.replace('NS', 'T', 1)}-{number}",
-                net_station.address_text,
-                net_station.postal_code,
-                _near(rng, *net_station.point, 0.0002),
-            )
-        if i % _TRANSFORMER_SIZE == 0 or rng.random() < _NEW_CP_PROBABILITY:
-            cp_index += 1
-            street = _Street(
-                rng.choice(_STREETS), rng.randint(1, 250), rng.randint(1, 40), rng.randint(1, 600)
-            )
-            connection_point = _Element(
-                f"CP-{cp_index:07d}",
-                f"{street.name} {street.next_house}",
-                town.postal_code,
-                _near(rng, *transformer.point, 0.004),
-            )
-            building = None
+        yield plants.next_plant(i)
 
+
+def _no_element() -> _Element:
+    return _Element("", "", "", (0.0, 0.0))
+
+
+@dataclass(slots=True)
+class _Grid:
+    """Where the generator is in the grid: each plant joins the elements it last entered.
+
+    Every 100 plants a new net station (in a random town), every 50 a new transformer; a
+    connection point is new with each transformer and now and then in between.
+    """
+
+    town: Town = field(default_factory=lambda: TOWNS[0])
+    net_station: _Element = field(default_factory=_no_element)
+    transformer: _Element = field(default_factory=_no_element)
+    connection_point: _Element = field(default_factory=_no_element)
+    street: _Street = field(default_factory=lambda: _Street("", 0, 0, 0))
+    building: _Building | None = None
+    cp_index: int = 0
+
+    def advance(self, rng: random.Random, i: int) -> None:
+        """Enter the elements plant ``i`` hangs under (the draws' order is the seed's)."""
+        if i % _NS_SIZE == 0:
+            self._new_net_station(rng, i)
+        if i % _TRANSFORMER_SIZE == 0:
+            self._new_transformer(rng, i)
+        if i % _TRANSFORMER_SIZE == 0 or rng.random() < _NEW_CP_PROBABILITY:
+            self._new_connection_point(rng)
+
+    def _new_net_station(self, rng: random.Random, i: int) -> None:
+        self.town = _town(rng)
+        point = _near(rng, self.town.latitude, self.town.longitude, 0.04)
+        self.net_station = _Element(
+            f"NS-{i // _NS_SIZE + 1:06d}", _street_address(rng), self.town.postal_code, point
+        )
+
+    def _new_transformer(self, rng: random.Random, i: int) -> None:
+        number = (i % _NS_SIZE) // _TRANSFORMER_SIZE + 1
+        station = self.net_station
+        self.transformer = _Element(
+            f"{station.name.replace('NS', 'T', 1)}-{number}",
+            station.address_text,
+            station.postal_code,
+            _near(rng, *station.point, 0.0002),
+        )
+
+    def _new_connection_point(self, rng: random.Random) -> None:
+        self.cp_index += 1
+        self.street = _Street(
+            rng.choice(_STREETS), rng.randint(1, 250), rng.randint(1, 40), rng.randint(1, 600)
+        )
+        self.connection_point = _Element(
+            f"CP-{self.cp_index:07d}",
+            f"{self.street.name} {self.street.next_house}",
+            self.town.postal_code,
+            _near(rng, *self.transformer.point, 0.004),
+        )
+        self.building = None
+
+    def address(self, rng: random.Random, kind: Kind) -> dict[str, Any]:
+        """The next plant's address on the current street, by the kind of plant."""
+        if kind == "apartment":
+            return self._apartment_address(rng)
+        if kind == "streetlight":
+            return _PlantAddress(f"Gatelys {self.street.name}", self.town.postal_code).as_dict()
+        return self._house_address(rng, kind)
+
+    def _apartment_address(self, rng: random.Random) -> dict[str, Any]:
+        """The next unit of the current building, or of a new one when it is full."""
+        street = self.street
+        if self.building is None or self.building.full:
+            self.building = _Building(
+                street.next_house, street.next_sub_holding, rng.randint(2, 5), rng.randint(2, 4)
+            )
+            street.next_house += 2
+            street.next_sub_holding += 1
+        building = self.building
+        floor, unit = divmod(building.next_unit, building.units_per_floor)
+        building.next_unit += 1
+        return _PlantAddress(
+            f"{street.name} {building.house}",
+            self.town.postal_code,
+            floor=floor + 1,
+            apartment=building.next_unit,
+            holding=street.holding,
+            sub_holding=building.sub_holding,
+            lease=0,
+            section=building.next_unit,
+            residential=f"H{floor + 1:02d}{unit + 1:02d}",
+        ).as_dict()
+
+    def _house_address(self, rng: random.Random, kind: Kind) -> dict[str, Any]:
+        """A house of its own on the street; the street's next number moves on past it."""
+        street = self.street
+        address = _PlantAddress(
+            f"{street.name} {street.next_house}",
+            self.town.postal_code,
+            floor=1,
+            holding=street.holding,
+            sub_holding=street.next_sub_holding,
+            lease=rng.randint(1, 9) if kind == "cabin" and rng.random() < 0.3 else 0,
+            residential="H0101",
+        )
+        street.next_house += rng.choice((1, 2, 2, 2, 4))
+        street.next_sub_holding += rng.randint(1, 3)
+        return address.as_dict()
+
+
+@dataclass(slots=True)
+class _PlantStream:
+    """The state one call of :func:`generate_plants` carries from plant to plant."""
+
+    rng: random.Random
+    serials: Iterator[int]
+    installers: list[int]
+    customer_numbers: Sequence[str]
+    id_prefix: str
+    grid: _Grid = field(default_factory=_Grid)
+
+    def next_plant(self, i: int) -> dict[str, Any]:
+        rng = self.rng
+        self.grid.advance(rng, i)
         profile = _PROFILES[bisect(_PROFILE_CUM_WEIGHTS, rng.random() * _PROFILE_CUM_WEIGHTS[-1])]
         variant = rng.choice(profile.variants)
-        serial = next(serials)
-        body = f"{id_prefix}{serial:07d}"
+        serial = next(self.serials)
+        address = self.grid.address(rng, profile.kind)
+        return self._document(i, profile, variant, serial, address)
 
-        if profile.kind == "apartment":
-            if building is None or building.full:
-                building = _Building(
-                    street.next_house, street.next_sub_holding, rng.randint(2, 5), rng.randint(2, 4)
-                )
-                street.next_house += 2
-                street.next_sub_holding += 1
-            floor, unit = divmod(building.next_unit, building.units_per_floor)
-            building.next_unit += 1
-            address = _plant_address(
-                f"{street.name} {building.house}",
-                town.postal_code,
-                floor=floor + 1,
-                apartment=building.next_unit,
-                holding=street.holding,
-                sub_holding=building.sub_holding,
-                lease=0,
-                section=building.next_unit,
-                residential=f"H{floor + 1:02d}{unit + 1:02d}",
-            )
-        elif profile.kind == "streetlight":
-            address = _plant_address(
-                f"Gatelys {street.name}", town.postal_code, floor=None, apartment=None,
-                holding=None, sub_holding=None, lease=None, section=None, residential=None,
-            )  # fmt: skip
-        else:
-            address = _plant_address(
-                f"{street.name} {street.next_house}",
-                town.postal_code,
-                floor=1,
-                apartment=None,
-                holding=street.holding,
-                sub_holding=street.next_sub_holding,
-                lease=rng.randint(1, 9) if profile.kind == "cabin" and rng.random() < 0.3 else 0,
-                section=None,
-                residential="H0101",
-            )
-            street.next_house += rng.choice((1, 2, 2, 2, 4))
-            street.next_sub_holding += rng.randint(1, 3)
-
+    def _document(
+        self,
+        i: int,
+        profile: _Profile,
+        variant: _Variant,
+        serial: int,
+        address: dict[str, Any],
+    ) -> dict[str, Any]:
+        rng, grid = self.rng, self.grid
+        body = f"{self.id_prefix}{serial:07d}"
         connected = _CONNECTED_FIRST + timedelta(days=rng.randrange(_CONNECTED_DAYS))
-        yield {
+        return {
             "meteringPointId": body + gsrn_check_digit(body),
             "plantId": str(100_000 + i),
             "searchCategory": profile.search_category,
-            "customerId": _customer_for(rng, customer_numbers, length=_PREFERRED_ID[profile.kind]),
+            "customerId": _customer_for(
+                rng, self.customer_numbers, length=_PREFERRED_ID[profile.kind]
+            ),
             "consumptionCode": profile.consumption_code,
             "industrialClassification": variant.naeringskode,
             "buildingCode": rng.choice(variant.building_codes) if variant.building_codes else None,
@@ -629,11 +698,14 @@ def generate_plants(
             "description": variant.description,
             "externalPlantNumber": f"NIS-{i + 1:08d}",
             "technicalData": _technical_data(rng, profile.kind, connected_year=connected.year),
-            "builtByElCompanyId": rng.choice(installers) if rng.random() < 0.75 else None,
-            "location": _location(_near(rng, *connection_point.point, 0.0008)),
+            "builtByElCompanyId": rng.choice(self.installers) if rng.random() < 0.75 else None,
+            "location": _location(_near(rng, *grid.connection_point.point, 0.0008)),
             "connectionPoint": {
-                **connection_point.as_dict(),
-                "transformer": {**transformer.as_dict(), "netStation": net_station.as_dict()},
+                **grid.connection_point.as_dict(),
+                "transformer": {
+                    **grid.transformer.as_dict(),
+                    "netStation": grid.net_station.as_dict(),
+                },
             },
         }
 
@@ -649,29 +721,32 @@ _PREFERRED_ID: Final[dict[Kind, int | None]] = {
 }
 
 
-def _plant_address(
-    address_text: str,
-    postal_code: str,
-    *,
-    floor: int | None,
-    apartment: int | None,
-    holding: int | None,
-    sub_holding: int | None,
-    lease: int | None,
-    section: int | None,
-    residential: str | None,
-) -> dict[str, Any]:
-    return {
-        "addressText": address_text,
-        "postalCode": postal_code,
-        "floor": None if floor is None else str(floor),
-        "apartmentNumber": None if apartment is None else str(apartment),
-        "holdingNumber": holding,
-        "subHoldingNumber": sub_holding,
-        "leaseNumber": lease,
-        "sectionNumber": section,
-        "residentialNumber": residential,
-    }
+@dataclass(frozen=True, slots=True)
+class _PlantAddress:
+    """A plant's address; a streetlight's has none of the numbers."""
+
+    address_text: str
+    postal_code: str
+    floor: int | None = None
+    apartment: int | None = None
+    holding: int | None = None
+    sub_holding: int | None = None
+    lease: int | None = None
+    section: int | None = None
+    residential: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "addressText": self.address_text,
+            "postalCode": self.postal_code,
+            "floor": None if self.floor is None else str(self.floor),
+            "apartmentNumber": None if self.apartment is None else str(self.apartment),
+            "holdingNumber": self.holding,
+            "subHoldingNumber": self.sub_holding,
+            "leaseNumber": self.lease,
+            "sectionNumber": self.section,
+            "residentialNumber": self.residential,
+        }
 
 
 def _customer_for(rng: random.Random, numbers: Sequence[str], *, length: int | None) -> str | None:

@@ -58,12 +58,14 @@ def search_page(request: Request, user: Viewer) -> HTMLResponse:
                 items, after = search.search_plants(
                     session,
                     user.instance_id,
+                    search.PlantSearch(
+                        q=filters["q"] or None,
+                        postal_code=filters["postalCode"] or None,
+                        status=filters["status"] or None,
+                        net_station=filters["netStation"] or None,
+                        due_before=_day(filters["dueBefore"]),
+                    ),
                     today=today_in_oslo(),
-                    q=filters["q"] or None,
-                    postal_code=filters["postalCode"] or None,
-                    status=filters["status"] or None,
-                    net_station=filters["netStation"] or None,
-                    due_before=_day(filters["dueBefore"]),
                     limit=PAGE_SIZE,
                     after=filters["after"] or None,
                 )

@@ -163,10 +163,12 @@ def findings_page(request: Request, user: Viewer) -> HTMLResponse:
                 session,
                 user.instance_id,
                 today=today,
-                status=filters["status"] or None,
-                overdue=bool(filters["overdue"]),
-                limit=PAGE_SIZE,
-                after=filters["after"] or None,
+                query=inspections.FindingQuery(
+                    status=filters["status"] or None,
+                    overdue=bool(filters["overdue"]),
+                    limit=PAGE_SIZE,
+                    after=filters["after"] or None,
+                ),
             )
         except InvalidRequest:
             items, after = [], None
@@ -199,7 +201,7 @@ def move_finding(request: Request, finding_id: str, user: Inspector, form: Form)
             body[name] = value
     today = today_in_oslo()
     try:
-        step, issues = parse_finding_move(body, today=today)
+        step = parse_finding_move(body, today=today)
         with database_of(request).write() as session:
             outcome = inspections.move_finding(
                 session,
@@ -208,7 +210,6 @@ def move_finding(request: Request, finding_id: str, user: Inspector, form: Form)
                 step,
                 actor=console_actor(request, user),
                 today=today,
-                warnings=issues.warnings,
             )
     except NotFound:
         raise ConsoleNotFound(_("No such finding in this instance.")) from None

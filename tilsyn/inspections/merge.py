@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.errors import ApiError
@@ -96,24 +96,32 @@ def _finding_doc(
     }
 
 
-def inspection_document(
-    metering_point_id: str,
-    *,
-    day: date,
-    kind: str,
-    external_id: str | None,
-    inspector: str | None,
-    notes: str | None,
-    findings: list[dict[str, Any]],
-) -> dict[str, Any]:
+class InspectionHeader(Protocol):
+    """The fields an inspection's history document names besides its findings."""
+
+    @property
+    def metering_point_id(self) -> str: ...
+    @property
+    def date(self) -> date: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def inspector(self) -> str | None: ...
+    @property
+    def notes(self) -> str | None: ...
+
+
+def inspection_document(header: InspectionHeader, findings: list[dict[str, Any]]) -> dict[str, Any]:
     """The inspection as history names its fields (``findings[0].deadline``)."""
     document: dict[str, Any] = {
-        "meteringPointId": metering_point_id,
-        "date": day.isoformat(),
-        "kind": kind,
-        "externalId": external_id,
-        "inspector": inspector,
-        "notes": notes,
+        "meteringPointId": header.metering_point_id,
+        "date": header.date.isoformat(),
+        "kind": header.kind,
+        "externalId": header.external_id,
+        "inspector": header.inspector,
+        "notes": header.notes,
     }
     for index, finding in enumerate(findings):
         document[f"findings[{index}]"] = finding
@@ -122,13 +130,8 @@ def inspection_document(
 
 def stored_document(stored: StoredInspection) -> dict[str, Any]:
     return inspection_document(
-        stored.metering_point_id,
-        day=stored.date,
-        kind=stored.kind,
-        external_id=stored.external_id,
-        inspector=stored.inspector,
-        notes=stored.notes,
-        findings=[
+        stored,
+        [
             _finding_doc(f.description, f.severity, f.regulation, f.deadline)
             for f in stored.findings
         ],
@@ -152,15 +155,8 @@ def merge_inspection(
         for index, finding in enumerate(change.findings)
     )
     new_document = inspection_document(
-        change.metering_point_id,
-        day=change.date,
-        kind=change.kind,
-        external_id=change.external_id,
-        inspector=change.inspector,
-        notes=change.notes,
-        findings=[
-            _finding_doc(w.description, w.severity, w.regulation, w.deadline) for w in writes
-        ],
+        change,
+        [_finding_doc(w.description, w.severity, w.regulation, w.deadline) for w in writes],
     )
     diff = diff_documents(stored_document(stored) if stored else None, new_document)
     removed = tuple(f.id for f in old[len(writes) :])

@@ -9,7 +9,7 @@ from typing import Any
 
 from tilsyn.contract.bodies import fold_keys, read_model, shape_of
 from tilsyn.contract.errors import InvalidBody
-from tilsyn.contract.problems import Issues, join_path
+from tilsyn.contract.problems import Issue, Issues, join_path
 from tilsyn.inspections.schemas import FindingIn, FindingStatusIn, InspectionIn
 
 
@@ -41,6 +41,8 @@ class FindingMove:
     date: datetime.date
     deadline: datetime.date | None
     note: str | None
+    warnings: tuple[Issue, ...] = ()
+    """The reader's warnings about the step's body, answered with the moved finding."""
 
 
 def _fold_findings(data: dict[str, Any], issues: Issues) -> dict[str, Any]:
@@ -107,7 +109,8 @@ def parse_valid_inspection(data: Any, *, today: date) -> InspectionChange:
     return change
 
 
-def parse_finding_move(data: Any, *, today: date) -> tuple[FindingMove, Issues]:
+def parse_finding_move(data: Any, *, today: date) -> FindingMove:
+    """The step asked for, carrying the reader's warnings; InvalidBody when it cannot be taken."""
     issues = Issues()
     if not isinstance(data, dict):
         raise InvalidBody("The request body must be a JSON object.")
@@ -120,4 +123,6 @@ def parse_finding_move(data: Any, *, today: date) -> tuple[FindingMove, Issues]:
             errors=issues.errors,
             warnings=issues.warnings,
         )
-    return FindingMove(body.status, body.date, body.deadline, body.note), issues
+    return FindingMove(
+        body.status, body.date, body.deadline, body.note, warnings=tuple(issues.warnings)
+    )

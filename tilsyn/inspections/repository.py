@@ -9,6 +9,7 @@ never one per plant.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -338,18 +339,21 @@ def finding_for_update(session: Session, instance_id: int, finding_id: int) -> F
 FINDING_LIST = (Finding, Plant.metering_point_id)
 
 
+@dataclass(frozen=True, slots=True)
+class FindingFilter:
+    """Which findings a listing reads; each field given narrows it (they combine with AND)."""
+
+    status: str | None = None
+    overdue_on: date | None = None
+    """Only the findings not closed whose deadline is before this day."""
+    finding_ids: Sequence[int] | None = None
+    plant_id: int | None = None
+
+
 def finding_rows(
-    session: Session,
-    instance_id: int,
-    *,
-    status: str | None,
-    overdue_on: date | None,
-    after: int,
-    limit: int,
-    finding_ids: Sequence[int] | None = None,
-    plant_id: int | None = None,
+    session: Session, instance_id: int, where: FindingFilter, *, after: int, limit: int
 ) -> list[tuple[Finding, str]]:
-    """Findings in id order after ``after``; with ``overdue_on``, only those overdue that day."""
+    """Findings in id order after ``after``, each with its plant's metering point id."""
     statement = (
         select(*FINDING_LIST)
         .join(Plant, Plant.id == Finding.plant_id)
@@ -357,14 +361,14 @@ def finding_rows(
         .order_by(Finding.id)
         .limit(limit)
     )
-    if status is not None:
-        statement = statement.where(Finding.status == status)
-    if overdue_on is not None:
-        statement = statement.where(Finding.status != "closed", Finding.deadline < overdue_on)
-    if finding_ids is not None:
-        statement = statement.where(Finding.id.in_(list(finding_ids)))
-    if plant_id is not None:
-        statement = statement.where(Finding.plant_id == plant_id)
+    if where.status is not None:
+        statement = statement.where(Finding.status == where.status)
+    if where.overdue_on is not None:
+        statement = statement.where(Finding.status != "closed", Finding.deadline < where.overdue_on)
+    if where.finding_ids is not None:
+        statement = statement.where(Finding.id.in_(list(where.finding_ids)))
+    if where.plant_id is not None:
+        statement = statement.where(Finding.plant_id == where.plant_id)
     return [(row[0], row[1]) for row in session.execute(statement)]
 
 

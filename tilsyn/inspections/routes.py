@@ -241,7 +241,7 @@ def move_finding(
 ) -> JSONResponse:
     """A step not in the case chain answers 409 naming the finding's current status."""
     today = today_in_oslo()
-    step, issues = parse_finding_move(body, today=today)
+    step = parse_finding_move(body, today=today)
     with db.write() as session:
         outcome = service.move_finding(
             session,
@@ -250,7 +250,6 @@ def move_finding(
             step,
             actor=actor_for(request, ctx),
             today=today,
-            warnings=issues.warnings,
         )
     return JSONResponse(outcome.as_dict())
 
@@ -279,10 +278,7 @@ def list_findings(
             session,
             ctx.instance_id,
             today=today_in_oslo(),
-            status=status,
-            overdue=overdue,
-            limit=limit,
-            after=after,
+            query=service.FindingQuery(status=status, overdue=overdue, limit=limit, after=after),
         )
     return JSONResponse({"items": items, "next": next_after})
 

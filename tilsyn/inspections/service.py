@@ -21,7 +21,13 @@ from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.outcome import Outcome
 from tilsyn.inspections import repository as repo
 from tilsyn.inspections.due import IN_SERVICE, Due, PlantFacts, due, first_use_change_after
-from tilsyn.inspections.merge import StoredInspection, merge_inspection, move, move_diff
+from tilsyn.inspections.merge import (
+    InspectionMerge,
+    StoredInspection,
+    merge_inspection,
+    move,
+    move_diff,
+)
 from tilsyn.inspections.parse import FindingMove, InspectionChange
 from tilsyn.inspections.schemas import FINDING_STATUSES, InspectionSettingsIn
 from tilsyn.inspections.views import finding_list_item, inspection_view, status_view
@@ -208,94 +214,99 @@ def record_inspection(
         new_id = repo.insert_inspection(
             session, {"instance_id": instance, "created_at": now, **values}
         )
-        if new_id is None:  # another request created it meanwhile: update that one
-            assert change.external_id is not None
-            stored = repo.inspection_by_external_id(session, instance, change.external_id)
-        else:
-            return _written(
-                session,
-                instance,
-                actor,
-                inspection_id=new_id,
-                stored=None,
-                change=change,
-                deadline_days=deadline_days,
-                values=values,
-            )
+        if new_id is not None:
+            write = _InspectionWrite(instance, new_id, None, change, values)
+            return _written(session, write, actor=actor, deadline_days=deadline_days)
+        # another request created it meanwhile: update that one
+        assert change.external_id is not None
+        stored = repo.inspection_by_external_id(session, instance, change.external_id)
     assert stored is not None
-    return _written(
-        session,
-        instance,
-        actor,
-        inspection_id=stored.id,
-        stored=stored,
-        change=change,
-        deadline_days=deadline_days,
-        values=values,
-    )
+    write = _InspectionWrite(instance, stored.id, stored, change, values)
+    return _written(session, write, actor=actor, deadline_days=deadline_days)
+
+
+@dataclass(frozen=True, slots=True)
+class _InspectionWrite:
+    """One upsert as record_inspection settled it: which row, what it held, what to write."""
+
+    instance: int
+    inspection_id: int
+    stored: StoredInspection | None
+    change: InspectionChange
+    values: dict[str, Any]
+
+    @property
+    def created(self) -> bool:
+        return self.stored is None
 
 
 def _written(
-    session: Session,
-    instance: int,
-    actor: Actor,
-    *,
-    inspection_id: int,
-    stored: StoredInspection | None,
-    change: InspectionChange,
-    deadline_days: int,
-    values: dict[str, Any],
+    session: Session, write: _InspectionWrite, *, actor: Actor, deadline_days: int
 ) -> Outcome:
-    merged = merge_inspection(stored, change, deadline_days=deadline_days)
-    warnings = change.issues.warnings
-    if stored is not None and not merged.changed:
-        return Outcome("unchanged", inspection_view(stored), warnings)
-    if stored is not None:
-        repo.update_inspection(session, instance, inspection_id, values)
-    now = values["updated_at"]
-    rows = [
+    merged = merge_inspection(write.stored, write.change, deadline_days=deadline_days)
+    warnings = write.change.issues.warnings
+    if write.stored is not None and not merged.changed:
+        return Outcome("unchanged", inspection_view(write.stored), warnings)
+    if write.stored is not None:
+        repo.update_inspection(session, write.instance, write.inspection_id, write.values)
+    ids = repo.write_findings(session, _finding_rows(write, merged))
+    repo.delete_findings(session, write.instance, merged.removed)
+    _record_inspection_history(session, actor, write, merged, ids)
+    view = inspection_view(_stored_or_404(session, write.instance, write.inspection_id))
+    return Outcome("created" if write.created else "updated", view, warnings)
+
+
+def _finding_rows(write: _InspectionWrite, merged: InspectionMerge) -> list[dict[str, Any]]:
+    """The findings' columns; a new finding also gets its owner and starts ``open``."""
+    now = write.values["updated_at"]
+    new_only = {
+        "instance_id": write.instance,
+        "inspection_id": write.inspection_id,
+        "status": "open",
+        "status_date": write.change.date,
+        "created_at": now,
+    }
+    return [
         {
-            "id": write.id,
-            "position": write.position,
-            "description": write.description,
-            "severity": write.severity,
-            "regulation": write.regulation,
-            "deadline": write.deadline,
-            "plant_id": values["plant_id"],
+            "id": finding.id,
+            "position": finding.position,
+            "description": finding.description,
+            "severity": finding.severity,
+            "regulation": finding.regulation,
+            "deadline": finding.deadline,
+            "plant_id": write.values["plant_id"],
             "updated_at": now,
         }
-        | (
-            {
-                "instance_id": instance,
-                "inspection_id": inspection_id,
-                "status": "open",
-                "status_date": change.date,
-                "created_at": now,
-            }
-            if write.id is None
-            else {}
-        )
-        for write in merged.findings
+        | (new_only if finding.id is None else {})
+        for finding in merged.findings
     ]
-    ids = repo.write_findings(session, rows)
-    repo.delete_findings(session, instance, merged.removed)
+
+
+def _record_inspection_history(
+    session: Session,
+    actor: Actor,
+    write: _InspectionWrite,
+    merged: InspectionMerge,
+    finding_ids: Sequence[int],
+) -> None:
+    """History of one upsert: the inspection's diff, each finding created or removed."""
     record_change(
         session,
         actor,
         entity_type="inspection",
-        entity_key=str(inspection_id),
-        operation="create" if stored is None else "update",
+        entity_key=str(write.inspection_id),
+        operation="create" if write.created else "update",
         diff=merged.diff,
     )
-    for write, finding_id in zip(merged.findings, ids, strict=True):
-        if write.id is None:
+    for finding, finding_id in zip(merged.findings, finding_ids, strict=True):
+        if finding.id is None:
             record_change(
                 session,
                 actor,
                 entity_type="finding",
                 entity_key=str(finding_id),
                 operation="create",
-                diff={"status": [None, "open"], "inspectionId": [None, inspection_id]},
+                diff={"status": [None, "open"], "inspectionId": [None, write.inspection_id]},
             )
     for finding_id in merged.removed:
         record_change(
@@ -306,8 +317,6 @@ def _written(
             operation="delete",
             diff=None,
         )
-    view = inspection_view(_stored_or_404(session, instance, inspection_id))
-    return Outcome("created" if stored is None else "updated", view, warnings)
 
 
 # --- Findings ------------------------------------------------------------------------------
@@ -321,9 +330,11 @@ def move_finding(
     *,
     actor: Actor,
     today: date,
-    warnings: Sequence[Issue] = (),
 ) -> Outcome:
-    """One step of a finding's case; a step not in the chain is refused with 409."""
+    """One step of a finding's case; a step not in the chain is refused with 409.
+
+    The step's warnings (from reading its body) are answered with the moved finding.
+    """
     row = repo.finding_for_update(session, instance, finding_id)
     if row is None:
         raise NotFound("No finding with that id in this instance.")
@@ -343,10 +354,10 @@ def move_finding(
         diff=move_diff(stored, fields),
     )
     found = repo.finding_rows(
-        session, instance, status=None, overdue_on=None, after=0, limit=1, finding_ids=[finding_id]
+        session, instance, repo.FindingFilter(finding_ids=[finding_id]), after=0, limit=1
     )
     finding, mpid = found[0]
-    return Outcome("updated", finding_list_item(finding, mpid, today=today), list(warnings))
+    return Outcome("updated", finding_list_item(finding, mpid, today=today), list(step.warnings))
 
 
 def _cursor(after: str | None) -> int:
@@ -360,19 +371,23 @@ def _cursor(after: str | None) -> int:
     return int(after)
 
 
+@dataclass(frozen=True, slots=True)
+class FindingQuery:
+    """What a findings listing asks for: filters (AND) and the keyset page."""
+
+    status: str | None = None
+    overdue: bool = False
+    """Only unclosed findings whose deadline has passed."""
+    metering_point_id: str | None = None
+    limit: int = 100
+    after: str | None = None
+
+
 def list_findings(
-    session: Session,
-    instance: int,
-    *,
-    today: date,
-    status: str | None = None,
-    overdue: bool = False,
-    limit: int = 100,
-    after: str | None = None,
-    metering_point_id: str | None = None,
+    session: Session, instance: int, *, today: date, query: FindingQuery = FindingQuery()
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of findings in id order, each with its plant; ``next`` for the page after."""
-    if status is not None and status not in FINDING_STATUSES:
+    if query.status is not None and query.status not in FINDING_STATUSES:
         raise InvalidRequest(
             f"status must be one of {', '.join(FINDING_STATUSES)}.",
             errors=[
@@ -380,17 +395,13 @@ def list_findings(
             ],
         )
     plant_id = None
-    if metering_point_id is not None:
-        plant_id, _ = _plant(session, instance, metering_point_id)
-    rows = repo.finding_rows(
-        session,
-        instance,
-        status=status,
-        overdue_on=today if overdue else None,
-        after=_cursor(after),
-        limit=limit + 1,
-        plant_id=plant_id,
+    if query.metering_point_id is not None:
+        plant_id, _ = _plant(session, instance, query.metering_point_id)
+    where = repo.FindingFilter(
+        status=query.status, overdue_on=today if query.overdue else None, plant_id=plant_id
     )
+    limit = query.limit
+    rows = repo.finding_rows(session, instance, where, after=_cursor(query.after), limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [finding_list_item(row, mpid, today=today) for row, mpid in rows]

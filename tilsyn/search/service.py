@@ -52,92 +52,66 @@ _STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
 Page = tuple[list[dict[str, Any]], str | None]
 
 
-def search_plants(
-    session: Session,
-    instance_id: int,
-    *,
-    today: date,
-    q: str | None = None,
-    postal_code: str | None = None,
-    net_station: str | None = None,
-    transformer: str | None = None,
-    connection_point: str | None = None,
-    customer: str | None = None,
-    inspection_area: int | None = None,
-    status: str | None = None,
-    due_before: date | None = None,
-    limit: int = 50,
-    after: str | None = None,
-) -> Page:
-    """One page of the plants that match ``q`` and every filter given (filters AND).
+@dataclass(frozen=True, slots=True)
+class PlantSearch:
+    """What a plant search asks for: ``q`` and every filter given (filters AND).
 
     Element filters name an element exactly (a net station's plants are those of its
     transformers' connection points); ``customer`` is a customer number, matched against the
-    customer in force ``today``; ``status`` is matched case-insensitively; ``due_before``
-    keeps the plants due for inspection before that day (SPEC §11's due date, computed, so
-    it narrows what the other filters found rather than being looked up).
+    customer in force on the search's day; ``status`` is matched case-insensitively;
+    ``due_before`` keeps the plants due for inspection before that day (SPEC §11's due date,
+    computed, so it narrows what the other filters found rather than being looked up).
     """
-    where = search_where(
-        session,
-        instance_id,
-        today=today,
-        q=q,
-        postal_code=postal_code,
-        net_station=net_station,
-        transformer=transformer,
-        connection_point=connection_point,
-        customer=customer,
-        inspection_area=inspection_area,
-        status=status,
-    )
-    if due_before is not None:
-        return _due_page(
-            session,
-            instance_id,
-            where,
-            today=today,
-            due_before=due_before,
-            limit=limit,
-            after=after,
-        )
+
+    q: str | None = None
+    postal_code: str | None = None
+    net_station: str | None = None
+    transformer: str | None = None
+    connection_point: str | None = None
+    customer: str | None = None
+    inspection_area: int | None = None
+    status: str | None = None
+    due_before: date | None = None
+
+
+def search_plants(
+    session: Session,
+    instance_id: int,
+    search: PlantSearch,
+    *,
+    today: date,
+    limit: int = 50,
+    after: str | None = None,
+) -> Page:
+    """One page of the plants that match ``search`` on ``today``."""
+    where = search_where(session, instance_id, search, today=today)
+    if where.due_before is not None:
+        return _due_page(session, instance_id, where, today=today, limit=limit, after=after)
     return _page(session, instance_id, where, today=today, limit=limit, after=after)
 
 
-def search_where(
-    session: Session,
-    instance_id: int,
-    *,
-    today: date,
-    q: str | None = None,
-    postal_code: str | None = None,
-    net_station: str | None = None,
-    transformer: str | None = None,
-    connection_point: str | None = None,
-    customer: str | None = None,
-    inspection_area: int | None = None,
-    status: str | None = None,
-) -> Where:
-    """What :func:`search_plants` asks of the plants (its arguments' meaning is there)."""
+def search_where(session: Session, instance_id: int, search: PlantSearch, *, today: date) -> Where:
+    """What :func:`search_plants` asks of the plants (:class:`PlantSearch` says what)."""
     # Driving sets are served by an index and read first; checks are tested on what they find.
-    driving: list[Select[Any]] = _word_matches(instance_id, q, today)
+    driving: list[Select[Any]] = _word_matches(instance_id, search.q, today)
     checks: list[ColumnElement[bool]] = []
-    if postal_code is not None:
-        driving.append(_token_refs(instance_id, index.POSTAL_CODE, postal_code.strip()))
+    if search.postal_code is not None:
+        driving.append(_token_refs(instance_id, index.POSTAL_CODE, search.postal_code.strip()))
     for kind, name in (
-        (NET_STATION, net_station),
-        (TRANSFORMER, transformer),
-        (CONNECTION_POINT, connection_point),
+        (NET_STATION, search.net_station),
+        (TRANSFORMER, search.transformer),
+        (CONNECTION_POINT, search.connection_point),
     ):
         if name is not None:
             ids = select(_element_id(instance_id, kind, name))
             driving.append(_plants_under(ids))
-    if customer is not None:
-        driving.append(_owned_by(session, instance_id, customer, today))
-    if inspection_area is not None:
-        checks.append(_inspection_area(session, instance_id) == inspection_area)
-    if status is not None:
-        checks.append(Plant.status == _status(status))
-    return Where(driving, checks)
+    if search.customer is not None:
+        driving.append(_owned_by(session, instance_id, search.customer, today))
+    if search.inspection_area is not None:
+        checks.append(_inspection_area(session, instance_id) == search.inspection_area)
+    if search.status is not None:
+        checks.append(Plant.status == _status(search.status))
+    return Where(driving, checks, search.due_before)
 
 
 def customer_plants(
@@ -318,6 +292,8 @@ class Where:
 
     driving: list[Select[Any]]
     checks: list[ColumnElement[bool]]
+    due_before: date | None = None
+    """Only the plants due before this day: computed, so tested on each page's candidates."""
 
     def select(self, instance_id: int, *columns: Any) -> Select[Any]:
         """These columns of the plants that meet the conditions.
@@ -409,12 +385,13 @@ def _due_page(
     where: Where,
     *,
     today: date,
-    due_before: date,
     limit: int,
     after: str | None,
 ) -> Page:
-    """A page of the plants that meet the conditions and are due before ``due_before``: the
-    candidates in order, a chunk at a time, their due dates computed in bulk."""
+    """A page of the plants that meet the conditions and are due before ``where.due_before``:
+    the candidates in order, a chunk at a time, their due dates computed in bulk."""
+    assert where.due_before is not None
+    due_before = where.due_before
     kept: list[Any] = []
     dues: dict[int, date | None] = {}
     cursor = after

@@ -102,6 +102,15 @@ def metering_point_findings(mpid: str) -> list[Finding]:
 # --- Fødselsnummer, D-, H-, FH- and synthetic numbers ---------------------------------------
 
 
+_MONTH_OFFSET_KINDS: tuple[tuple[int, FodselsnummerKind | None], ...] = (
+    (8, "synthetic_tenor"),
+    (6, "synthetic_nhn"),
+    (4, "h_or_synthetic_nav"),
+    (2, None),  # months 20-39: no kind uses that offset
+)
+"""The month digit's offsets, highest first: the first one reached names the kind."""
+
+
 def classify_fodselsnummer(number: str) -> FodselsnummerKind | None:
     """The kind of personal number from its date offsets, or None if no kind fits.
 
@@ -114,14 +123,9 @@ def classify_fodselsnummer(number: str) -> FodselsnummerKind | None:
     first, month_digit = int(number[0]), int(number[2])
     if first >= 8:
         return "fh_number"
-    if month_digit >= 8:
-        return "synthetic_tenor"
-    if month_digit >= 6:
-        return "synthetic_nhn"
-    if month_digit >= 4:
-        return "h_or_synthetic_nav"
-    if month_digit >= 2:
-        return None
+    for lowest, kind in _MONTH_OFFSET_KINDS:
+        if month_digit >= lowest:
+            return kind
     return "d_number" if first >= 4 else "fnr"
 
 
