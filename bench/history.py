@@ -38,14 +38,15 @@ from sqlalchemy.engine import make_url
 import tilsyn.core.changelog as history
 import tilsyn.plants.service as plants
 from tilsyn.app import create_app
+from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.migrate import upgrade_database
 from tilsyn.core.models import Change, Plant
 from tilsyn.demo_data import generate_plants
-from tilsyn.history import views
 from tilsyn.instances.service import create_instance, create_key
+from tilsyn.plants import history as plant_history
 from tilsyn.rules.service import seed_default_rules
 
 LABELS = ("off", "on")
@@ -58,7 +59,10 @@ def timed_upsert(db: Database, instance_id: int, body: dict[str, Any]) -> float:
     )
     started = time.perf_counter()
     with db.write() as session:
-        outcome = plants.upsert_plant(session, actor, body, today=today_in_oslo())
+        today = today_in_oslo()
+        [outcome] = plants.upsert_plants(
+            session, actor, [parse_valid_plant(body, today=today)], today=today
+        )
     elapsed = time.perf_counter() - started
     assert outcome.result in ("created", "updated"), outcome.result
     return elapsed
@@ -206,7 +210,7 @@ def run(url: str, *, plant_count: int, rounds: int, threads: int) -> None:
 
     def as_of() -> None:
         with db.read() as session:
-            views.plant_as_of(session, instances["on"], mpid, today)
+            plant_history.plant_as_of(session, instances["on"], mpid, today)
 
     live_ms, as_of_ms = median_ms(live), median_ms(as_of)
     db.dispose()

@@ -26,6 +26,7 @@ from common import fresh_database
 from sqlalchemy.engine import make_url
 
 import tilsyn.plants.service as plants
+from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -96,7 +97,10 @@ def timed_upsert(db: Database, instance_id: int, body: dict[str, Any]) -> float:
     actor = Actor(instance_id=instance_id, request_id="bench")
     started = time.perf_counter()
     with db.write() as session:
-        outcome = plants.upsert_plant(session, actor, body, today=today_in_oslo())
+        today = today_in_oslo()
+        [outcome] = plants.upsert_plants(
+            session, actor, [parse_valid_plant(body, today=today)], today=today
+        )
     elapsed = time.perf_counter() - started
     assert outcome.result in ("created", "updated"), outcome.result
     return elapsed

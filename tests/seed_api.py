@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.conftest import Tenant
+from tilsyn.contract.plants.parse import parse_valid_plant
+from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
+from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import reveal
 from tilsyn.customers.schemas import SEED_CUSTOMER_EXAMPLE
+from tilsyn.plants import service as plants
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.validation.identifiers import (
     fodselsnummer_check_digits,
@@ -145,6 +151,13 @@ def post_raw(client: TestClient, tenant: Tenant, url: str, raw: bytes) -> Respon
 def upsert_plant(client: TestClient, tenant: Tenant, body: Any) -> dict[str, Any]:
     """POST a plant that must be accepted; the response envelope."""
     return ok(post(client, tenant, plant_url(tenant.environment), body))
+
+
+def service_upsert_plant(session: Session, actor: Actor, body: Any, *, today: date) -> Outcome:
+    """A plant body through the service, in the caller's transaction, with its answer."""
+    change = parse_valid_plant(body, today=today)
+    [written] = plants.upsert_plants(session, actor, [change], today=today)
+    return plants.written_outcome(session, actor.instance_id, change, written, today=today)
 
 
 def upsert_customer(client: TestClient, tenant: Tenant, body: Any) -> dict[str, Any]:

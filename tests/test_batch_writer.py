@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from tests.conftest import database_url_for, make_tenant
+from tests.seed_api import service_upsert_plant
 from tilsyn.bulk.service import LoadStatistics, prepare_chunk, process_chunk, write_chunk
 from tilsyn.bulk.stream import RawItem
 from tilsyn.contract.time import today_in_oslo
@@ -19,7 +20,7 @@ from tilsyn.core.models import Customer, GridElement, Plant
 from tilsyn.core.personal import stored_key
 from tilsyn.customers.service import get_customer, upsert_customer
 from tilsyn.demo_data import generate_customers, generate_plants
-from tilsyn.plants.service import get_plant, upsert_plant
+from tilsyn.plants.service import get_plant
 
 
 def test_a_batch_that_meets_a_concurrent_insert_is_written_again(
@@ -43,7 +44,7 @@ def test_a_batch_that_meets_a_concurrent_insert_is_written_again(
         other = Database(database.url)
         try:
             with other.write() as session:
-                upsert_plant(session, Actor(tenant.instance_id), rival, today=today)
+                service_upsert_plant(session, Actor(tenant.instance_id), rival, today=today)
         finally:
             other.dispose()
 

@@ -19,6 +19,7 @@ from tests.seed_api import (
     make_mpid,
     minimal_plant,
     problem,
+    service_upsert_plant,
     upsert_customer,
     upsert_plant,
 )
@@ -192,7 +193,7 @@ def test_a_change_rules_from_its_date_and_leaves_the_past(
 
 def _upsert(database: Database, tenant: Tenant, today: date, **fields: Any) -> Outcome:
     with database.write() as session:
-        return plants.upsert_plant(
+        return service_upsert_plant(
             session,
             Actor(instance_id=tenant.instance_id),
             minimal_plant(MPID, **fields),
@@ -323,7 +324,7 @@ def test_customer_periods_are_per_plant(database: Database, tenant: Tenant) -> N
     _upsert(database, tenant, TODAY, customerId="A", customerChangeFrom="2020-01-01")
     other = make_mpid(32)
     with database.write() as session:
-        plants.upsert_plant(
+        service_upsert_plant(
             session,
             Actor(instance_id=tenant.instance_id),
             minimal_plant(other, customerId="B"),

@@ -19,13 +19,13 @@ from tests.seed_api import (
     minimal_plant,
     plant_url,
     post,
+    service_upsert_plant,
     upsert_plant,
 )
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import GridElement, Plant
-from tilsyn.plants import service as plants
 
 MPID = make_mpid(41)
 OTHER = make_mpid(42)
@@ -374,7 +374,7 @@ def test_concurrent_upserts_share_new_elements(database: Database, tenant: Tenan
 
     def upsert(body: dict[str, Any]) -> str:
         with database.write() as session:
-            outcome = plants.upsert_plant(
+            outcome = service_upsert_plant(
                 session, Actor(instance_id=tenant.instance_id), body, today=today_in_oslo()
             )
         return outcome.result
@@ -415,7 +415,7 @@ def test_concurrent_upserts_of_one_plant(database: Database, tenant: Tenant) -> 
 
     def upsert() -> str:
         with database.write() as session:
-            outcome = plants.upsert_plant(
+            outcome = service_upsert_plant(
                 session,
                 Actor(instance_id=tenant.instance_id),
                 minimal_plant(MPID, connectionPoint=nested()),

@@ -23,8 +23,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import SECRET, Tenant, make_tenant
-from tests.seed_api import make_mpid, minimal_plant, ok, problem, seed_customer, upsert_plant
+from tests.seed_api import (
+    make_mpid,
+    minimal_plant,
+    ok,
+    problem,
+    seed_customer,
+    service_upsert_plant,
+    upsert_plant,
+)
 from tests.servers import running_server
+from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.core import changelog as history_service
 from tilsyn.core.changelog import Actor, record_change, write_pending
 from tilsyn.core.db import Database
@@ -209,7 +218,7 @@ def test_feed_with_slow_commits(
                 if round_no % 2:
                     body = minimal_plant(make_mpid(index), description=rid)
                 with db.write() as session:
-                    plants.upsert_plant(session, actor, body, today=date(2025, 1, 1))
+                    service_upsert_plant(session, actor, body, today=date(2025, 1, 1))
                 issued[index].append(rid)
         except Exception as exc:  # noqa: BLE001 - reported by the test's thread
             errors.append(exc)
@@ -389,13 +398,13 @@ def test_the_feed_lock_is_taken_at_the_commit_not_at_a_savepoint(
     database = Database(postgres_database_url)
     tenant = make_tenant(database, f"lock-{uuid.uuid4().hex[:8]}")
     today = date.today()
-    change = plants.parse_valid_plant(minimal_plant(make_mpid(9101)), today=today)
+    change = parse_valid_plant(minimal_plant(make_mpid(9101)), today=today)
     dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     # The feed lock is the instance row's lock, taken by moving its change counter on.
     lock = "SELECT id FROM instances WHERE id = %s FOR NO KEY UPDATE NOWAIT"
     try:
         with database.write() as session, psycopg.connect(dsn) as other:
-            plants.write_plant(session, Actor(tenant.instance_id), change, today=today)
+            plants.upsert_plants(session, Actor(tenant.instance_id), [change], today=today)
             taken = other.execute(lock, (tenant.instance_id,)).fetchone()
             assert taken == (tenant.instance_id,), "the savepoint's release took the feed lock"
             other.rollback()

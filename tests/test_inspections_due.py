@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Tenant
+from tests.seed_api import service_upsert_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -16,7 +17,6 @@ from tilsyn.inspections import service
 from tilsyn.inspections.due import PlantFacts, add_years, due
 from tilsyn.inspections.merge import TRANSITIONS
 from tilsyn.inspections.parse import parse_valid_inspection
-from tilsyn.plants.service import upsert_plant
 
 DAYS = st.dates(min_value=date(1990, 1, 1), max_value=date(2040, 12, 31))
 
@@ -132,7 +132,7 @@ def test_due_dates_for_many_equal_one_at_a_time(database: Database, tenant: Tena
                 "connectedDate": f"{1990 + 6 * n}-02-28",
                 "auditSpecificInfo": {"inspectionRate": 5 + n},
             }
-            upsert_plant(session, actor, body, today=today)
+            service_upsert_plant(session, actor, body, today=today)
         for n, mpid in enumerate(mpids[:3]):
             change = parse_valid_inspection(
                 {"meteringPointId": mpid, "date": f"{2004 + 4 * n}-02-29", "kind": "periodic"},

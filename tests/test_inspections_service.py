@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from tests.conftest import Tenant
+from tests.seed_api import service_upsert_plant
 from tilsyn.contract.errors import NotFound
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -15,7 +16,6 @@ from tilsyn.inspections import service
 from tilsyn.inspections.merge import TransitionRefused
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
 from tilsyn.plans import service as plans
-from tilsyn.plants.service import upsert_plant
 from tilsyn.rules.service import put_rules
 
 TODAY = date(2026, 6, 15)
@@ -32,7 +32,7 @@ def _plant(session: object, actor: Actor, n: int, **fields: object) -> str:
         "auditSpecificInfo": {"inspectionRate": 20, "inspectionArea": 7},
         **fields,
     }
-    upsert_plant(session, actor, body, today=TODAY)  # type: ignore[arg-type]
+    service_upsert_plant(session, actor, body, today=TODAY)  # type: ignore[arg-type]
     return mpid
 
 

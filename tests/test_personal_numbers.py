@@ -38,6 +38,7 @@ from tests.seed_api import (
 from tilsyn.app import create_app
 from tilsyn.cli import app as cli_app
 from tilsyn.contract.diffs import diff_documents
+from tilsyn.contract.plants.merge import plant_document
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
@@ -55,7 +56,6 @@ from tilsyn.customers.schemas import CustomerIn
 from tilsyn.customers.service import customer_document
 from tilsyn.instances import service as instances
 from tilsyn.plants.schemas import PlantIn
-from tilsyn.plants.service import plant_document
 
 KEY_A = base64.b64encode(b"A" * 32).decode()
 KEY_B = base64.b64encode(b"B" * 32).decode()

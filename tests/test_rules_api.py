@@ -27,6 +27,7 @@ from tests.seed_api import (
     plant_url,
     problem,
     seed_plant,
+    service_upsert_plant,
     upsert_plant,
 )
 from tests.servers import NO_AUTH_FAILURE_LIMIT, running_server
@@ -37,7 +38,6 @@ from tilsyn.core.changelog import Actor
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance, Plant
-from tilsyn.plants import service as plants
 from tilsyn.rules import service
 from tilsyn.rules.service import Rule, default_rules
 
@@ -582,7 +582,7 @@ def test_concurrent_rule_replacements_and_upserts(database: Database, tenant: Te
             for round_number in range(3):
                 body = minimal_plant(make_mpid(800 + number), description=f"{round_number}")
                 with database.write() as session:
-                    plants.upsert_plant(session, Actor(tenant.instance_id), body, today=today)
+                    service_upsert_plant(session, Actor(tenant.instance_id), body, today=today)
         except BaseException as exc:  # noqa: BLE001
             failures.append(exc)
 

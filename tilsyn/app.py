@@ -46,6 +46,7 @@ from tilsyn.inspections.schemas import (
 )
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
+from tilsyn.plants.routes import history_router as plant_history_router
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.rules.routes import router as rules_router
@@ -201,6 +202,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(grid_router)
     app.include_router(plants_router)
     app.include_router(history_router)
+    app.include_router(plant_history_router)
     app.include_router(rules_router)
     app.include_router(inspections_router)
     app.include_router(plans_router)

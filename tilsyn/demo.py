@@ -12,6 +12,7 @@ from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -23,7 +24,7 @@ from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
 from tilsyn.inspections.service import iter_due, move_finding, record_inspection
 from tilsyn.instances import service as instances
 from tilsyn.plans.service import build_plan
-from tilsyn.plants.service import upsert_plant
+from tilsyn.plants.service import upsert_plants
 from tilsyn.rules.service import seed_default_rules
 
 DEMO_INSTANCES = (("demo-test", "test"), ("demo-prod", "prod"))
@@ -112,7 +113,8 @@ def load_demo(
         mpids += [str(plant["meteringPointId"]) for plant in batch]
         with database.write() as session:
             for plant in batch:
-                upsert_plant(session, actor, plant, today=today, synthetic_ok=True)
+                change = parse_valid_plant(plant, today=today, synthetic_ok=True)
+                upsert_plants(session, actor, [change], today=today)
                 summary.plants += 1
                 summary.sample_metering_point = summary.sample_metering_point or str(
                     plant["meteringPointId"]

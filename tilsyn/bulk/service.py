@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tilsyn.bulk.stream import RawItem
 from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.plants.parse import PlantChange, parse_valid_plant
 from tilsyn.contract.problems import Issues
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -33,7 +34,7 @@ from tilsyn.customers.service import (
     parse_valid_customer,
     write_customers_atomically,
 )
-from tilsyn.plants.service import PlantChange, parse_valid_plant, write_plants_atomically
+from tilsyn.plants.service import upsert_plants
 
 Kind = Literal["customer", "plant"]
 CHUNK_SIZE = 500
@@ -242,7 +243,7 @@ def write_chunk(
                 prepared.plants,
                 lambda changes: [
                     written.result
-                    for written in write_plants_atomically(session, actor, changes, today=today)
+                    for written in upsert_plants(session, actor, changes, today=today)
                 ],
             )
         if prepared.customers:

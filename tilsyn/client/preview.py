@@ -25,16 +25,16 @@ from typing import Any
 
 from tilsyn.client.sdk import Issue
 from tilsyn.contract.diffs import diff_documents
-from tilsyn.contract.problems import Issues
-from tilsyn.customers.service import customer_document, parse_customer
-from tilsyn.hierarchy.service import CONNECTION_POINT, ElementSpec
-from tilsyn.plants.service import (
+from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, ElementSpec
+from tilsyn.contract.plants.merge import (
     AUDIT_FIELDS,
-    _protected_connected_date,
     address_view,
     consumption_code_out,
-    parse_plant,
+    merged_document,
 )
+from tilsyn.contract.plants.parse import parse_plant
+from tilsyn.contract.problems import Issues
+from tilsyn.customers.service import customer_document, parse_customer
 
 WOULD_CREATE = "would-create"
 WOULD_UPDATE = "would-update"
@@ -156,13 +156,13 @@ def predict_plant(
     if current is None:
         return Prediction(WOULD_CREATE, warnings=_client_issues(issues, synthetic_ok=synthetic_ok))
 
-    document = dict(change.document)
     stored_date = current.get("connectedDate")
-    document["connectedDate"] = _protected_connected_date(
-        date.fromisoformat(stored_date) if stored_date else None, change.connected_date, issues
+    document, kept = merged_document(
+        change,
+        connected_date=date.fromisoformat(stored_date) if stored_date else None,
+        built_by=current.get("builtByElCompanyId"),
     )
-    if document["builtByElCompanyId"] is None:
-        document["builtByElCompanyId"] = current.get("builtByElCompanyId")
+    issues.warnings.extend(kept)
     document["consumptionCode"] = consumption_code_out(document["consumptionCode"])
     document["address"] = address_view(document["address"])
     before = {name: current.get(name) for name in document}

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.hierarchy.parse import NET_STATION
 from tilsyn.core.changelog import change_view
 from tilsyn.core.models import (
     ApiKey,
@@ -25,7 +26,6 @@ from tilsyn.core.models import (
 )
 from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import owned_by, scoped_select
-from tilsyn.hierarchy.service import NET_STATION
 from tilsyn.inspections.repository import clock_plants_between
 
 MAX_MAP_PLANTS = 5000

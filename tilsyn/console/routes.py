@@ -26,9 +26,9 @@ from tilsyn.console.web import (
 from tilsyn.contract.errors import NotFound
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.customers.service import get_customer
-from tilsyn.history.views import plant_history
 from tilsyn.inspections import service as inspections
 from tilsyn.inspections.merge import TRANSITIONS
+from tilsyn.plants.history import plant_history
 from tilsyn.plants.service import get_plant
 from tilsyn.users.service import SignedIn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
+from sqlalchemy import ColumnElement, Delete, Select, Update, bindparam, delete, select, update
 
 from tilsyn.core.models import Base
 
@@ -27,3 +27,16 @@ def scoped_update(model: type[Base], instance_id: int) -> Update:
 
 def scoped_delete(model: type[Base], instance_id: int) -> Delete:
     return delete(model).where(owned_by(model, instance_id))
+
+
+CALLER = "caller_instance_id"
+"""The parameter :func:`owned_by_caller` compares with (an insert or update cannot name a
+parameter after one of its columns)."""
+
+
+def owned_by_caller(model: type[Base]) -> ColumnElement[bool]:
+    """:func:`owned_by` with the instance as the parameter :data:`CALLER`: for statements
+    built once and run with each caller's instance."""
+    column: Any = model.__table__.c.instance_id
+    condition: ColumnElement[bool] = column == bindparam(CALLER)
+    return condition

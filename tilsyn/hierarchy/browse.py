@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from tilsyn.contract.errors import NotFound
+from tilsyn.contract.hierarchy.parse import NET_STATION
 from tilsyn.core.models import GridElement, Plant
-from tilsyn.hierarchy.service import NET_STATION
 
 MAX_PAGE = 1000
 

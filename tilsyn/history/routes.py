@@ -13,7 +13,7 @@ from tilsyn.contract.problems import Issue
 from tilsyn.core import changelog
 from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, Env, EnvironmentPath, problem
 from tilsyn.history import service, views
-from tilsyn.history.schemas import ChangeFeedOut, HistoryOut, PlantHistoryOut
+from tilsyn.history.schemas import ChangeFeedOut, HistoryOut
 
 router = APIRouter(tags=["history"])
 
@@ -98,29 +98,6 @@ def customer_history(
 ) -> JSONResponse:
     with db.read() as session:
         page = views.customer_history(session, ctx.instance_id, number, limit=limit, before=before)
-    return JSONResponse(page)
-
-
-@router.get(
-    "/api/plant/{environment}/{meteringPointId}/history",
-    operation_id="getPlantHistory",
-    summary="A plant's changes, newest first, with its customer periods",
-    response_model=PlantHistoryOut,
-    responses=READ_ERRORS,
-)
-def plant_history(
-    environment: EnvironmentPath,
-    meteringPointId: str,
-    ctx: Env,
-    db: Db,
-    *,
-    limit: Limit = 50,
-    before: Before = None,
-) -> JSONResponse:
-    with db.read() as session:
-        page = views.plant_history(
-            session, ctx.instance_id, meteringPointId, limit=limit, before=before
-        )
     return JSONResponse(page)
 
 

@@ -8,8 +8,7 @@ day in Norway. Values derived by the audit rules are derived by the rules in for
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timedelta
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -18,29 +17,18 @@ from sqlalchemy.orm import Session
 from tilsyn.contract.diffs import flatten, unflatten
 from tilsyn.contract.errors import NotFound
 from tilsyn.core.changelog import (
-    ERASED,
     check_kept,
     end_of_day,
     entity_history,
     has_history,
     state_at,
 )
-from tilsyn.core.models import Customer, GridElement, Plant
-from tilsyn.core.personal import reveal, reveal_key, stored_key
+from tilsyn.core.models import Customer
+from tilsyn.core.personal import reveal, stored_key
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.customers.service import customer_document
-from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER, element_view
-from tilsyn.hierarchy.service import history_state as element_state
-from tilsyn.plants.periods import Period, in_force
-from tilsyn.plants.schemas import PlantIn
-from tilsyn.plants.service import history_state as plant_state
-from tilsyn.plants.service import plant_document, plant_view
-from tilsyn.rules.service import rules_at
 
-_EXTENSION = re.compile(r"extensions\[(?P<name>.*)\|(?P<year>\d*)\]\.builtByElCompanyId", re.S)
-_NOT_DOCUMENT = ("connectionPoint", "customerPeriods")
-_NO_PLANT = "No plant with that meteringPointId in this instance."
 _NO_CUSTOMER = "No customer with that number in this instance."
 
 
@@ -70,45 +58,7 @@ def customer_history(
     return {"changes": changes, "next": next_before}
 
 
-def plant_history(
-    session: Session, instance_id: int, mpid: str, *, limit: int, before: int | None
-) -> dict[str, Any]:
-    mpid = _key(mpid, _NO_PLANT)
-    changes, next_before = entity_history(
-        session, instance_id, "plant", mpid, limit=limit, before=before
-    )
-    row = _plant_row(session, instance_id, mpid)
-    if not changes and row is None and not has_history(session, instance_id, "plant", mpid):
-        raise NotFound(_NO_PLANT)
-    periods = _periods(plant_state(session, row)) if row is not None else []
-    page = {"changes": changes, "next": next_before, "customerPeriods": _periods_out(periods)}
-    return dict(reveal(session, instance_id, page))
-
-
-def _periods_out(periods: list[Period]) -> list[dict[str, Any]]:
-    out = []
-    for index, period in enumerate(periods):
-        following = periods[index + 1] if index + 1 < len(periods) else None
-        out.append(
-            {
-                "customerId": period.customer,
-                "from": period.valid_from.isoformat(),
-                "to": (following.valid_from - timedelta(days=1)).isoformat() if following else None,
-            }
-        )
-    return out
-
-
 # --- As of a day -------------------------------------------------------------------------------
-
-
-@cache
-def _plant_skeleton() -> dict[str, Any]:
-    """Every path of a stored plant document, empty: what a reconstructed one starts from."""
-    body = PlantIn.model_construct(
-        meteringPointId="", consumptionCode="", industrialClassification=""
-    )
-    return dict.fromkeys(flatten(plant_document(body, status=None, position=None)))
 
 
 @cache
@@ -116,123 +66,8 @@ def _customer_skeleton() -> dict[str, Any]:
     return dict.fromkeys(flatten(customer_document(CustomerIn.model_construct(Number=""))))
 
 
-def _plant_row(session: Session, instance_id: int, mpid: str) -> Plant | None:
-    return session.scalar(scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid))
-
-
 def _customer_row(session: Session, instance_id: int, key: str) -> Customer | None:
     return session.scalar(scoped_select(Customer, instance_id).where(Customer.number == key))
-
-
-def _periods(state: dict[str, Any]) -> list[Period]:
-    return sorted(
-        Period(
-            date.fromisoformat(period["from"]),
-            None if period["customerId"] in (None, ERASED) else period["customerId"],
-        )
-        for period in state.get("customerPeriods") or []
-    )
-
-
-def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dict[str, Any]:
-    """The plant in import format as stored at the end of ``day`` (Europe/Oslo)."""
-    mpid = _key(mpid, _NO_PLANT)
-    check_kept(session, instance_id, day)
-    row = _plant_row(session, instance_id, mpid)
-    moment = end_of_day(day)
-    current = plant_state(session, row) if row is not None else None
-    state = state_at(session, instance_id, "plant", mpid, current=current, moment=moment)
-    if not state or state.get("consumptionCode") is None:
-        raise NotFound("No plant with that meteringPointId in this instance on that day.")
-    document = unflatten(
-        _plant_skeleton()
-        | {
-            path: value
-            for path, value in state.items()
-            if path not in _NOT_DOCUMENT and not path.startswith("extensions[")
-        }
-    )
-    snapshot = Plant(
-        instance_id=instance_id,
-        metering_point_id=mpid,
-        data=document,
-        consumption_code=document["consumptionCode"],
-        industrial_classification=document["industrialClassification"],
-        connection_point_id=None,
-    )
-    rules = rules_at(session, instance_id, moment)
-    view = plant_view(session, snapshot, today=day, connection_point=None, rules=rules)
-    period = in_force(_periods(state), day)
-    view["customerId"] = reveal_key(session, instance_id, period.customer if period else None)
-    view["customerChangeFrom"] = period.valid_from.isoformat() if period else None
-    view["connectionPoint"] = _connection_point(
-        session, instance_id, state.get("connectionPoint"), moment
-    )
-    view["extensions"] = _extensions(state, nulls_first=session.get_bind().dialect.name == "sqlite")
-    return view
-
-
-def _extensions(state: dict[str, Any], *, nulls_first: bool) -> list[dict[str, Any]]:
-    """Ordered like the live GET: by year (the database's place for no year), then name."""
-    found = []
-    for path, company in state.items():
-        match = _EXTENSION.fullmatch(path)
-        if match and company is not None:
-            year = int(match["year"]) if match["year"] else None
-            found.append((match["name"], year, company))
-    found.sort(key=lambda e: ((e[1] is None) != nulls_first, e[1] or 0, e[0]))
-    return [
-        {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
-        for name, year, company in found
-    ]
-
-
-def _element(
-    session: Session, instance_id: int, kind: str, name: str, moment: datetime | None
-) -> dict[str, Any] | None:
-    row = session.scalar(
-        scoped_select(GridElement, instance_id).where(
-            GridElement.kind == kind, GridElement.name == name
-        )
-    )
-    current = element_state(session, row) if row is not None else None
-    state = state_at(session, instance_id, kind, name, current=current, moment=moment)
-    view = element_view(
-        GridElement(
-            name=name,
-            address_text=(state or {}).get("address.addressText"),
-            postal_code=(state or {}).get("address.postalCode"),
-            latitude=(state or {}).get("location.latitude"),
-            longitude=(state or {}).get("location.longitude"),
-        )
-    )
-    assert view is not None
-    view["parent"] = (state or {}).get("parent")
-    return view
-
-
-def _connection_point(
-    session: Session, instance_id: int, name: str | None, moment: datetime | None
-) -> dict[str, Any] | None:
-    """The nested connection point → transformer → net station as they were."""
-    if not name:
-        return None
-    view = _element(session, instance_id, CONNECTION_POINT, name, moment)
-    assert view is not None
-    transformer_name = view.pop("parent")
-    transformer = None
-    if transformer_name:
-        transformer = _element(session, instance_id, TRANSFORMER, transformer_name, moment)
-        assert transformer is not None
-        station_name = transformer.pop("parent")
-        station = None
-        if station_name:
-            station = _element(session, instance_id, NET_STATION, station_name, moment)
-            assert station is not None
-            station.pop("parent")
-        transformer["netStation"] = station
-    view["transformer"] = transformer
-    return view
 
 
 def customer_as_of(session: Session, instance_id: int, number: str, day: date) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
@@ -26,12 +27,14 @@ from tilsyn.core.http import (
 )
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers.routes import DeletedOut, IssueOut
-from tilsyn.history import views as history
-from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
-from tilsyn.plants import service
+from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
+from tilsyn.history.schemas import PlantHistoryOut
+from tilsyn.plants import history, service
 from tilsyn.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
 
 router = APIRouter(tags=["plants"])
+history_router = APIRouter(tags=["history"])
+"""The plant's history page: with the other history pages in the API's documentation."""
 
 
 class PlantUpsertOut(BaseModel):
@@ -54,10 +57,12 @@ def upsert_plant(
     """Answers 200 whether the plant was created, updated or unchanged."""
     today = today_in_oslo()
     # Checked before the write transaction: it holds SQLite's one write lock.
-    change = service.parse_valid_plant(
+    change = parse_valid_plant(
         body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
     )
-    outcome = service.store_plant(db, actor_for(request, ctx), change, today=today)
+    outcome = service.upsert_plant_in_own_transaction(
+        db, actor_for(request, ctx), change, today=today
+    )
     observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
@@ -184,3 +189,26 @@ def list_plant_ids(
             session, ctx.instance_id, after=after, limit=limit
         )
     return JSONResponse({"items": items, "next": next_after})
+
+
+@history_router.get(
+    "/api/plant/{environment}/{meteringPointId}/history",
+    operation_id="getPlantHistory",
+    summary="A plant's changes, newest first, with its customer periods",
+    response_model=PlantHistoryOut,
+    responses=READ_ERRORS,
+)
+def plant_history(
+    environment: EnvironmentPath,
+    meteringPointId: str,
+    ctx: Env,
+    db: Db,
+    *,
+    limit: Limit = 50,
+    before: Before = None,
+) -> JSONResponse:
+    with db.read() as session:
+        page = history.plant_history(
+            session, ctx.instance_id, meteringPointId, limit=limit, before=before
+        )
+    return JSONResponse(page)

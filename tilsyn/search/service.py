@@ -32,14 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from tilsyn.contract.errors import InvalidRequest, NotFound
+from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, NET_STATION, TRANSFORMER
+from tilsyn.contract.plants.merge import address_view
 from tilsyn.contract.problems import Issue
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
 from tilsyn.core.personal import stored_key
-from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.schemas import STATUSES
-from tilsyn.plants.service import address_view
 from tilsyn.rules.service import Rule, rules_for
 from tilsyn.search import index
 from tilsyn.search.text import prefix_bound, words

@@ -1,0 +1,78 @@
+"""A plant as the API answers it (``PlantOut``): the import format, every field present."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tilsyn.contract.plants.merge import address_view, consumption_code_out
+from tilsyn.core.personal import reveal_key
+from tilsyn.plants import repository
+from tilsyn.plants.periods import Period, in_force
+from tilsyn.plants.repository import Extension, PlantFields
+from tilsyn.rules.service import RuleIndex, audit_info, derived_audit
+
+
+def periods_wire(periods: list[Period]) -> list[dict[str, Any]]:
+    """Customer periods as history names them."""
+    return [{"customerId": p.customer, "from": p.valid_from.isoformat()} for p in periods]
+
+
+def extension_view(extension: Extension) -> dict[str, Any]:
+    return {
+        "extensionName": extension.name,
+        "extensionYearBuilt": extension.year,
+        "builtByElCompanyId": extension.company,
+    }
+
+
+def plant_view(
+    session: Session,
+    plant: PlantFields,
+    *,
+    today: date,
+    connection_point: dict[str, Any] | None,
+    rules: RuleIndex | None = None,
+) -> dict[str, Any]:
+    """The plant in import format, as GET returns it: every documented field present; its
+    ``connectionPoint`` view comes read with it (:func:`chain_view`). ``rules`` are those to
+    derive with (default: the instance's rules in force now)."""
+    data = plant.data
+    periods, extensions = repository.periods_and_extensions(session, plant.instance_id, plant.id)
+    current = in_force(periods, today)
+    return {
+        "meteringPointId": plant.metering_point_id,
+        "customerId": reveal_key(session, plant.instance_id, current.customer if current else None),
+        "customerChangeFrom": current.valid_from.isoformat() if current else None,
+        "plantId": data["plantId"],
+        "searchCategory": data["searchCategory"],
+        "consumptionCode": consumption_code_out(data["consumptionCode"]),
+        "industrialClassification": data["industrialClassification"],
+        "buildingCode": data["buildingCode"],
+        "connectedDate": data["connectedDate"],
+        "status": data["status"],
+        "address": address_view(data["address"]),
+        "meter": data["meter"],
+        "description": data["description"],
+        "externalPlantNumber": data["externalPlantNumber"],
+        "technicalData": data["technicalData"],
+        "builtByElCompanyId": data["builtByElCompanyId"],
+        "location": data["location"],
+        "auditSpecificInfo": _audit(session, plant, rules),
+        "connectionPoint": connection_point,
+        "extensions": [extension_view(extension) for extension in extensions],
+    }
+
+
+def _audit(session: Session, plant: PlantFields, rules: RuleIndex | None) -> dict[str, Any]:
+    """Values sent are explicit; the others are derived by the rules in force (SPEC §7)."""
+    explicit = plant.data.get("auditSpecificInfo") or {}
+    codes_of = {
+        "consumption_code": plant.consumption_code,
+        "naeringskode": plant.industrial_classification,
+    }
+    if rules is None:
+        return audit_info(session, plant.instance_id, explicit, **codes_of)
+    return derived_audit(rules, explicit, **codes_of)
