@@ -11,10 +11,10 @@ from httpx import Response
 from sqlalchemy import select
 
 from tests.conftest import Tenant
+from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
 from tilsyn.core.personal import reveal
-from tilsyn.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.validation.identifiers import (
     fodselsnummer_check_digits,

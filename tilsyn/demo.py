@@ -12,11 +12,12 @@ from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.customers.parse import parse_valid_customer
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance
-from tilsyn.customers.service import upsert_customer
+from tilsyn.customers.service import upsert_customers
 from tilsyn.demo_data import DEMO_SERVER_PREFIX, generate_customers, generate_plants
 from tilsyn.inspections.due import add_years
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
@@ -98,7 +99,8 @@ def load_demo(
     for start in range(0, len(customers), CHUNK):
         with database.write() as session:
             for customer in customers[start : start + CHUNK]:
-                upsert_customer(session, actor, customer, today=today, synthetic_ok=True)
+                change = parse_valid_customer(customer, today=today, synthetic_ok=True)
+                upsert_customers(session, actor, [change])
                 summary.customers += 1
         if progress is not None and task is not None:
             progress.advance(task, min(CHUNK, len(customers) - start))

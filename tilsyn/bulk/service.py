@@ -23,16 +23,13 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.customers.parse import CustomerChange, parse_valid_customer
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.problems import Issues
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.upsert import BatchConflict
-from tilsyn.customers.service import (
-    CustomerChange,
-    parse_valid_customer,
-    write_customers_atomically,
-)
+from tilsyn.customers.service import upsert_customers
 from tilsyn.plants.service import PlantChange, parse_valid_plant, write_plants_atomically
 
 Kind = Literal["customer", "plant"]
@@ -248,7 +245,9 @@ def write_chunk(
         if prepared.customers:
             results |= _write_batch(
                 prepared.customers,
-                lambda changes: write_customers_atomically(session, actor, changes),
+                lambda changes: [
+                    outcome.result for outcome in upsert_customers(session, actor, changes)
+                ],
             )
     if statistics is not None:
         statistics.add(len(prepared.plants) + len(prepared.customers))

@@ -24,9 +24,10 @@ from datetime import date
 from typing import Any
 
 from tilsyn.client.sdk import Issue
+from tilsyn.contract.customers.merge import customer_document
+from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.problems import Issues
-from tilsyn.customers.service import customer_document, parse_customer
 from tilsyn.hierarchy.service import CONNECTION_POINT, ElementSpec
 from tilsyn.plants.service import (
     AUDIT_FIELDS,

@@ -59,9 +59,9 @@ from tilsyn.client.sdk import (
     UpsertResult,
 )
 from tilsyn.client.state import FINISHED, RowRecord, SyncState
+from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.customers.service import parse_customer
 from tilsyn.plants.service import parse_plant
 
 Kind = Literal["customer", "plant"]

@@ -25,11 +25,9 @@ from tilsyn.core.changelog import (
     has_history,
     state_at,
 )
-from tilsyn.core.models import Customer, GridElement, Plant
-from tilsyn.core.personal import reveal, reveal_key, stored_key
+from tilsyn.core.models import GridElement, Plant
+from tilsyn.core.personal import reveal, reveal_key
 from tilsyn.core.tenancy import scoped_select
-from tilsyn.customers.schemas import CustomerIn
-from tilsyn.customers.service import customer_document
 from tilsyn.hierarchy.service import CONNECTION_POINT, NET_STATION, TRANSFORMER, element_view
 from tilsyn.hierarchy.service import history_state as element_state
 from tilsyn.plants.periods import Period, in_force
@@ -41,7 +39,6 @@ from tilsyn.rules.service import rules_at
 _EXTENSION = re.compile(r"extensions\[(?P<name>.*)\|(?P<year>\d*)\]\.builtByElCompanyId", re.S)
 _NOT_DOCUMENT = ("connectionPoint", "customerPeriods")
 _NO_PLANT = "No plant with that meteringPointId in this instance."
-_NO_CUSTOMER = "No customer with that number in this instance."
 
 
 def _key(value: str, missing: str) -> str:
@@ -52,22 +49,6 @@ def _key(value: str, missing: str) -> str:
 
 
 # --- History pages -----------------------------------------------------------------------------
-
-
-def customer_history(
-    session: Session, instance_id: int, number: str, *, limit: int, before: int | None
-) -> dict[str, Any]:
-    key = stored_key(session, instance_id, _key(number, _NO_CUSTOMER))
-    changes, next_before = entity_history(
-        session, instance_id, "customer", key, limit=limit, before=before
-    )
-    if (
-        not changes
-        and _customer_row(session, instance_id, key) is None
-        and not has_history(session, instance_id, "customer", key)
-    ):
-        raise NotFound(_NO_CUSTOMER)
-    return {"changes": changes, "next": next_before}
 
 
 def plant_history(
@@ -111,17 +92,8 @@ def _plant_skeleton() -> dict[str, Any]:
     return dict.fromkeys(flatten(plant_document(body, status=None, position=None)))
 
 
-@cache
-def _customer_skeleton() -> dict[str, Any]:
-    return dict.fromkeys(flatten(customer_document(CustomerIn.model_construct(Number=""))))
-
-
 def _plant_row(session: Session, instance_id: int, mpid: str) -> Plant | None:
     return session.scalar(scoped_select(Plant, instance_id).where(Plant.metering_point_id == mpid))
-
-
-def _customer_row(session: Session, instance_id: int, key: str) -> Customer | None:
-    return session.scalar(scoped_select(Customer, instance_id).where(Customer.number == key))
 
 
 def _periods(state: dict[str, Any]) -> list[Period]:
@@ -233,16 +205,3 @@ def _connection_point(
         transformer["netStation"] = station
     view["transformer"] = transformer
     return view
-
-
-def customer_as_of(session: Session, instance_id: int, number: str, day: date) -> dict[str, Any]:
-    """The customer in import format as stored at the end of ``day`` (Europe/Oslo)."""
-    number = _key(number, _NO_CUSTOMER)
-    check_kept(session, instance_id, day)
-    key = stored_key(session, instance_id, number)
-    row = _customer_row(session, instance_id, key)
-    current = flatten(row.data) if row is not None else None
-    state = state_at(session, instance_id, "customer", key, current=current, moment=end_of_day(day))
-    if not state or state.get("Number") is None:
-        raise NotFound("No customer with that number in this instance on that day.")
-    return dict(reveal(session, instance_id, unflatten(_customer_skeleton() | state)))
