@@ -11,8 +11,8 @@ from sqlalchemy import event, func, select, text
 
 from tests.conftest import database_url_for, make_tenant
 from tilsyn.bulk.service import LoadStatistics, prepare_chunk, process_chunk, write_chunk
-from tilsyn.bulk.stream import RawItem
 from tilsyn.contract.customers.parse import parse_valid_customer
+from tilsyn.contract.items import RawItem
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
