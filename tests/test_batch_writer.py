@@ -12,13 +12,14 @@ from sqlalchemy import event, func, select, text
 from tests.conftest import database_url_for, make_tenant
 from tests.seed_api import service_upsert_plant
 from tilsyn.bulk.service import LoadStatistics, prepare_chunk, process_chunk, write_chunk
-from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.customers.parse import parse_valid_customer
+from tilsyn.contract.items import RawItem
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Customer, GridElement, Plant
 from tilsyn.core.personal import stored_key
-from tilsyn.customers.service import get_customer, upsert_customer
+from tilsyn.customers.service import get_customer, upsert_customers
 from tilsyn.demo_data import generate_customers, generate_plants
 from tilsyn.plants.service import get_plant
 
@@ -140,7 +141,8 @@ def test_a_customer_batch_that_meets_a_concurrent_insert_is_written_again(
         other = Database(database.url)
         try:
             with other.write() as session:
-                upsert_customer(session, Actor(tenant.instance_id), rival, today=today)
+                change = parse_valid_customer(rival, today=today)
+                upsert_customers(session, Actor(tenant.instance_id), [change])
         finally:
             other.dispose()
 

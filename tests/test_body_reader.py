@@ -30,7 +30,7 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
-from tilsyn.customers.schemas import SEED_CUSTOMER_EXAMPLE
+from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 
 MPID = make_mpid(7)

@@ -37,6 +37,8 @@ from tests.seed_api import (
 )
 from tilsyn.app import create_app
 from tilsyn.cli import app as cli_app
+from tilsyn.contract.customers.merge import customer_document
+from tilsyn.contract.customers.schemas import CustomerIn
 from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.plants.merge import plant_document
 from tilsyn.contract.time import today_in_oslo
@@ -52,8 +54,6 @@ from tilsyn.core.personal import (
     parse_data_key,
     stored_key,
 )
-from tilsyn.customers.schemas import CustomerIn
-from tilsyn.customers.service import customer_document
 from tilsyn.instances import service as instances
 from tilsyn.plants.schemas import PlantIn
 

@@ -28,7 +28,7 @@ from tests.seed_api import (
     problem,
     upsert_plant,
 )
-from tilsyn.customers.schemas import SEED_CUSTOMER_EXAMPLE
+from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 
 SEED_MPID = "707057500026392734"

@@ -24,6 +24,7 @@ from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.console.routes import install_console
+from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.errors import NotFound, Unauthorized
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
@@ -34,7 +35,6 @@ from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
 from tilsyn.customers.routes import router as customers_router
-from tilsyn.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.hierarchy.routes import router as grid_router
 from tilsyn.history.routes import router as history_router
 from tilsyn.inspections.routes import router as inspections_router

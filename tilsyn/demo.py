@@ -12,12 +12,13 @@ from rich.progress import Progress
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.customers.parse import parse_valid_customer
 from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Instance
-from tilsyn.customers.service import upsert_customer
+from tilsyn.customers.service import upsert_customers
 from tilsyn.demo_data import DEMO_SERVER_PREFIX, generate_customers, generate_plants
 from tilsyn.inspections.due import add_years
 from tilsyn.inspections.parse import FindingMove, parse_valid_inspection
@@ -101,7 +102,9 @@ def load_demo(
     for start in range(0, len(customers), CHUNK):
         with database.write() as session:
             for customer in customers[start : start + CHUNK]:
-                upsert_customer(session, actor, customer, today=today, synthetic_ok=True)
+                upsert_customers(
+                    session, actor, [parse_valid_customer(customer, today=today, synthetic_ok=True)]
+                )
                 summary.customers += 1
         if progress is not None and task is not None:
             progress.advance(task, min(CHUNK, len(customers) - start))
@@ -113,8 +116,12 @@ def load_demo(
         mpids += [str(plant["meteringPointId"]) for plant in batch]
         with database.write() as session:
             for plant in batch:
-                change = parse_valid_plant(plant, today=today, synthetic_ok=True)
-                upsert_plants(session, actor, [change], today=today)
+                upsert_plants(
+                    session,
+                    actor,
+                    [parse_valid_plant(plant, today=today, synthetic_ok=True)],
+                    today=today,
+                )
                 summary.plants += 1
                 summary.sample_metering_point = summary.sample_metering_point or str(
                     plant["meteringPointId"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -14,12 +15,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
     ChunkCheckers,
-    ItemResult,
     Kind,
     LoadStatistics,
     PreparedChunk,
@@ -27,15 +28,21 @@ from tilsyn.bulk.service import (
     prepare_chunk,
     write_chunk,
 )
-from tilsyn.bulk.stream import RawItem, split_body
+from tilsyn.bulk.stream import split_body
+from tilsyn.contract.items import ItemResult, RawItem
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers.routes import IssueOut
-from tilsyn.instances.service import key_is_active
+from tilsyn.inspections import bulk as inspections_bulk
+from tilsyn.instances.service import KeyContext, key_is_active
 
-router = APIRouter(tags=["bulk"])
+# The bulk doors: customers and plants (tagged "bulk"), and inspections (tagged
+# "inspections", beside the other inspection routes in the API document).
+router = APIRouter()
+bulk_router = APIRouter(tags=["bulk"])
+inspection_router = APIRouter(tags=["inspections"])
 NDJSON = "application/x-ndjson"
 
 
@@ -161,86 +168,149 @@ async def bounded_items(request: Request) -> AsyncIterator[RawItem]:
         yield item
 
 
-def _bulk(kind: Kind, request: Request, ctx: Any, db: Any) -> StreamingResponse:
-    actor = actor_for(request, ctx)
-    checkers: ChunkCheckers = request.app.state.chunk_checkers
-    statistics = LoadStatistics(db)
+class ChunkWriter(ABC):
+    """Writes one request's chunks and answers their lines; counts them in ``summary``."""
 
-    today, strict, synthetic_ok = today_in_oslo(), ctx.strict_validation, ctx.environment == "test"
+    def __init__(self) -> None:
+        self.summary = Summary()
 
-    async def lines() -> AsyncIterator[bytes]:
-        summary = Summary()
-        chunk: list[RawItem] = []
-        # One chunk is written while the next is read and checked: the database's work (and
-        # SQLite's, which releases the GIL) overlaps with parsing.
-        writing: asyncio.Future[list[ItemResult]] | None = None
-        flushed = 0
+    @abstractmethod
+    def flush(self, items: list[RawItem]) -> AsyncIterator[bytes]:
+        """Write ``items`` (or start to); the lines of what is written by then."""
 
-        async def written() -> AsyncIterator[bytes]:
-            nonlocal writing
-            if writing is None:
-                return
-            results, writing = await writing, None
-            summary.add(results)
-            for result in results:
-                if result.result not in {"failed", "superseded"}:
-                    observe_outcome(kind, result.result, [w["code"] for w in result.warnings])
-                yield answer_line(result.as_dict())
+    async def drain(self) -> AsyncIterator[bytes]:
+        """The lines of a chunk still being written; none unless a writer overlaps them."""
+        pending: tuple[bytes, ...] = ()
+        for line in pending:
+            yield line
 
-        async def prepare(items: list[RawItem], first: bool) -> PreparedChunk:
-            """In a checker process, so that checking and writing each get a core; in a
-            thread for a request's first chunk (most requests have only one)."""
-            check = partial(
-                prepare_chunk, kind, items, today=today, strict=strict, synthetic_ok=synthetic_ok
-            )
-            pool = None if first else checkers.pool()
-            if pool is not None:
-                try:
-                    return await asyncio.wrap_future(pool.submit(check))
-                except BrokenProcessPool:
-                    checkers.restart()
-            return await run_in_threadpool(check)
 
-        async def flush(items: list[RawItem]) -> AsyncIterator[bytes]:
-            nonlocal writing, flushed
-            prepared = await prepare(items, first=flushed == 0)
-            flushed += 1
-            async for line in written():
-                yield line
-            await run_in_threadpool(check_key, db, ctx.key_id)
-            writing = asyncio.ensure_future(
-                run_in_threadpool(
-                    partial(write_chunk, db, actor, prepared, today=today, statistics=statistics)
-                )
-            )
-            # A client that leaves mid-stream cancels this generator: the chunk being written
-            # still commits whole, and its outcome must not surface as an unretrieved error.
-            writing.add_done_callback(_consume)
-
-        stopped: BulkStopped | None = None
+async def answer_lines(
+    request: Request, writer: ChunkWriter, *, chunk_size: int
+) -> AsyncIterator[bytes]:
+    """The answer of a bulk request: the body's items in chunks through ``writer``, one line
+    per item, then the summary, with why the stream stopped early, if it did."""
+    chunk: list[RawItem] = []
+    stopped: BulkStopped | None = None
+    try:
+        async for item in bounded_items(request):
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                full, chunk = chunk, []
+                async for line in writer.flush(full):
+                    yield line
+    except BulkStopped as exc:
+        stopped = exc
+    if chunk:  # the items read before the end, or before a bound stopped the stream
         try:
-            async for item in bounded_items(request):
-                chunk.append(item)
-                if len(chunk) >= CHUNK_SIZE:
-                    full, chunk = chunk, []
-                    async for line in flush(full):
-                        yield line
+            async for line in writer.flush(chunk):
+                yield line
         except BulkStopped as exc:
             stopped = exc
-        if chunk:  # the items read before the end, or before a bound stopped the stream
-            try:
-                async for line in flush(chunk):
-                    yield line
-            except BulkStopped as exc:
-                stopped = exc
-        async for line in written():
-            yield line
-        end = summary.as_dict()
-        if stopped is not None:
-            end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
-        yield answer_line(end)
+    async for line in writer.drain():
+        yield line
+    end = writer.summary.as_dict()
+    if stopped is not None:
+        end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
+    yield answer_line(end)
 
-    return RequestStreamingResponse(lines(), media_type=NDJSON)
+
+class _OverlappedWriter(ChunkWriter):
+    """Customers and plants: one chunk is written while the next is read and checked, so the
+    database's work (and SQLite's, which releases the GIL) overlaps with parsing."""
+
+    def __init__(self, kind: Kind, request: Request, ctx: KeyContext, db: Database) -> None:
+        super().__init__()
+        self.kind = kind
+        self.db = db
+        self.key_id = ctx.key_id
+        self.actor = actor_for(request, ctx)
+        self.checkers: ChunkCheckers = request.app.state.chunk_checkers
+        self.statistics = LoadStatistics(db)
+        self.today = today_in_oslo()
+        self.strict = ctx.strict_validation
+        self.synthetic_ok = ctx.environment == "test"
+        self.writing: asyncio.Future[list[ItemResult]] | None = None
+        self.flushed = 0
+
+    async def drain(self) -> AsyncIterator[bytes]:
+        if self.writing is None:
+            return
+        results, self.writing = await self.writing, None
+        self.summary.add(results)
+        for result in results:
+            if result.result not in {"failed", "superseded"}:
+                observe_outcome(self.kind, result.result, [w["code"] for w in result.warnings])
+            yield answer_line(result.as_dict())
+
+    async def _prepare(self, items: list[RawItem], *, first: bool) -> PreparedChunk:
+        """In a checker process, so that checking and writing each get a core; in a thread
+        for a request's first chunk (most requests have only one)."""
+        check = partial(
+            prepare_chunk,
+            self.kind,
+            items,
+            today=self.today,
+            strict=self.strict,
+            synthetic_ok=self.synthetic_ok,
+        )
+        pool = None if first else self.checkers.pool()
+        if pool is not None:
+            try:
+                return await asyncio.wrap_future(pool.submit(check))
+            except BrokenProcessPool:
+                self.checkers.restart()
+        return await run_in_threadpool(check)
+
+    async def flush(self, items: list[RawItem]) -> AsyncIterator[bytes]:
+        prepared = await self._prepare(items, first=self.flushed == 0)
+        self.flushed += 1
+        async for line in self.drain():
+            yield line
+        await run_in_threadpool(check_key, self.db, self.key_id)
+        write = partial(
+            write_chunk, self.db, self.actor, prepared, today=self.today, statistics=self.statistics
+        )
+        self.writing = asyncio.ensure_future(run_in_threadpool(write))
+        # A client that leaves mid-stream cancels this generator: the chunk being written
+        # still commits whole, and its outcome must not surface as an unretrieved error.
+        self.writing.add_done_callback(_consume)
+
+
+class _InspectionWriter(ChunkWriter):
+    """Inspections: each chunk written before the next is read, each item in a savepoint
+    (tilsyn/inspections/bulk.py)."""
+
+    def __init__(self, request: Request, ctx: KeyContext, db: Database) -> None:
+        super().__init__()
+        self.db = db
+        self.key_id = ctx.key_id
+        self.instance_id = ctx.instance_id
+        self.actor = actor_for(request, ctx)
+        self.today = today_in_oslo()
+
+    async def flush(self, items: list[RawItem]) -> AsyncIterator[bytes]:
+        """Like the other bulk doors: a key revoked meanwhile writes no more."""
+        await run_in_threadpool(check_key, self.db, self.key_id)
+        results = await run_in_threadpool(
+            partial(
+                inspections_bulk.write_chunk,
+                self.db,
+                self.instance_id,
+                items,
+                actor=self.actor,
+                today=self.today,
+            )
+        )
+        self.summary.add(results)
+        for result in results:
+            yield answer_line(result.as_dict())
+
+
+def _bulk(kind: Kind, request: Request, ctx: KeyContext, db: Database) -> StreamingResponse:
+    writer = _OverlappedWriter(kind, request, ctx, db)
+    lines = answer_lines(request, writer, chunk_size=CHUNK_SIZE)
+    return RequestStreamingResponse(lines, media_type=NDJSON)
 
 
 def answer_line(record: dict[str, Any]) -> bytes:
@@ -262,7 +332,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
+@bulk_router.post(
     "/api/import/{environment}/customer/bulk",
     operation_id="upsertCustomers",
     summary="Create or update many customers; one result line per item",
@@ -277,7 +347,7 @@ def bulk_customers(
     return _bulk("customer", request, ctx, db)
 
 
-@router.post(
+@bulk_router.post(
     "/api/import/{environment}/plant/bulk",
     operation_id="upsertPlants",
     summary="Create or update many plants; one result line per item",
@@ -290,3 +360,34 @@ def bulk_plants(
 ) -> StreamingResponse:
     """Each item follows exactly the rules of the single plant endpoint."""
     return _bulk("plant", request, ctx, db)
+
+
+@inspection_router.post(
+    "/api/inspection/{environment}/bulk",
+    operation_id="bulkInspections",
+    summary="Record many inspections (NDJSON or a JSON array); one result line per item",
+    response_class=StreamingResponse,
+    responses=_RESPONSES,
+    openapi_extra=_openapi("InspectionIn"),
+)
+def bulk_inspections(
+    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
+) -> StreamingResponse:
+    """Each item follows the single endpoint's rules; a chunk of items commits at a time."""
+    writer = _InspectionWriter(request, ctx, db)
+    lines = answer_lines(request, writer, chunk_size=inspections_bulk.CHUNK_SIZE)
+    return RequestStreamingResponse(lines, media_type=NDJSON)
+
+
+@inspection_router.api_route(
+    "/api/inspection/{environment}/bulk",
+    methods=["GET", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+def bulk_other_methods() -> None:
+    """Only POST: without this, a GET would be read as an inspection whose id is 'bulk'."""
+    raise HTTPException(status_code=405, headers={"Allow": "POST"})
+
+
+router.include_router(bulk_router)
+router.include_router(inspection_router)

@@ -18,45 +18,24 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tilsyn.bulk.stream import RawItem
+from tilsyn.contract.customers.parse import CustomerChange, parse_valid_customer
 from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.items import ItemResult, RawItem
 from tilsyn.contract.plants.parse import PlantChange, parse_valid_plant
 from tilsyn.contract.problems import Issues
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.upsert import BatchConflict
-from tilsyn.customers.service import (
-    CustomerChange,
-    parse_valid_customer,
-    write_customers_atomically,
-)
+from tilsyn.customers.service import upsert_customers
 from tilsyn.plants.service import upsert_plants
 
 Kind = Literal["customer", "plant"]
 CHUNK_SIZE = 500
 KEY_FIELD: dict[Kind, str] = {"customer": "number", "plant": "meteringpointid"}
-
-
-@dataclass
-class ItemResult:
-    index: int
-    key: str | None
-    result: str
-    warnings: list[dict[str, str]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "key": self.key,
-            "result": self.result,
-            "warnings": self.warnings,
-            "errors": self.errors,
-        }
 
 
 @dataclass
@@ -249,11 +228,20 @@ def write_chunk(
         if prepared.customers:
             results |= _write_batch(
                 prepared.customers,
-                lambda changes: write_customers_atomically(session, actor, changes),
+                lambda changes: [
+                    outcome.result for outcome in upsert_customers(session, actor, changes)
+                ],
             )
     if statistics is not None:
         statistics.add(len(prepared.plants) + len(prepared.customers))
     return [results[position] for position in range(prepared.size)]
+
+
+class Checks(TypedDict, total=False):
+    """How strictly items are checked (the key's instance): both off unless given."""
+
+    strict: bool
+    synthetic_ok: bool
 
 
 def process_chunk(
@@ -263,11 +251,16 @@ def process_chunk(
     items: list[RawItem],
     *,
     today: date,
-    strict: bool = False,
-    synthetic_ok: bool = False,
+    **checks: Unpack[Checks],
 ) -> list[ItemResult]:
     """Apply one chunk in one transaction; one result per item, in order."""
-    prepared = prepare_chunk(kind, items, today=today, strict=strict, synthetic_ok=synthetic_ok)
+    prepared = prepare_chunk(
+        kind,
+        items,
+        today=today,
+        strict=checks.get("strict", False),
+        synthetic_ok=checks.get("synthetic_ok", False),
+    )
     return write_chunk(database, actor, prepared, today=today)
 
 

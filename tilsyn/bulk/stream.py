@@ -11,41 +11,16 @@ whose structure is broken (nothing after that point can be located).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 
-from tilsyn.contract.bodies import ITEM, MAX_ITEM_BYTES, MAX_TOKENS, TOKEN, check_item, parse_item
-from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.bodies import ITEM, MAX_ITEM_BYTES, MAX_TOKENS, TOKEN
+from tilsyn.contract.items import RawItem
+
+# RawItem, what the splitters yield, is defined with the body reader (contract/items.py),
+# where the domains that write items find it without importing this package.
+__all__ = ["ArraySplitter", "NdjsonSplitter", "RawItem", "Splitter", "split_body"]
 
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
-
-
-@dataclass(frozen=True, slots=True)
-class RawItem:
-    index: int
-    value: Any = None
-    error: str | None = None
-    # An item not decoded yet (an NDJSON line, an array element): decoded where its chunk is
-    # checked, so that the process reading the body only splits it.
-    text: bytes | str | None = None
-
-    def read(self) -> dict[str, Any]:
-        """The item as a JSON object; :class:`InvalidBody` when it is not one."""
-        if self.error is not None:
-            raise InvalidBody(self.error)
-        if self.text is not None:
-            return parse_item(self.text)
-        return check_item(self.value)
-
-
-def split_ndjson(lines: Iterator[bytes | str]) -> Iterator[RawItem]:
-    """The non-blank lines of a file, in order, undecoded."""
-    index = 0
-    for line in lines:
-        if line.strip():
-            yield RawItem(index, text=line)
-            index += 1
 
 
 class NdjsonSplitter:

@@ -27,7 +27,6 @@ from rich.table import Table
 
 from tilsyn.bulk.service import (
     CHUNK_SIZE,
-    ItemResult,
     Kind,
     LoadStatistics,
     PreparedChunk,
@@ -59,6 +58,7 @@ from tilsyn.client.readers import (
     load_mappings,
     read_rows,
 )
+from tilsyn.contract.items import ItemResult
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database

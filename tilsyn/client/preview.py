@@ -24,6 +24,8 @@ from datetime import date
 from typing import Any
 
 from tilsyn.client.sdk import Issue
+from tilsyn.contract.customers.merge import customer_document
+from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, ElementSpec
 from tilsyn.contract.plants.merge import (
@@ -34,7 +36,6 @@ from tilsyn.contract.plants.merge import (
 )
 from tilsyn.contract.plants.parse import parse_plant
 from tilsyn.contract.problems import Issues
-from tilsyn.customers.service import customer_document, parse_customer
 
 WOULD_CREATE = "would-create"
 WOULD_UPDATE = "would-update"

@@ -59,10 +59,10 @@ from tilsyn.client.sdk import (
     UpsertResult,
 )
 from tilsyn.client.state import FINISHED, RowRecord, SyncState
+from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.plants.parse import parse_plant
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.customers.service import parse_customer
 
 Kind = Literal["customer", "plant"]
 KINDS: tuple[Kind, ...] = ("customer", "plant")

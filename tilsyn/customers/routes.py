@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.bodies import read_model
+from tilsyn.contract.customers.parse import parse_valid_customer
+from tilsyn.contract.customers.schemas import CustomerLookupIn
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import today_in_oslo
+from tilsyn.core.changelog import write_transaction
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -27,12 +30,15 @@ from tilsyn.core.http import (
     problem,
 )
 from tilsyn.core.observability import observe_outcome
-from tilsyn.customers import service
-from tilsyn.customers.schemas import CustomerLookupIn, CustomerLookupOut, CustomerOut
-from tilsyn.history import views as history
-from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
+from tilsyn.customers import history, service
+from tilsyn.customers.views import CustomerLookupOut, CustomerOut
+from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
+from tilsyn.history.schemas import HistoryOut
 
-router = APIRouter(tags=["customers"])
+# The customers' routes (tagged "customers") and a customer's history (tagged "history").
+router = APIRouter()
+customer_router = APIRouter(tags=["customers"])
+history_router = APIRouter(tags=["history"])
 
 
 class IssueOut(BaseModel):
@@ -51,7 +57,7 @@ class DeletedOut(BaseModel):
     result: str
 
 
-@router.post(
+@customer_router.post(
     "/api/import/{environment}/customer",
     operation_id="upsertCustomer",
     summary="Create or update a customer, keyed by Number",
@@ -64,18 +70,24 @@ def upsert_customer(
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
     # Checked before the write transaction: it holds SQLite's one write lock.
-    change = service.parse_valid_customer(
+    change = parse_valid_customer(
         body,
         today=today_in_oslo(),
         strict=ctx.strict_validation,
         synthetic_ok=ctx.environment == "test",
     )
-    outcome = service.store_customer(db, actor_for(request, ctx), change)
+    actor = actor_for(request, ctx)
+    # The write is the whole transaction: rolling it back does what a savepoint would.
+    [outcome] = write_transaction(
+        db,
+        lambda session: service.upsert_customers(session, actor, [change], savepoint=False),
+        [change.issues],
+    )
     observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
 
-@router.get(
+@customer_router.get(
     "/api/customer/environment/{environment}/bynumber/{number}",
     operation_id="getCustomer",
     summary="Read a customer (with asOf: as stored at the end of that day)",
@@ -92,7 +104,7 @@ def get_customer(
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
 
-@router.post(
+@customer_router.post(
     "/api/customer/environment/{environment}/lookup",
     summary="Read many customers at once (a sync's dry run compares with them)",
     operation_id="lookupCustomers",
@@ -111,7 +123,7 @@ def lookup_customers(environment: EnvironmentPath, ctx: Env, body: Body, db: Db)
     return JSONResponse({"items": items, "missing": missing})
 
 
-@router.get(
+@customer_router.get(
     "/api/customer/{number}",
     operation_id="getCustomerLegacy",
     summary="Read a customer (older API version; the key gives the environment)",
@@ -123,7 +135,7 @@ def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
 
-@router.delete(
+@customer_router.delete(
     "/api/import/{environment}/customer/{number}",
     operation_id="deleteCustomer",
     summary="Erase a customer's personal data for good (GDPR)",
@@ -150,7 +162,7 @@ class CustomerKeysOut(BaseModel):
     next: str | None
 
 
-@router.get(
+@customer_router.get(
     "/api/customer/environment/{environment}/numbers",
     operation_id="listCustomerNumbers",
     summary="List the instance's customer numbers (keyset pages, for reconciliation)",
@@ -171,5 +183,31 @@ def list_customer_numbers(
         )
     return JSONResponse({"items": items, "next": next_after})
 
+
+@history_router.get(
+    "/api/customer/environment/{environment}/bynumber/{number}/history",
+    operation_id="getCustomerHistory",
+    summary="A customer's changes, newest first",
+    response_model=HistoryOut,
+    responses=READ_ERRORS,
+)
+def customer_history(
+    environment: EnvironmentPath,
+    number: str,
+    ctx: Env,
+    db: Db,
+    *,
+    limit: Limit = 50,
+    before: Before = None,
+) -> JSONResponse:
+    with db.read() as session:
+        page = history.customer_history(
+            session, ctx.instance_id, number, limit=limit, before=before
+        )
+    return JSONResponse(page)
+
+
+router.include_router(customer_router)
+router.include_router(history_router)
 
 __all__ = ["Issue", "IssueOut", "router"]

@@ -12,8 +12,8 @@ from tilsyn.contract.errors import InvalidRequest
 from tilsyn.contract.problems import Issue
 from tilsyn.core import changelog
 from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, Env, EnvironmentPath, problem
-from tilsyn.history import service, views
-from tilsyn.history.schemas import ChangeFeedOut, HistoryOut
+from tilsyn.history import service
+from tilsyn.history.schemas import ChangeFeedOut
 
 router = APIRouter(tags=["history"])
 
@@ -78,27 +78,6 @@ def since_moment(value: str | None) -> datetime | None:
             "since must be a date-time with Z or an offset, or a date.",
             errors=[Issue("since", "invalid_datetime", "is not a valid date or date-time")],
         ) from None
-
-
-@router.get(
-    "/api/customer/environment/{environment}/bynumber/{number}/history",
-    operation_id="getCustomerHistory",
-    summary="A customer's changes, newest first",
-    response_model=HistoryOut,
-    responses=READ_ERRORS,
-)
-def customer_history(
-    environment: EnvironmentPath,
-    number: str,
-    ctx: Env,
-    db: Db,
-    *,
-    limit: Limit = 50,
-    before: Before = None,
-) -> JSONResponse:
-    with db.read() as session:
-        page = views.customer_history(session, ctx.instance_id, number, limit=limit, before=before)
-    return JSONResponse(page)
 
 
 @router.get(

@@ -14,9 +14,8 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tilsyn.bulk.service import ItemResult
-from tilsyn.bulk.stream import RawItem
 from tilsyn.contract.errors import ApiError
+from tilsyn.contract.items import ItemResult, RawItem
 from tilsyn.core.changelog import Actor, write_atomically
 from tilsyn.core.db import Database
 from tilsyn.inspections.parse import parse_valid_inspection

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tilsyn.bulk.stream import RawItem
 from tilsyn.client.readers import SourceRow, field_names, read_rows
+from tilsyn.contract.items import RawItem
 
 INSPECTION_NAMES = {"date", "kind"}
 

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from tilsyn.bulk.routes import (
-    NDJSON,
-    BulkStopped,
-    RequestStreamingResponse,
-    answer_line,
-    bounded_items,
-    check_key,
-)
-from tilsyn.bulk.service import Summary
-from tilsyn.bulk.stream import RawItem
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
     READ_ERRORS,
@@ -37,7 +25,6 @@ from tilsyn.core.http import (
     problem,
 )
 from tilsyn.inspections import service
-from tilsyn.inspections.bulk import CHUNK_SIZE, write_chunk
 from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection
 from tilsyn.inspections.schemas import (
     FindingListOut,
@@ -99,89 +86,6 @@ def upsert_inspection(
             session, ctx.instance_id, change, actor=actor_for(request, ctx)
         )
     return JSONResponse(outcome.as_dict())
-
-
-@inspection_router.post(
-    "/api/inspection/{environment}/bulk",
-    operation_id="bulkInspections",
-    summary="Record many inspections (NDJSON or a JSON array); one result line per item",
-    response_class=StreamingResponse,
-    responses={
-        **WRITE_ERRORS,
-        200: {
-            "description": "One result line per item, then a summary line",
-            "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/BulkItemOut"}}},
-        },
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "description": "NDJSON (one object per line, streamed) or a JSON array",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/InspectionIn"},
-                    }
-                },
-                NDJSON: {"schema": {"$ref": "#/components/schemas/InspectionIn"}},
-            },
-        }
-    },
-)
-def bulk_inspections(
-    request: Request, environment: EnvironmentPath, ctx: Env, db: Db
-) -> StreamingResponse:
-    """Each item follows the single endpoint's rules; a chunk of items commits at a time."""
-    actor = actor_for(request, ctx)
-    today = today_in_oslo()
-
-    async def lines() -> AsyncIterator[bytes]:
-        summary = Summary()
-        chunk: list[RawItem] = []
-
-        async def flush() -> AsyncIterator[bytes]:
-            """Like the other bulk doors: a key revoked meanwhile writes no more."""
-            await run_in_threadpool(check_key, db, ctx.key_id)
-            results = await run_in_threadpool(
-                write_chunk, db, ctx.instance_id, list(chunk), actor=actor, today=today
-            )
-            summary.add(results)
-            chunk.clear()
-            for result in results:
-                yield answer_line(result.as_dict())
-
-        stopped: BulkStopped | None = None
-        try:
-            async for item in bounded_items(request):
-                chunk.append(item)
-                if len(chunk) >= CHUNK_SIZE:
-                    async for line in flush():
-                        yield line
-        except BulkStopped as exc:
-            stopped = exc
-        if chunk:  # the items read before the end, or before a bound stopped the stream
-            try:
-                async for line in flush():
-                    yield line
-            except BulkStopped as exc:
-                stopped = exc
-        end = summary.as_dict()
-        if stopped is not None:
-            end["summary"]["stopped"] = {"code": stopped.code, "message": stopped.message}
-        yield answer_line(end)
-
-    return RequestStreamingResponse(lines(), media_type=NDJSON)
-
-
-@inspection_router.api_route(
-    "/api/inspection/{environment}/bulk",
-    methods=["GET", "PUT", "PATCH", "DELETE"],
-    include_in_schema=False,
-)
-def bulk_other_methods() -> None:
-    """Only POST: without this, a GET would be read as an inspection whose id is 'bulk'."""
-    raise HTTPException(status_code=405, headers={"Allow": "POST"})
 
 
 @inspection_router.get(
@@ -254,6 +158,18 @@ def move_finding(
     return JSONResponse(outcome.as_dict())
 
 
+def finding_query(
+    status: Annotated[str | None, Query(max_length=20, description="Only this status")] = None,
+    overdue: Annotated[
+        bool, Query(description="Only unclosed findings whose deadline has passed")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_FINDINGS_PAGE)] = 100,
+    after: PageAfter = None,
+) -> service.FindingQuery:
+    """The findings listing's query parameters, read together."""
+    return service.FindingQuery(status=status, overdue=overdue, limit=limit, after=after)
+
+
 @inspection_router.get(
     "/api/finding/{environment}",
     operation_id="listFindings",
@@ -266,19 +182,14 @@ def list_findings(
     *,
     ctx: Env,
     db: Db,
-    status: Annotated[str | None, Query(max_length=20, description="Only this status")] = None,
-    overdue: Annotated[
-        bool, Query(description="Only unclosed findings whose deadline has passed")
-    ] = False,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_FINDINGS_PAGE)] = 100,
-    after: PageAfter = None,
+    query: Annotated[service.FindingQuery, Depends(finding_query)],
 ) -> JSONResponse:
     with db.read() as session:
         items, next_after = service.list_findings(
             session,
             ctx.instance_id,
             today=today_in_oslo(),
-            query=service.FindingQuery(status=status, overdue=overdue, limit=limit, after=after),
+            query=query,
         )
     return JSONResponse({"items": items, "next": next_after})
 

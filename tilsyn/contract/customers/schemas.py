@@ -59,33 +59,9 @@ class CustomerIn(BaseModel):
     AcceptElectronicCommunication: Bool | None = None
 
 
-class CustomerAddressOut(BaseModel):
-    AddressText: str | None
-    PostalCode: str | None
-    ForeignCity: str | None
-    Country: str | None
-
-
-class CustomerOut(BaseModel):
-    Number: str
-    FirstName: str | None
-    LastName: str | None
-    Address: CustomerAddressOut
-    Email: str | None
-    Phone: str | None
-    BirthDate: str | None = Field(description="YYYY-MM-DD")
-    OrganizationNumber: str | None
-    AcceptElectronicCommunication: bool | None
-
-
 class CustomerLookupIn(BaseModel):
     """Customers to read in one request (at most 1,000)."""
 
     model_config = ConfigDict(extra="ignore")
 
     Numbers: list[Annotated[Text, Field(max_length=64)]] = Field(max_length=1000)
-
-
-class CustomerLookupOut(BaseModel):
-    items: list[CustomerOut]
-    missing: list[str] = Field(description="Numbers sent that this instance has no customer for")

@@ -1,0 +1,38 @@
+"""The customer as answered: the stored document under the number as sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CustomerAddressOut(BaseModel):
+    AddressText: str | None
+    PostalCode: str | None
+    ForeignCity: str | None
+    Country: str | None
+
+
+class CustomerOut(BaseModel):
+    Number: str
+    FirstName: str | None
+    LastName: str | None
+    Address: CustomerAddressOut
+    Email: str | None
+    Phone: str | None
+    BirthDate: str | None = Field(description="YYYY-MM-DD")
+    OrganizationNumber: str | None
+    AcceptElectronicCommunication: bool | None
+
+
+class CustomerLookupOut(BaseModel):
+    items: list[CustomerOut]
+    missing: list[str] = Field(description="Numbers sent that this instance has no customer for")
+
+
+def customer_view(document: Mapping[str, Any], number: str) -> dict[str, Any]:
+    """The stored document (its ``Number`` a stored key, core/personal.py) as answered: with
+    the number the caller knows."""
+    return {**document, "Number": number}
