@@ -73,6 +73,20 @@ def rules_import(
     file: Annotated[Path, typer.Argument(help="A .csv, .yaml or .yml file (or .json)")],
 ) -> None:
     """Replace the instance's rules with a file's; nothing changes if any rule is bad."""
+    rules = _read_rule_file(file)
+    with open_database() as database:
+        with database.write() as session:
+            instance_id = _instance_id(session, instance)
+            changed = service.replace_rules(session, Actor(instance_id=instance_id), rules)
+        if changed:
+            console.print(f"replaced the rules of {instance} with the {len(rules)} rules of {file}")
+        else:
+            console.print(f"the rules of {instance} are already those of {file}; nothing changed")
+
+
+def _read_rule_file(file: Path) -> list[service.Rule]:
+    """The file's rules, its warnings printed with their lines; any problem ends the command
+    before the database is opened, each printed with its line."""
     kind = files.format_of(file)
     if kind is None:
         raise _fail(f"{file}: the name must end in .csv, .yaml or .yml")
@@ -97,14 +111,7 @@ def rules_import(
             console.print(f"{escape(str(file))}:{line}: [red]error:[/red] {escape(message)}")
         count = len(problems)
         raise _fail(f"{count} problem{'s' if count != 1 else ''} in {file}; nothing was changed")
-    with open_database() as database:
-        with database.write() as session:
-            instance_id = _instance_id(session, instance)
-            changed = service.replace_rules(session, Actor(instance_id=instance_id), rules)
-        if changed:
-            console.print(f"replaced the rules of {instance} with the {len(rules)} rules of {file}")
-        else:
-            console.print(f"the rules of {instance} are already those of {file}; nothing changed")
+    return rules
 
 
 def _located(found: files.RuleRows, issue: Issue) -> tuple[int, str]:
