@@ -81,6 +81,9 @@ def resolve_location(
     return (lat, lon)
 
 
+_ElementIn = NetStationIn | TransformerIn | ConnectionPointIn
+
+
 def _address(address: ElementAddressIn | None) -> tuple[str | None, str | None] | None:
     if address is None:
         return None
@@ -97,16 +100,11 @@ def element_specs(
 
     Returns the lowest element sent (normally the connection point).
     """
-    transformer_in = flat_transformer
+    transformer_in, transformer_path = flat_transformer, "transformer"
     if connection_point is not None and connection_point.transformer is not None:
         transformer_in = connection_point.transformer
-    transformer_path = (
-        "connectionPoint.transformer"
-        if connection_point is not None and connection_point.transformer is not None
-        else "transformer"
-    )
-    net_station_in = flat_net_station
-    net_station_path = "netStation"
+        transformer_path = "connectionPoint.transformer"
+    net_station_in, net_station_path = flat_net_station, "netStation"
     if transformer_in is not None and transformer_in.netStation is not None:
         net_station_in = transformer_in.netStation
         net_station_path = f"{transformer_path}.netStation"
@@ -117,50 +115,26 @@ def element_specs(
             "was ignored because connectionPoint.transformer was sent",
             plausibility=False,
         )
-
-    net_station = None
-    if net_station_in is not None:
-        net_station = ElementSpec(
-            NET_STATION,
-            net_station_in.name.strip(),
-            _address(net_station_in.address),
-            resolve_location(
-                net_station_in.location,
-                net_station_in.coordinates,
-                f"{net_station_path}.location",
-                issues,
-            ),
-            None,
-        )
-    transformer = None
-    if transformer_in is not None:
-        transformer = ElementSpec(
-            TRANSFORMER,
-            transformer_in.name.strip(),
-            _address(transformer_in.address),
-            resolve_location(
-                transformer_in.location,
-                transformer_in.coordinates,
-                f"{transformer_path}.location",
-                issues,
-            ),
-            net_station,
-        )
-    elif net_station is not None and connection_point is None:
-        return net_station
+    # Built top-down so that position warnings come in the order the chain is read.
+    net_station = _spec(NET_STATION, net_station_in, net_station_path, issues, parent=None)
+    transformer = _spec(TRANSFORMER, transformer_in, transformer_path, issues, parent=net_station)
     if connection_point is None:
-        return transformer
+        return transformer if transformer is not None else net_station
+    return _spec(CONNECTION_POINT, connection_point, "connectionPoint", issues, parent=transformer)
+
+
+def _spec(
+    kind: str, sent: _ElementIn | None, path: str, issues: Issues, *, parent: ElementSpec | None
+) -> ElementSpec | None:
+    """One element of the chain as sent at ``path``; None when it was not sent."""
+    if sent is None:
+        return None
     return ElementSpec(
-        CONNECTION_POINT,
-        connection_point.name.strip(),
-        _address(connection_point.address),
-        resolve_location(
-            connection_point.location,
-            connection_point.coordinates,
-            "connectionPoint.location",
-            issues,
-        ),
-        transformer,
+        kind,
+        sent.name.strip(),
+        _address(sent.address),
+        resolve_location(sent.location, sent.coordinates, f"{path}.location", issues),
+        parent,
     )
 
 
@@ -316,37 +290,55 @@ def _apply_spec(
     changed = False
     if spec.parent is not None:
         changed = _apply_spec(session, actor, elements, spec.parent)
-    parent = spec.parent.name if spec.parent is not None else None
     element = elements[spec.kind, spec.name]
     if element is None:
-        element = _Element(
-            id=None,
-            address_text=spec.address[0] if spec.address else None,
-            postal_code=spec.address[1] if spec.address else None,
-            latitude=spec.location[0] if spec.location else None,
-            longitude=spec.location[1] if spec.location else None,
-            parent_id=None,
-            parent_name=parent,
-            parent=parent,
-            dirty=True,
-        )
-        elements[spec.kind, spec.name] = element
-        created: dict[str, list[Any]] = {
-            field: [None, getattr(element, field)]
-            for field in _FIELDS
-            if getattr(element, field) is not None
-        }
-        if parent is not None:
-            created["parent"] = [None, parent]
-        record_change(
-            session,
-            actor,
-            entity_type=spec.kind,
-            entity_key=spec.name,
-            operation="create",
-            diff=_wire_diff(created),
-        )
-        return True
+        diff = _create_element(elements, spec)
+        operation = "create"
+    else:
+        diff = _update_element(element, spec)
+        if not diff:
+            return changed
+        operation = "move" if set(diff) == {"parent"} else "update"
+    record_change(
+        session,
+        actor,
+        entity_type=spec.kind,
+        entity_key=spec.name,
+        operation=operation,
+        diff=_wire_diff(diff),
+    )
+    return True
+
+
+def _create_element(
+    elements: dict[tuple[str, str], _Element | None], spec: ElementSpec
+) -> dict[str, list[Any]]:
+    """Add the element as sent to the batch; its history diff (each field sent, from None)."""
+    parent = spec.parent.name if spec.parent is not None else None
+    element = _Element(
+        id=None,
+        address_text=spec.address[0] if spec.address else None,
+        postal_code=spec.address[1] if spec.address else None,
+        latitude=spec.location[0] if spec.location else None,
+        longitude=spec.location[1] if spec.location else None,
+        parent_id=None,
+        parent_name=parent,
+        parent=parent,
+        dirty=True,
+    )
+    elements[spec.kind, spec.name] = element
+    created: dict[str, list[Any]] = {
+        field: [None, getattr(element, field)]
+        for field in _FIELDS
+        if getattr(element, field) is not None
+    }
+    if parent is not None:
+        created["parent"] = [None, parent]
+    return created
+
+
+def _update_element(element: _Element, spec: ElementSpec) -> dict[str, list[Any]]:
+    """Apply what was sent (address, location, parent) to a known element; what changed."""
     diff: dict[str, list[Any]] = {}
     sent: list[tuple[str, Any]] = []
     if spec.address is not None:
@@ -357,21 +349,13 @@ def _apply_spec(
         if getattr(element, field) != value:
             diff[field] = [getattr(element, field), value]
             setattr(element, field, value)
+    parent = spec.parent.name if spec.parent is not None else None
     if parent is not None and element.parent_name != parent:
         diff["parent"] = [element.parent_name, parent]
         element.parent_name = element.parent = parent
-    if not diff:
-        return changed
-    element.dirty = True
-    record_change(
-        session,
-        actor,
-        entity_type=spec.kind,
-        entity_key=spec.name,
-        operation="move" if set(diff) == {"parent"} else "update",
-        diff=_wire_diff(diff),
-    )
-    return True
+    if diff:
+        element.dirty = True
+    return diff
 
 
 def _write_elements(
