@@ -176,6 +176,20 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         # On every route, those included below and any added later.
         dependencies=[Depends(reject_unknown_query), Depends(guard_writes)],
     )
+    _attach_state(app, settings, db)
+    install_error_handlers(app)
+    if settings.docs_enabled:
+        install_docs(app, "/openapi.json")
+    _include_routers(app)
+    _install_health(app)
+    _install_metrics(app, settings)
+    app.add_middleware(ObserveRequests)
+    _install_openapi(app)
+    return app
+
+
+def _attach_state(app: FastAPI, settings: Settings, db: Database | None) -> None:
+    """What routes find on ``app.state``: settings, the database, limiters and workers."""
     app.state.settings = settings
     app.state.db = db or Database(
         settings.database_url,
@@ -190,9 +204,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         settings.auth_failures_per_second, settings.auth_failures_burst
     )
     app.state.chunk_checkers = ChunkCheckers(settings.bulk_check_workers)
-    install_error_handlers(app)
-    if settings.docs_enabled:
-        install_docs(app, "/openapi.json")
+
+
+def _include_routers(app: FastAPI) -> None:
+    """The domains' routers, in the order their paths must be tried."""
     # Bulk first: its paths would otherwise partly match the DELETE routes of one entity.
     app.include_router(bulk_router)
     app.include_router(customers_router)
@@ -207,6 +222,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(inspections_router)
     app.include_router(plans_router)
     install_console(app)
+
+
+def _install_health(app: FastAPI) -> None:
+    """Liveness and readiness probes for the orchestrator."""
 
     @app.get(
         "/healthz",
@@ -229,6 +248,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             session.execute(text("SELECT 1"))
         return {"status": "ready"}
 
+
+def _install_metrics(app: FastAPI, settings: Settings) -> None:
     metrics_on = settings.metrics_enabled or settings.metrics_token is not None
 
     @app.get(
@@ -252,7 +273,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         payload, content_type = metrics_payload()
         return Response(payload, media_type=content_type)
 
-    app.add_middleware(ObserveRequests)
+
+def _install_openapi(app: FastAPI) -> None:
+    """The schema is built on first request, with the request bodies routes read by hand."""
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
@@ -260,7 +283,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
 
 
 def app_from_env() -> FastAPI:

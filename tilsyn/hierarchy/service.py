@@ -174,37 +174,55 @@ def _apply_spec(
     changed = False
     if spec.parent is not None:
         changed = _apply_spec(session, actor, elements, spec.parent)
-    parent = spec.parent.name if spec.parent is not None else None
     element = elements[spec.kind, spec.name]
     if element is None:
-        element = _Element(
-            id=None,
-            address_text=spec.address[0] if spec.address else None,
-            postal_code=spec.address[1] if spec.address else None,
-            latitude=spec.location[0] if spec.location else None,
-            longitude=spec.location[1] if spec.location else None,
-            parent_id=None,
-            parent_name=parent,
-            parent=parent,
-            dirty=True,
-        )
-        elements[spec.kind, spec.name] = element
-        created: dict[str, list[Any]] = {
-            field: [None, getattr(element, field)]
-            for field in _FIELDS
-            if getattr(element, field) is not None
-        }
-        if parent is not None:
-            created["parent"] = [None, parent]
-        record_change(
-            session,
-            actor,
-            entity_type=spec.kind,
-            entity_key=spec.name,
-            operation="create",
-            diff=_wire_diff(created),
-        )
-        return True
+        diff = _create_element(elements, spec)
+        operation = "create"
+    else:
+        diff = _update_element(element, spec)
+        if not diff:
+            return changed
+        operation = "move" if set(diff) == {"parent"} else "update"
+    record_change(
+        session,
+        actor,
+        entity_type=spec.kind,
+        entity_key=spec.name,
+        operation=operation,
+        diff=_wire_diff(diff),
+    )
+    return True
+
+
+def _create_element(
+    elements: dict[tuple[str, str], _Element | None], spec: ElementSpec
+) -> dict[str, list[Any]]:
+    """Add the element as sent to the batch; its history diff (each field sent, from None)."""
+    parent = spec.parent.name if spec.parent is not None else None
+    element = _Element(
+        id=None,
+        address_text=spec.address[0] if spec.address else None,
+        postal_code=spec.address[1] if spec.address else None,
+        latitude=spec.location[0] if spec.location else None,
+        longitude=spec.location[1] if spec.location else None,
+        parent_id=None,
+        parent_name=parent,
+        parent=parent,
+        dirty=True,
+    )
+    elements[spec.kind, spec.name] = element
+    created: dict[str, list[Any]] = {
+        field: [None, getattr(element, field)]
+        for field in _FIELDS
+        if getattr(element, field) is not None
+    }
+    if parent is not None:
+        created["parent"] = [None, parent]
+    return created
+
+
+def _update_element(element: _Element, spec: ElementSpec) -> dict[str, list[Any]]:
+    """Apply what was sent (address, location, parent) to a known element; what changed."""
     diff: dict[str, list[Any]] = {}
     sent: list[tuple[str, Any]] = []
     if spec.address is not None:
@@ -215,21 +233,13 @@ def _apply_spec(
         if getattr(element, field) != value:
             diff[field] = [getattr(element, field), value]
             setattr(element, field, value)
+    parent = spec.parent.name if spec.parent is not None else None
     if parent is not None and element.parent_name != parent:
         diff["parent"] = [element.parent_name, parent]
         element.parent_name = element.parent = parent
-    if not diff:
-        return changed
-    element.dirty = True
-    record_change(
-        session,
-        actor,
-        entity_type=spec.kind,
-        entity_key=spec.name,
-        operation="move" if set(diff) == {"parent"} else "update",
-        diff=_wire_diff(diff),
-    )
-    return True
+    if diff:
+        element.dirty = True
+    return diff
 
 
 def _write_elements(
