@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tilsyn.client.sdk import Issue
 from tilsyn.contract.diffs import diff_documents
-from tilsyn.contract.problems import Issues
+from tilsyn.contract.problems import Issue, Issues
 from tilsyn.customers.service import customer_document, parse_customer
 from tilsyn.hierarchy.service import CONNECTION_POINT, ElementSpec
 from tilsyn.plants.service import (
