@@ -16,6 +16,7 @@ from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.errors import InvalidBody, InvalidRequest, NotFound
 from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import utc_now
+from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
 from tilsyn.core.models import Customer, CustomerPeriod
@@ -32,7 +33,6 @@ from tilsyn.core.tenancy import scoped_select, scoped_update
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
 from tilsyn.customers.schemas import CustomerIn
 from tilsyn.history.service import erase_entity
-from tilsyn.search import index as search_index
 from tilsyn.validation import codes, identifiers, postal
 
 

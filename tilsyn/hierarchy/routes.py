@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, PageAfter
 from tilsyn.hierarchy import browse
-from tilsyn.search.schemas import NetStationPageOut, NetStationTreeOut
+from tilsyn.hierarchy.schemas import NetStationPageOut, NetStationTreeOut
 
 router = APIRouter(tags=["grid"])
 

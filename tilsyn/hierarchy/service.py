@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from tilsyn.contract.problems import Issues, join_path
 from tilsyn.contract.time import utc_now
+from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.models import GridElement
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
@@ -27,7 +28,6 @@ from tilsyn.hierarchy.schemas import (
     NetStationIn,
     TransformerIn,
 )
-from tilsyn.search import index as search_index
 from tilsyn.validation.geo import coordinate_findings
 
 NET_STATION = "netStation"

@@ -28,6 +28,7 @@ from tilsyn.contract.diffs import diff_documents, flatten
 from tilsyn.contract.errors import InvalidBody, NotFound
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import utc_now
+from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
 from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
@@ -65,7 +66,6 @@ from tilsyn.rules.service import (
     stamp_columns,
     warn_if_uncovered,
 )
-from tilsyn.search import index as search_index
 from tilsyn.validation import codes, identifiers, postal
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")
