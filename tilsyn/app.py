@@ -29,7 +29,7 @@ from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
 from tilsyn.core.errors import install_error_handlers
-from tilsyn.core.http import guard_writes, problem, reject_unknown_query
+from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
@@ -44,6 +44,7 @@ from tilsyn.inspections.schemas import (
     InspectionSettingsIn,
     PlanIn,
 )
+from tilsyn.instances.http import guard_writes, reject_unknown_query
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import router as plants_router

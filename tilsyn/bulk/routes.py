@@ -30,9 +30,10 @@ from tilsyn.bulk.service import (
 from tilsyn.bulk.stream import RawItem, split_body
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
+from tilsyn.core.http import WRITE_ERRORS, Db, get_settings
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers.routes import IssueOut
+from tilsyn.instances.http import Env, EnvironmentPath, actor_for
 from tilsyn.instances.service import key_is_active
 
 router = APIRouter(tags=["bulk"])

@@ -15,14 +15,9 @@ from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
-    AnyEnvKey,
     Body,
     Db,
-    Env,
-    EnvironmentPath,
-    ImportEnv,
     PageAfter,
-    actor_for,
     json_request_body,
     problem,
 )
@@ -31,6 +26,7 @@ from tilsyn.customers import service
 from tilsyn.customers.schemas import CustomerLookupIn, CustomerLookupOut, CustomerOut
 from tilsyn.history import views as history
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, ImportEnv, actor_for
 
 router = APIRouter(tags=["customers"])
 

@@ -12,22 +12,12 @@ from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    AnyEnvKey,
-    Body,
-    Db,
-    Env,
-    EnvironmentPath,
-    PageAfter,
-    actor_for,
-    json_request_body,
-)
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Body, Db, PageAfter, json_request_body
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers.routes import DeletedOut, IssueOut
 from tilsyn.history import views as history
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, as_of_day
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, actor_for
 from tilsyn.plants import service
 from tilsyn.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
 

@@ -17,13 +17,11 @@ from tilsyn.core.http import (
     WRITE_ERRORS,
     Body,
     Db,
-    EnvironmentPath,
-    actor_for,
-    admin_context,
     json_request_body,
     problem,
 )
 from tilsyn.customers.routes import IssueOut
+from tilsyn.instances.http import EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 from tilsyn.rules import service
 from tilsyn.rules.schemas import AuditRulesOut, ValidationSettingsOut
