@@ -1,5 +1,7 @@
 """The layering of docs/architecture.md, checked: what a layer may load, and lint-imports.
 
+The contracts themselves are in pyproject.toml (``[tool.importlinter]``).
+
 Each import runs in a fresh interpreter, so that what the test process loaded before does
 not hide what a module loads itself.
 """
@@ -7,9 +9,12 @@ not hide what a module loads itself.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 # What the client must never load: the database and the server's own packages.
 SERVER = ("sqlalchemy", "tilsyn.core", "tilsyn.plants", "tilsyn.customers")
@@ -36,14 +41,28 @@ def test_the_client_loads_no_server_code() -> None:
     assert _loaded_by("tilsyn.client.readers, tilsyn.client.cli", SERVER) == []
 
 
-def test_the_contract_loads_no_database_code() -> None:
-    """The contract is shared by the server and the client, so it cannot need SQLAlchemy;
-    every module under tilsyn.contract is imported, the ones added later too."""
-    contract = Path(__file__).parent.parent / "tilsyn" / "contract"
+@pytest.mark.parametrize("package", ["contract", "validation"])
+def test_the_lower_layers_load_no_database_code(package: str) -> None:
+    """The contract and the validation rules are shared by the server and the client, so
+    they cannot need SQLAlchemy; every module of the package is imported, later ones too."""
+    folder = Path(__file__).parent.parent / "tilsyn" / package
     modules = [
-        ".".join(("tilsyn", *path.relative_to(contract.parent).with_suffix("").parts))
-        for path in sorted(contract.rglob("*.py"))
+        ".".join(("tilsyn", *path.relative_to(folder.parent).with_suffix("").parts))
+        for path in sorted(folder.rglob("*.py"))
         if path.name != "__init__.py"
     ]
     assert modules
-    assert _loaded_by(", ".join(["tilsyn.contract", *modules]), SERVER) == []
+    assert _loaded_by(", ".join([f"tilsyn.{package}", *modules]), SERVER) == []
+
+
+def test_the_import_contracts_hold() -> None:
+    """lint-imports, with the contracts of pyproject.toml: layers, acyclic domains, a client
+    and a contract without server code. Its report is the assertion's message."""
+    root = Path(__file__).parent.parent
+    script = Path(sys.executable).parent / "lint-imports"
+    command = str(script) if script.exists() else shutil.which("lint-imports")
+    assert command, "lint-imports is not installed (pip install -e '.[test]')"
+    done = subprocess.run(
+        [command, "--no-cache"], check=False, cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
