@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from tests.conftest import Tenant
 from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.contract.plants.parse import parse_valid_plant
+from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
 from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import reveal
 from tilsyn.plants import service as plants
-from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.validation.identifiers import (
     fodselsnummer_check_digits,
     gsrn_check_digit,

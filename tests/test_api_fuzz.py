@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from tests.conftest import SECRET, Tenant, make_tenant
 from tests.hostile import customer_items, plant_items, read_everything, send_both_ways
 from tests.servers import NO_AUTH_FAILURE_LIMIT, running_server
+from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.core.db import Database
-from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 
 EXAMPLES_PER_OPERATION = 60
 

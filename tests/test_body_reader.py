@@ -31,7 +31,7 @@ from tests.seed_api import (
     upsert_plant,
 )
 from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
-from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
+from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
 
 MPID = make_mpid(7)
 MIB = 1024 * 1024

@@ -16,6 +16,7 @@ from tests.conftest import Tenant
 from tests.seed_api import fetch_customer, fetch_plant, make_fnr, make_mpid
 from tests.test_import_cli import summary_rows
 from tilsyn.cli import app
+from tilsyn.client import Issue, TilsynClient
 from tilsyn.client.cells import CellFormat
 from tilsyn.client.cli import _errors_text, _where
 from tilsyn.client.readers import (
@@ -28,7 +29,6 @@ from tilsyn.client.readers import (
     load_mappings,
     read_rows,
 )
-from tilsyn.client.sdk import Issue, TilsynClient
 from tilsyn.client.state import RowRecord
 from tilsyn.client.sync import Sync, SyncOptions
 

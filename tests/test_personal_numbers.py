@@ -41,6 +41,7 @@ from tilsyn.contract.customers.merge import customer_document
 from tilsyn.contract.customers.schemas import CustomerIn
 from tilsyn.contract.diffs import diff_documents
 from tilsyn.contract.plants.merge import plant_document
+from tilsyn.contract.plants.schemas import PlantIn
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
@@ -55,7 +56,6 @@ from tilsyn.core.personal import (
     stored_key,
 )
 from tilsyn.instances import service as instances
-from tilsyn.plants.schemas import PlantIn
 
 KEY_A = base64.b64encode(b"A" * 32).decode()
 KEY_B = base64.b64encode(b"B" * 32).decode()

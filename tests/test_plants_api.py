@@ -24,9 +24,9 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
+from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
 
 SEED_MPID = "707057500026392734"
 MPID = make_mpid(21)

@@ -29,7 +29,7 @@ from tests.seed_api import (
     upsert_plant,
 )
 from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
-from tilsyn.plants.schemas import SEED_PLANT_EXAMPLE
+from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
 
 SEED_MPID = "707057500026392734"
 

@@ -26,11 +26,12 @@ from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.console.routes import install_console
 from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.errors import NotFound, Unauthorized
+from tilsyn.contract.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
 from tilsyn.core.errors import install_error_handlers
-from tilsyn.core.http import guard_writes, problem, reject_unknown_query
+from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
 from tilsyn.core.personal import DataKeys
@@ -44,11 +45,11 @@ from tilsyn.inspections.schemas import (
     InspectionSettingsIn,
     PlanIn,
 )
+from tilsyn.instances.http import guard_writes, reject_unknown_query
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import history_router as plant_history_router
 from tilsyn.plants.routes import router as plants_router
-from tilsyn.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.rules.routes import router as rules_router
 from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
 from tilsyn.search.routes import router as search_router

@@ -29,13 +29,14 @@ from tilsyn.bulk.service import (
     write_chunk,
 )
 from tilsyn.bulk.stream import split_body
+from tilsyn.contract.answers import IssueOut
 from tilsyn.contract.items import ItemResult, RawItem
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
-from tilsyn.core.http import WRITE_ERRORS, Db, Env, EnvironmentPath, actor_for, get_settings
+from tilsyn.core.http import WRITE_ERRORS, Db, get_settings
 from tilsyn.core.observability import observe_outcome
-from tilsyn.customers.routes import IssueOut
 from tilsyn.inspections import bulk as inspections_bulk
+from tilsyn.instances.http import Env, EnvironmentPath, actor_for
 from tilsyn.instances.service import KeyContext, key_is_active
 
 # The bulk doors: customers and plants (tagged "bulk"), and inspections (tagged

@@ -14,7 +14,6 @@ from tilsyn.client.sdk import (
     BulkResult,
     Capabilities,
     ChangePage,
-    Issue,
     KeyPage,
     ProblemError,
     RetryPolicy,
@@ -22,6 +21,7 @@ from tilsyn.client.sdk import (
     TransportFailure,
     UpsertResult,
 )
+from tilsyn.contract.problems import Issue
 
 __all__ = [
     "ApiError",

@@ -99,7 +99,7 @@ def _walk(model: type[BaseModel], prefix: str, out: dict[str, CellType]) -> None
 def typed_paths() -> dict[str, CellType]:
     """Folded dotted paths of every boolean and decimal field of customers and plants."""
     from tilsyn.contract.customers.schemas import CustomerIn  # noqa: PLC0415 - the wire models
-    from tilsyn.plants.schemas import PlantIn  # noqa: PLC0415
+    from tilsyn.contract.plants.schemas import PlantIn  # noqa: PLC0415
 
     out: dict[str, CellType] = {}
     _walk(CustomerIn, "", out)

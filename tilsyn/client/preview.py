@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tilsyn.client.sdk import Issue
 from tilsyn.contract.customers.merge import customer_document
 from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.diffs import diff_documents
@@ -35,7 +34,7 @@ from tilsyn.contract.plants.merge import (
     merged_document,
 )
 from tilsyn.contract.plants.parse import parse_plant
-from tilsyn.contract.problems import Issues
+from tilsyn.contract.problems import Issue, Issues
 
 WOULD_CREATE = "would-create"
 WOULD_UPDATE = "would-update"

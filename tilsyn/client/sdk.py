@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from tilsyn import __version__
+from tilsyn.contract.problems import Issue
 
 Environment = Literal["test", "prod"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -51,28 +52,6 @@ AUDIT_RULES_PATH = "/api/settings/{environment}/audit-rules"
 
 
 # --- Results ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """A warning or error as the API reports it: the field's canonical JSON path, a code."""
-
-    field: str
-    code: str
-    message: str
-
-    @classmethod
-    def from_wire(cls, value: Any) -> Issue:
-        if not isinstance(value, dict):
-            return cls("", "unknown", str(value))
-        return cls(
-            str(value.get("field") or ""),
-            str(value.get("code") or ""),
-            str(value.get("message") or ""),
-        )
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message} ({self.code})" if self.field else self.message
 
 
 def _issues(values: Any) -> list[Issue]:

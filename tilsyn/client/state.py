@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tilsyn.client.sdk import Issue
+from tilsyn.contract.problems import Issue
 
 FINISHED = ("created", "updated", "unchanged")
 

@@ -31,12 +31,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from tilsyn.client.preview import (
-    HierarchyModel,
-    plant_body_from_view,
-    predict_customer,
-    predict_plant,
-)
 from tilsyn.client.readers import (
     CsvFormat,
     Mapping,
@@ -52,7 +46,6 @@ from tilsyn.client.readers import detect_kind as kind_of_file
 from tilsyn.client.sdk import (
     ApiError,
     Environment,
-    Issue,
     ProblemError,
     RetryPolicy,
     TilsynClient,
@@ -61,7 +54,7 @@ from tilsyn.client.sdk import (
 from tilsyn.client.state import FINISHED, RowRecord, SyncState
 from tilsyn.contract.customers.parse import parse_customer
 from tilsyn.contract.plants.parse import parse_plant
-from tilsyn.contract.problems import Issues
+from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import today_in_oslo
 
 Kind = Literal["customer", "plant"]
@@ -194,6 +187,16 @@ def target_id(environment: str, api_key: str) -> str:
 
 def _client_issues(issues: list[Any]) -> list[Issue]:
     return [Issue(i.field, i.code, i.message) for i in issues]
+
+
+def _parse(kind: Kind, body: dict[str, Any], today: date) -> tuple[str | None, Issues]:
+    """A row through the server's own parse (tilsyn.contract): its key, when it has one, and
+    its issues."""
+    if kind == "plant":
+        change, issues = parse_plant(body, today=today)
+        return (change.metering_point_id if change is not None else None), issues
+    customer, issues = parse_customer(body, today=today)
+    return (customer.Number.strip() if customer is not None else None), issues
 
 
 def _raw_key(body: dict[str, Any], kind: Kind) -> str | None:
@@ -385,14 +388,7 @@ class Sync:
                 [Issue("", "unreadable", f"line {row.line} {row.error}")], [], has_key=False,
             )  # fmt: skip
         digest = body_hash(export.kind, row.body)
-        issues: Issues
-        key: str | None
-        if export.kind == "plant":
-            change, issues = parse_plant(row.body, today=self.today)
-            key = change.metering_point_id if change is not None else None
-        else:
-            customer, issues = parse_customer(row.body, today=self.today)
-            key = customer.Number.strip() if customer is not None else None
+        key, issues = _parse(export.kind, row.body, self.today)
         issues.apply_strictness(False, synthetic_ok=self.synthetic_ok)
         key = key or _raw_key(row.body, export.kind)
         errors = _client_issues(issues.errors)
@@ -611,6 +607,13 @@ class Sync:
         files: list[ExportFile],
         selected: set[tuple[str, int]],
     ) -> None:
+        # The prediction runs the server's merge rules, which still load SQLAlchemy (_parse).
+        from tilsyn.client.preview import (  # noqa: PLC0415
+            HierarchyModel,
+            predict_customer,
+            predict_plant,
+        )
+
         self.progress.phase(f"comparing {kind}s with the server", len(selected))
         on_server = self._server_keys.get(kind)
         hierarchy = HierarchyModel()
@@ -745,6 +748,8 @@ class Sync:
         self._dispatch((partial(self._terminate, key) for key in live), done)
 
     def _terminate(self, key: str) -> RowRecord:
+        from tilsyn.client.preview import plant_body_from_view  # noqa: PLC0415 - as _preview
+
         record = RowRecord("plant", key, "", 0, "failed", True)
         try:
             view = self.client.get_plant(key)

@@ -13,6 +13,12 @@ SYNTHETIC_NUMBER = "synthetic_number"
 
 @dataclass(frozen=True, slots=True)
 class Issue:
+    """A warning or error: the field's canonical JSON path, a code and a message.
+
+    The server reports it and the SDK reads it back (``from_wire``): one class, so the
+    client's and the server's idea of an issue cannot drift apart.
+    """
+
     field: str
     code: str
     message: str
@@ -22,6 +28,20 @@ class Issue:
 
     def as_dict(self) -> dict[str, Any]:
         return {"field": self.field, "code": self.code, "message": self.message}
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Issue:
+        """An issue as a server sent it; anything that is not an object becomes its text."""
+        if not isinstance(value, dict):
+            return cls("", "unknown", str(value))
+        return cls(
+            str(value.get("field") or ""),
+            str(value.get("code") or ""),
+            str(value.get("message") or ""),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} ({self.code})" if self.field else self.message
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Dependencies shared by every route: the database, the caller's key, the JSON body.
+"""Dependencies shared by every route: the database, the settings, the JSON body, problems.
 
-The order of checks is the contract's (SPEC §10): ``api-key`` (401), then ``{environment}``
-(400), then the body.
+The caller's key is checked first (SPEC §10: ``api-key`` 401, ``{environment}`` 400, then
+the body); those dependencies need the instances' keys, so they live in instances/http.py.
 """
 
 from __future__ import annotations
@@ -10,38 +10,14 @@ import uuid
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Path, Query, Request, Security
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
-from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
 from tilsyn.contract.bodies import parse_json_object
-from tilsyn.contract.errors import (
-    BadEnvironment,
-    Forbidden,
-    InvalidRequest,
-    PayloadTooLarge,
-    RequestTimeout,
-    TooManyRequests,
-    Unauthorized,
-)
-from tilsyn.contract.problems import Issue
-from tilsyn.core.changelog import Actor
+from tilsyn.contract.errors import PayloadTooLarge, RequestTimeout
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
-from tilsyn.core.observability import RATE_LIMITED
-from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter, retry_after_seconds
-from tilsyn.instances.service import (
-    ADMIN_SCOPE,
-    ENVIRONMENTS,
-    IMPORT_SCOPE,
-    READ_SCOPE,
-    KeyContext,
-    authenticate,
-    touch_key,
-)
 
 
 def database_of(request: Request) -> Database:
@@ -59,178 +35,11 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-# The schema's security scheme: every route that depends on key_context declares it, so
-# "Try it out" sends the key and generated clients send it in this header. auto_error=False:
-# a missing key is answered by key_context with the problem below, not FastAPI's 403.
-API_KEY_HEADER = APIKeyHeader(
-    name="api-key",
-    scheme_name="apiKey",
-    description="An instance's API key (`tilsyn key create INSTANCE`)",
-    auto_error=False,
-)
-
-READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_KEY_CONTEXT = "key_context"
-
-
-def key_context(
-    request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
-) -> KeyContext:
-    """The caller's key, checked once per request (:func:`guard_writes` may have done it)."""
-    known: KeyContext | None = getattr(request.state, _KEY_CONTEXT, None)
-    if known is not None:
-        return known
-    failures: FailureLimiter = request.app.state.auth_failures
-    address = request.client.host if request.client else "unknown"
-    blocked = failures.blocked(address)
-    if blocked is not None:
-        seconds = retry_after_seconds(blocked)
-        raise TooManyRequests(
-            f"Too many requests with a missing or unknown API key from this address; "
-            f"retry in {seconds} s.",
-            retry_after=seconds,
-        )
-    if not api_key:
-        failures.fail(address)
-        raise Unauthorized("Send the instance's API key in the 'api-key' header.")
-    db = database_of(request)
-    settings = get_settings(request)
-    with db.lookup() as session:
-        ctx = authenticate(
-            session,
-            secret_key=settings.secret_key,
-            previous_secret_key=settings.previous_secret_key,
-            api_key=api_key,
-        )
-    if ctx is None:
-        failures.fail(address)
-        raise Unauthorized("The API key is unknown or has been revoked.")
-    request.state.key_id = ctx.key_id
-    request.state.instance = ctx.instance_name
-    # Before the body is read: a throttled client's upload is not waited for.
-    _throttle(request, ctx)
-    if ctx.needs_touch:
-        with db.write() as session:
-            touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
-    if ctx.scope == READ_SCOPE and request.method not in READ_ONLY_METHODS:
-        raise Forbidden("This API key is read-only: it may only read (GET).")
-    setattr(request.state, _KEY_CONTEXT, ctx)
-    return ctx
-
-
-def _throttle(request: Request, ctx: KeyContext) -> None:
-    """The key's limit, then the instance's: its keys together get one instance's budget."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(ctx.key_id, ctx.rate_limit)
-    whose = "API key"
-    if wait is None:
-        instance_limiter: RateLimiter = request.app.state.instance_rate_limiter
-        wait = instance_limiter.acquire(ctx.instance_id, ctx.rate_limit)
-        whose = "instance, all its keys together,"
-    if wait is not None:
-        RATE_LIMITED.labels(ctx.instance_name).inc()
-        seconds = retry_after_seconds(wait)
-        raise TooManyRequests(
-            f"This {whose} may send {ctx.rate_limit.describe()}; retry in {seconds} s.",
-            retry_after=seconds,
-        )
-
-
-async def guard_writes(request: Request) -> None:
-    """Every keyed write checks its key before anything else of the request (its body
-    included), so a read-only key meets 403 on every POST, PUT and DELETE, whatever the
-    route and whoever adds it. Installed on the whole application (app.py)."""
-    if request.method in READ_ONLY_METHODS:
-        return
-    api_key = request.headers.get("api-key")
-    if api_key:  # without one, the route's own key check answers 401
-        await run_in_threadpool(key_context, request, api_key)
-
-
-_DECLARED: dict[int, tuple[frozenset[str], bool]] = {}
-
-
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {field.alias for field in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-def _keyed(dependant: Dependant) -> bool:
-    return any(sub.call is key_context or _keyed(sub) for sub in dependant.dependencies)
-
-
-async def reject_unknown_query(request: Request) -> None:
-    """An unknown query parameter is a 400 naming it, on every route: a filter silently
-    ignored would answer everything and look like an answer. Installed on the whole
-    application (app.py), so routes added later get it too. Pages outside the API's schema
-    (the console's HTML) are not endpoints: ``?lang=en`` works on each of them. On a keyed
-    route the key is checked first, as everywhere: no key, 401, whatever the parameters."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
-        return
-    known = _DECLARED.get(id(route))
-    if known is None:
-        known = _DECLARED[id(route)] = (
-            frozenset(_query_names(route.dependant)),
-            _keyed(route.dependant),
-        )
-    declared, keyed = known
-    unknown = sorted(set(request.query_params.keys()) - declared)
-    if unknown:
-        if keyed:
-            await run_in_threadpool(key_context, request, request.headers.get("api-key"))
-        raise InvalidRequest(
-            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
-            errors=[
-                Issue(name, "unknown_parameter", "is not a parameter of this endpoint")
-                for name in unknown
-            ],
-        )
-
-
-# Documented as an enum, checked by hand: the key must be checked (401) before it (400).
-EnvironmentPath = Annotated[
-    str,
-    Path(
-        description="'test' or 'prod'; must match the environment of the key's instance",
-        json_schema_extra={"enum": list(ENVIRONMENTS)},
-    ),
-]
-
-
 # The `next` of the page before, for keyset-paged listings.
 PageAfter = Annotated[
     str | None,
     Query(max_length=200, pattern=r"^[^\x00]*$", description="`next` of the page before"),
 ]
-
-
-async def environment_context(
-    environment: EnvironmentPath, ctx: Annotated[KeyContext, Depends(key_context)]
-) -> KeyContext:
-    if environment not in ENVIRONMENTS:
-        raise BadEnvironment("The environment in the URL must be 'test' or 'prod'.")
-    if environment != ctx.environment:
-        raise BadEnvironment(
-            f"This API key belongs to a '{ctx.environment}' instance, "
-            f"but the URL names '{environment}'."
-        )
-    return ctx
-
-
-async def import_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
-    """An import or admin key: what listing every customer number needs."""
-    if ctx.scope not in (IMPORT_SCOPE, ADMIN_SCOPE):
-        raise Forbidden("This endpoint needs an import or admin API key.")
-    return ctx
-
-
-async def admin_context(ctx: Annotated[KeyContext, Depends(environment_context)]) -> KeyContext:
-    if ctx.scope != "admin":
-        raise Forbidden("This endpoint needs an admin-scoped API key.")
-    return ctx
 
 
 async def read_body(request: Request) -> bytes:
@@ -268,15 +77,6 @@ async def json_body(request: Request) -> dict[str, Any]:
     return await run_in_threadpool(parse_json_object, raw)
 
 
-def actor_for(request: Request, ctx: KeyContext) -> Actor:
-    return Actor(
-        instance_id=ctx.instance_id,
-        api_key_id=ctx.key_id,
-        request_id=request_id(request),
-        api_key_label=ctx.label,
-    )
-
-
 def request_id(request: Request) -> str:
     existing = getattr(request.state, "request_id", None)
     if existing:
@@ -286,9 +86,6 @@ def request_id(request: Request) -> str:
     return rid
 
 
-Env = Annotated[KeyContext, Depends(environment_context)]
-ImportEnv = Annotated[KeyContext, Depends(import_context)]
-AnyEnvKey = Annotated[KeyContext, Depends(key_context)]
 Body = Annotated[dict[str, Any], Depends(json_body)]
 Db = Annotated[Database, Depends(get_db)]
 

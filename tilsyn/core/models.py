@@ -255,12 +255,12 @@ class Change(Base):
     seq: Mapped[int] = mapped_column(BigInteger, nullable=True)
 
 
-# Compared by code point on both databases, so that a prefix range is exact (search/text.py).
+# Compared by code point on both databases, so that a prefix range is exact (core/search_text.py).
 Token = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class SearchToken(Base):
-    """One word of one entity's searchable text, folded (search/text.py): the search index.
+    """One word of one entity's searchable text, folded (core/search_text.py): the search index.
 
     A word sits on the entity whose text it is (``kind``: ``p`` a plant's metering point id,
     address and postal code; ``z`` a plant's postal code, for the exact filter; ``c`` a

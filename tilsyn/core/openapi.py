@@ -3,7 +3,7 @@
 Generated clients and "Try it out" take the schema at its word, so it must describe the
 wire exactly: every error as an RFC 9457 problem under ``application/problem+json`` with its
 schema, no ``422`` (tilsyn answers 400 for a request its parameters reject), the ``api-key``
-header as a security scheme (declared by the key dependency, core/http.py), and the request
+header as a security scheme (declared by the key dependency, instances/http.py), and the request
 models that routes read by hand listed among the components.
 """
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.customers.parse import parse_valid_customer
 from tilsyn.contract.customers.schemas import CustomerLookupIn
@@ -18,14 +19,9 @@ from tilsyn.core.changelog import write_transaction
 from tilsyn.core.http import (
     READ_ERRORS,
     WRITE_ERRORS,
-    AnyEnvKey,
     Body,
     Db,
-    Env,
-    EnvironmentPath,
-    ImportEnv,
     PageAfter,
-    actor_for,
     json_request_body,
     problem,
 )
@@ -34,6 +30,7 @@ from tilsyn.customers import history, service
 from tilsyn.customers.views import CustomerLookupOut, CustomerOut
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import HistoryOut
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, ImportEnv, actor_for
 
 # The customers' routes (tagged "customers") and a customer's history (tagged "history").
 router = APIRouter()
@@ -41,20 +38,10 @@ customer_router = APIRouter(tags=["customers"])
 history_router = APIRouter(tags=["history"])
 
 
-class IssueOut(BaseModel):
-    field: str
-    code: str
-    message: str
-
-
 class CustomerUpsertOut(BaseModel):
     result: str
     warnings: list[IssueOut]
     data: CustomerOut
-
-
-class DeletedOut(BaseModel):
-    result: str
 
 
 @customer_router.post(

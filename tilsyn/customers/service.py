@@ -19,6 +19,7 @@ from tilsyn.contract.customers.parse import CustomerChange
 from tilsyn.contract.errors import InvalidRequest, NotFound
 from tilsyn.contract.problems import Issue
 from tilsyn.contract.time import utc_now
+from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change, write_atomically
 from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
@@ -26,7 +27,6 @@ from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers import repository as repo
 from tilsyn.customers.views import customer_view
 from tilsyn.history.service import erase_entity
-from tilsyn.search import index as search_index
 
 _NO_CUSTOMER = "No customer with that number in this instance."
 

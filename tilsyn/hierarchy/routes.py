@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, PageAfter
+from tilsyn.contract.hierarchy.schemas import NetStationPageOut, NetStationTreeOut
+from tilsyn.core.http import READ_ERRORS, Db, PageAfter
 from tilsyn.hierarchy import browse
-from tilsyn.search.schemas import NetStationPageOut, NetStationTreeOut
+from tilsyn.instances.http import Env, EnvironmentPath
 
 router = APIRouter(tags=["grid"])
 

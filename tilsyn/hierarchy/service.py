@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, aliased
 
 from tilsyn.contract.hierarchy.parse import KINDS, PARENT_KIND, ElementSpec
 from tilsyn.contract.time import utc_now
+from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change
 from tilsyn.core.models import GridElement
 from tilsyn.core.upsert import BatchConflict, insert_many_if_absent
-from tilsyn.search import index as search_index
 
 
 @dataclass

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from tilsyn.contract.errors import InvalidRequest
 from tilsyn.contract.problems import Issue
 from tilsyn.core import changelog
-from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, Env, EnvironmentPath, problem
+from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, Db, problem
 from tilsyn.history import service
 from tilsyn.history.schemas import ChangeFeedOut
+from tilsyn.instances.http import Env, EnvironmentPath
 
 router = APIRouter(tags=["history"])
 

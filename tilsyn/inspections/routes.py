@@ -16,11 +16,7 @@ from tilsyn.core.http import (
     WRITE_ERRORS,
     Body,
     Db,
-    Env,
-    EnvironmentPath,
     PageAfter,
-    actor_for,
-    admin_context,
     json_request_body,
     problem,
 )
@@ -36,6 +32,7 @@ from tilsyn.inspections.schemas import (
     InspectionStatusOut,
     InspectionUpsertOut,
 )
+from tilsyn.instances.http import Env, EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 
 

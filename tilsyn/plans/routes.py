@@ -10,20 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tilsyn.contract.bodies import parse_json
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Db,
-    Env,
-    EnvironmentPath,
-    actor_for,
-    admin_context,
-    problem,
-    read_body,
-)
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, problem, read_body
 from tilsyn.inspections import service as inspections
 from tilsyn.inspections.routes import methods_route
 from tilsyn.inspections.schemas import PlanOut, ReportOut
+from tilsyn.instances.http import Env, EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 from tilsyn.plans import service
 

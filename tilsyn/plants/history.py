@@ -19,6 +19,7 @@ from tilsyn.contract.diffs import flatten, unflatten
 from tilsyn.contract.errors import NotFound
 from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.contract.plants.merge import plant_document
+from tilsyn.contract.plants.schemas import PlantIn
 from tilsyn.core.changelog import (
     ERASED,
     check_kept,
@@ -33,7 +34,6 @@ from tilsyn.hierarchy.service import element_view
 from tilsyn.hierarchy.service import history_state as element_state
 from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, in_force
-from tilsyn.plants.schemas import PlantIn
 from tilsyn.plants.service import history_state as plant_state
 from tilsyn.plants.views import plant_view
 from tilsyn.rules.service import rules_at

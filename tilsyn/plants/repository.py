@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from tilsyn.contract.plants.merge import ConnectionPointRef, StoredPlant
+from tilsyn.core import search_index
 from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
 from tilsyn.core.tenancy import CALLER, owned_by_caller
 from tilsyn.core.upsert import BatchConflict, insert_if_absent, insert_many_if_absent
@@ -40,7 +41,6 @@ from tilsyn.hierarchy.service import (
 )
 from tilsyn.plants.periods import Period
 from tilsyn.rules.service import note_stamp, stamp_columns
-from tilsyn.search import index as search_index
 
 _PLANTS = cast(Table, Plant.__table__)
 _PERIODS = cast(Table, CustomerPeriod.__table__)

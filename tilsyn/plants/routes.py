@@ -8,29 +8,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.plants.parse import parse_valid_plant
+from tilsyn.contract.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    AnyEnvKey,
-    Body,
-    Db,
-    Env,
-    EnvironmentPath,
-    PageAfter,
-    actor_for,
-    json_request_body,
-)
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Body, Db, PageAfter, json_request_body
 from tilsyn.core.observability import observe_outcome
-from tilsyn.customers.routes import DeletedOut, IssueOut
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, actor_for
 from tilsyn.plants import history, service
-from tilsyn.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
 
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])

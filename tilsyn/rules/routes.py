@@ -11,19 +11,17 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from tilsyn.contract.answers import IssueOut
 from tilsyn.core.http import (
     KEY_ERRORS,
     READ_ERRORS,
     WRITE_ERRORS,
     Body,
     Db,
-    EnvironmentPath,
-    actor_for,
-    admin_context,
     json_request_body,
     problem,
 )
-from tilsyn.customers.routes import IssueOut
+from tilsyn.instances.http import EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 from tilsyn.rules import service
 from tilsyn.rules.schemas import AuditRulesOut, ValidationSettingsOut

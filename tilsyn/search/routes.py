@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import READ_ERRORS, Db, Env, EnvironmentPath, PageAfter
+from tilsyn.core.http import READ_ERRORS, Db, PageAfter
+from tilsyn.instances.http import Env, EnvironmentPath
 from tilsyn.search import service
 from tilsyn.search.schemas import PlantPageOut
 

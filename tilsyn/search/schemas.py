@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tilsyn.hierarchy.schemas import ElementAddressOut, LocationOut
-from tilsyn.plants.schemas import PlantAddressOut
+from tilsyn.contract.plants.schemas import PlantAddressOut
 
 
 class PlantItemOut(BaseModel):
@@ -22,35 +21,3 @@ class PlantItemOut(BaseModel):
 class PlantPageOut(BaseModel):
     items: list[PlantItemOut] = Field(description="In meteringPointId order")
     next: str | None = Field(description="`after` of the next page; null on the last")
-
-
-class ElementCountsOut(BaseModel):
-    name: str
-    address: ElementAddressOut
-    location: LocationOut
-
-
-class NetStationItemOut(ElementCountsOut):
-    transformers: int = Field(description="Transformers under it")
-    connectionPoints: int = Field(description="Connection points under its transformers")
-    plants: int = Field(description="Plants connected under it")
-
-
-class NetStationPageOut(BaseModel):
-    items: list[NetStationItemOut] = Field(description="By name")
-    next: str | None = Field(description="`after` of the next page; null on the last")
-
-
-class ConnectionPointNodeOut(ElementCountsOut):
-    plants: int
-
-
-class TransformerNodeOut(ElementCountsOut):
-    plants: int
-    connectionPoints: list[ConnectionPointNodeOut] = Field(description="By name")
-
-
-class NetStationTreeOut(ElementCountsOut):
-    transformers: list[TransformerNodeOut] = Field(description="By name")
-    connectionPoints: int
-    plants: int

@@ -1,7 +1,7 @@
 """Finding plants: search with ``q`` and filters, a customer's plants, a connection point's.
 
 Every listing here is one keyset page in metering point id order, ``next`` being the last id
-of the page (``None`` on the last page). ``q`` is read into words (search/text.py); a plant
+of the page (``None`` on the last page). ``q`` is read into words (core/search_text.py); a plant
 matches when every word starts a word of its metering point id, address or postal code, of
 its current customer's name, or of the name of an element above it. Each word is looked up
 as a prefix range of ``search_tokens``' B-tree and joined to the plants from there, so a
@@ -34,15 +34,15 @@ from sqlalchemy.orm import Session, aliased
 from tilsyn.contract.errors import InvalidRequest, NotFound
 from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.contract.plants.merge import address_view
+from tilsyn.contract.plants.schemas import STATUSES
 from tilsyn.contract.problems import Issue
+from tilsyn.core import search_index as index
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
 from tilsyn.core.personal import stored_key
+from tilsyn.core.search_text import prefix_bound, words
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
-from tilsyn.plants.schemas import STATUSES
 from tilsyn.rules.service import Rule, rules_for
-from tilsyn.search import index
-from tilsyn.search.text import prefix_bound, words
 
 MAX_PAGE = 500
 MAX_WORDS = 8

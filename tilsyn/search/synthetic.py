@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, insert, text
 
 from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
-from tilsyn.search.index import customer_words, element_words, plant_words, token_rows
+from tilsyn.core.search_index import customer_words, element_words, plant_words, token_rows
 
 STREETS = [
     prefix + suffix

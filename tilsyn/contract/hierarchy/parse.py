@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tilsyn.contract.problems import Issues, join_path
-from tilsyn.hierarchy.schemas import (
+from tilsyn.contract.hierarchy.schemas import (
     ConnectionPointIn,
     CoordinatesIn,
     ElementAddressIn,
@@ -17,6 +16,7 @@ from tilsyn.hierarchy.schemas import (
     NetStationIn,
     TransformerIn,
 )
+from tilsyn.contract.problems import Issues, join_path
 from tilsyn.validation.geo import coordinate_findings
 
 NET_STATION = "netStation"

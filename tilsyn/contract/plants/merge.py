@@ -13,8 +13,8 @@ from datetime import date
 from typing import Any, Protocol
 
 from tilsyn.contract.diffs import diff_documents
+from tilsyn.contract.plants.schemas import PlantIn
 from tilsyn.contract.problems import Issue
-from tilsyn.plants.schemas import PlantIn
 from tilsyn.validation import postal
 
 AUDIT_FIELDS = ("plantType", "inspectionArea", "riskCategoryGroup", "inspectionRate")

@@ -15,8 +15,7 @@ from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.hierarchy.parse import ElementSpec, element_specs, resolve_location
 from tilsyn.contract.plants.merge import plant_document
-from tilsyn.contract.problems import Issues
-from tilsyn.plants.schemas import (
+from tilsyn.contract.plants.schemas import (
     STATUS_MISSPELLINGS,
     STATUSES,
     AuditSpecificInfoIn,
@@ -25,6 +24,7 @@ from tilsyn.plants.schemas import (
     PlantIn,
     TechnicalDataIn,
 )
+from tilsyn.contract.problems import Issues
 from tilsyn.validation import codes, identifiers, postal
 from tilsyn.validation.findings import Finding
 

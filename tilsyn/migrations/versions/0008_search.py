@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04 16:00:00.000000
 
-Adds ``search_tokens`` (tilsyn/search/index.py) and fills it from the rows already stored,
+Adds ``search_tokens`` (tilsyn/core/search_index.py) and fills it from the rows already stored,
 in batches, with the same words the write paths index; and an index on the change feed's
 time, so that the feed can start from a moment.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from tilsyn.search.index import customer_words, element_words, plant_words, token_rows
+from tilsyn.core.search_index import customer_words, element_words, plant_words, token_rows
 
 revision: str = "0008"
 down_revision: str | None = "0007"

@@ -90,6 +90,41 @@ class ConnectionPointOut(NetStationOut):
     transformer: TransformerOut | None
 
 
+# Grid browsing (hierarchy/browse.py): the routes answer dicts, these document them.
+
+
+class ElementCountsOut(BaseModel):
+    name: str
+    address: ElementAddressOut
+    location: LocationOut
+
+
+class NetStationItemOut(ElementCountsOut):
+    transformers: int = Field(description="Transformers under it")
+    connectionPoints: int = Field(description="Connection points under its transformers")
+    plants: int = Field(description="Plants connected under it")
+
+
+class NetStationPageOut(BaseModel):
+    items: list[NetStationItemOut] = Field(description="By name")
+    next: str | None = Field(description="`after` of the next page; null on the last")
+
+
+class ConnectionPointNodeOut(ElementCountsOut):
+    plants: int
+
+
+class TransformerNodeOut(ElementCountsOut):
+    plants: int
+    connectionPoints: list[ConnectionPointNodeOut] = Field(description="By name")
+
+
+class NetStationTreeOut(ElementCountsOut):
+    transformers: list[TransformerNodeOut] = Field(description="By name")
+    connectionPoints: int
+    plants: int
+
+
 __all__ = [
     "ConnectionPointIn",
     "ConnectionPointOut",

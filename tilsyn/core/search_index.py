@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.orm import Session
 
 from tilsyn.core.models import SearchToken
-from tilsyn.search.text import MAX_TOKEN, words
+from tilsyn.core.search_text import MAX_TOKEN, words
 
 PLANT = "p"
 """A plant's metering point id, address text and postal code (what ``q`` matches)."""

@@ -8,6 +8,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from tilsyn.contract.hierarchy.schemas import (
+    ConnectionPointIn,
+    ConnectionPointOut,
+    CoordinatesIn,
+    LocationIn,
+    LocationOut,
+    NetStationIn,
+    TransformerIn,
+)
 from tilsyn.contract.wire import (
     ConsumptionCode,
     Date,
@@ -17,15 +26,6 @@ from tilsyn.contract.wire import (
     RequiredInt,
     RequiredText,
     Text,
-)
-from tilsyn.hierarchy.schemas import (
-    ConnectionPointIn,
-    ConnectionPointOut,
-    CoordinatesIn,
-    LocationIn,
-    LocationOut,
-    NetStationIn,
-    TransformerIn,
 )
 
 STATUSES = ("Spenningsatt", "Inaktivt", "Terminert")
