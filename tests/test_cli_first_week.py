@@ -3,6 +3,7 @@ keys, demo-data that does not collide with the demo server."""
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from tests.conftest import SECRET, Tenant
 from tilsyn.cli import app
 from tilsyn.core.db import Database
 from tilsyn.core.models import ApiKey, Instance
-from tilsyn.demo import DEMO_KEY_LABEL
+from tilsyn.demo import DEMO_KEY_LABEL, DEMO_USERS
 from tilsyn.demo_data import DEMO_SERVER_PREFIX, generate_customers, generate_plants
 from tilsyn.instances.service import authenticate
+from tilsyn.users.service import check_credentials
 
 runner = CliRunner()
 
@@ -137,3 +139,27 @@ def test_a_bad_csv_option_is_a_usage_error_naming_it(
     assert result.exit_code == 2
     assert message in said(result.stderr)
     assert not (tmp_path / "x.db").exists()
+
+
+def _demo_passwords(stdout: str) -> dict[str, str]:
+    """E-mail → password, from the demo's lines ``admin  admin@demo…  password …``."""
+    return dict(re.findall(r"(\S+@demo\.tilsyn\.no) password (\S+)", said(stdout)))
+
+
+def test_demo_prints_a_console_user_per_role_whose_password_signs_in_until_the_next_run(
+    database_url: str, database: Database
+) -> None:
+    first = runner.invoke(app, ["--db", database_url, "demo", "--plants", "3", "--no-serve"])
+    assert first.exit_code == 0, first.stderr
+    old = _demo_passwords(first.stdout)
+    assert set(old) == {email for email, _ in DEMO_USERS}
+    assert "/console/" in said(first.stdout)
+    second = runner.invoke(app, ["--db", database_url, "demo", "--plants", "3", "--no-serve"])
+    assert second.exit_code == 0, second.stderr
+    new = _demo_passwords(second.stdout)
+    with database.write() as session:
+        for email, role in DEMO_USERS:
+            assert check_credentials(session, email=email, password=old[email]) is None
+            user = check_credentials(session, email=email, password=new[email])
+            assert user is not None
+            assert user.role == role

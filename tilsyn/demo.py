@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import islice
@@ -27,15 +28,24 @@ from tilsyn.instances import service as instances
 from tilsyn.plans.service import build_plan
 from tilsyn.plants.service import upsert_plants
 from tilsyn.rules.service import seed_default_rules
+from tilsyn.users import service as users
 
 DEMO_INSTANCES = (("demo-test", "test"), ("demo-prod", "prod"))
 DEMO_KEY_LABEL = "tilsyn demo"
+# Console users of demo-test, one per role; each run gives them new passwords.
+DEMO_USERS = (
+    ("admin@demo.tilsyn.no", "admin"),
+    ("inspektor@demo.tilsyn.no", "inspector"),
+    ("leser@demo.tilsyn.no", "viewer"),
+)
 CHUNK = 100
 
 
 @dataclass
 class DemoSummary:
     keys: dict[str, str] = field(default_factory=dict)
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """E-mail → (role, password) of demo-test's console users."""
     customers: int = 0
     plants: int = 0
     sample_metering_point: str = ""
@@ -58,6 +68,12 @@ class DemoSummary:
             f"  with {self.inspections} inspections, {self.findings} findings and a plan "
             f"for this year of {self.plan_items} plants"
         )
+        if self.users:
+            lines.append("  console users of demo-test (new passwords on every run):")
+            lines += [
+                f"    {role:<9} {email}  password {password}"
+                for email, (role, password) in self.users.items()
+            ]
         return lines
 
 
@@ -72,6 +88,21 @@ def _revoke_earlier_keys(session: Session, instance: Instance) -> int:
     for key in earlier:
         instances.revoke_key(session, key.id)
     return len(earlier)
+
+
+def _demo_users(session: Session, actor: Actor) -> dict[str, tuple[str, str]]:
+    """One console user per role, so that the console can be tried at once; like the keys,
+    the passwords printed by an earlier run stop working."""
+    known = {user.email for user in users.list_users(session, actor.instance_id)}
+    signed: dict[str, tuple[str, str]] = {}
+    for email, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        if email in known:
+            users.reset_password(session, actor, email, password=password)
+        else:
+            users.create_user(session, actor, email=email, role=role, password=password)
+        signed[email] = (role, password)
+    return signed
 
 
 def load_demo(
@@ -91,6 +122,7 @@ def load_demo(
             summary.keys[name] = created.secret
         test_instance = instances.get_instance(session, "demo-test")
         actor = Actor(instance_id=test_instance.id, request_id="demo")
+        summary.users = _demo_users(session, actor)
     today = today_in_oslo()
     customer_count = max(1, plants * 9 // 10)
     # Synthetic (Tenor) numbers: a demo must not hold numbers that may be real people's.

@@ -69,7 +69,8 @@ def demo(
         f"{base}/api/plant/test/getDataForImport/{summary.sample_metering_point}",
         soft_wrap=True,
     )
-    stdout.print(f"  open {base}/docs\n")
+    stdout.print(f"  open {base}/docs")
+    stdout.print(f"  open {base}/console/ (sign in as one of the console users above)\n")
     if not no_serve:
         run_server(ServerOptions(host, port))
 
