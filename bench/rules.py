@@ -149,6 +149,23 @@ def _measure(
     return measures
 
 
+def _print_rates(rates: dict[str, tuple[float, float]], many: str) -> None:
+    """The rates per instance, and what the rules and the version read cost of them."""
+    print(f"{'rules':<26} {'GET/s':>10} {'upsert/s':>10}")
+    for label, (get_rate, upsert_rate) in rates.items():
+        print(f"{label:<26} {get_rate:>10.1f} {upsert_rate:>10.1f}")
+
+    def cost(base: float, other: float) -> str:
+        return f"{(base - other) / base * 100:+.1f} %"
+
+    for label, against in ((f"cost of {many} rules", many), ("cost of the version read", "0")):
+        base = "0" if against == many else "no derivation"
+        print(
+            f"{label:<26} {cost(rates[base][0], rates[against][0]):>10} "
+            f"{cost(rates[base][1], rates[against][1]):>10}"
+        )
+
+
 def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
     rng = random.Random(20261127)
     db = Database(url)
@@ -194,19 +211,7 @@ def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
     rates = {
         label: (statistics.median(g), statistics.median(u)) for label, (g, u) in measures.items()
     }
-    print(f"{'rules':<26} {'GET/s':>10} {'upsert/s':>10}")
-    for label, (get_rate, upsert_rate) in rates.items():
-        print(f"{label:<26} {get_rate:>10.1f} {upsert_rate:>10.1f}")
-
-    def cost(base: float, other: float) -> str:
-        return f"{(base - other) / base * 100:+.1f} %"
-
-    for label, against in ((f"cost of {many} rules", many), ("cost of the version read", "0")):
-        base = "0" if against == many else "no derivation"
-        print(
-            f"{label:<26} {cost(rates[base][0], rates[against][0]):>10} "
-            f"{cost(rates[base][1], rates[against][1]):>10}"
-        )
+    _print_rates(rates, many)
     print(
         f"compile {many} rules: {compile_ms:.1f} ms; one look-up: {lookup_us:.2f} µs; "
         f"first GET after a rule change (load + compile): {cold_ms:.1f} ms"
