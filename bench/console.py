@@ -59,7 +59,7 @@ def prepare(database: Database) -> tuple[str, str]:
         instance = instances.get_instance(session, "bench")
         actor = Actor(instance_id=instance.id)
         users.create_user(session, actor, email="bench@dle.no", role="admin", password=PASSWORD)
-        plans.build_plan(session, instance.id, today_in_oslo().year, capacity={}, actor=actor)
+        plans.build_plan(session, actor, today_in_oslo().year, capacity={})
         plant = session.scalar(select(Plant.metering_point_id).order_by(Plant.id.desc()))
         station = session.scalar(
             select(GridElement.name).where(GridElement.kind == "netStation").limit(1)

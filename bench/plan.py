@@ -163,9 +163,7 @@ def run(url: str, plants: int) -> dict[str, Any]:
         year = today_in_oslo().year
         started, cpu = time.perf_counter(), time.process_time()
         with db.write() as session:
-            plan = build_plan(
-                session, instance_id, year, capacity={"63": 1000}, actor=actor, limit=1
-            )
+            plan = build_plan(session, actor, year, capacity={"63": 1000}, limit=1)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
         started = time.perf_counter()

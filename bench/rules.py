@@ -120,6 +120,52 @@ def set_derivation(on: bool) -> None:
     plants.audit_info = DERIVING if on else explicit_only  # type: ignore[assignment]
 
 
+def _measure(
+    db: Database, instances: dict[str, int], bodies: list[dict[str, Any]], *, rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Each instance's GET and upsert rates (calls per second), one of each per round.
+
+    Calls alternate between the instances plant by plant, in a rotating order, so that
+    whatever else the machine does weighs on each alike; a round's rate is its calls over
+    their summed time.
+    """
+    labels = list(instances)
+    mpids = [str(body["meteringPointId"]) for body in bodies]
+    measures: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
+    for round_number in range(1, rounds + 1):
+        get_time = dict.fromkeys(labels, 0.0)
+        upsert_time = dict.fromkeys(labels, 0.0)
+        for position, (mpid, body) in enumerate(zip(mpids, bodies, strict=True)):
+            changed = {**body, "description": f"round {round_number}"}
+            shift = position % len(labels)
+            for label in labels[shift:] + labels[:shift]:
+                set_derivation(label != "no derivation")
+                get_time[label] += timed_get(db, instances[label], mpid)
+                upsert_time[label] += timed_upsert(db, instances[label], changed)
+        set_derivation(True)
+        for label in labels:
+            measures[label][0].append(len(mpids) / get_time[label])
+            measures[label][1].append(len(mpids) / upsert_time[label])
+    return measures
+
+
+def _print_rates(rates: dict[str, tuple[float, float]], many: str) -> None:
+    """The rates per instance, and what the rules and the version read cost of them."""
+    print(f"{'rules':<26} {'GET/s':>10} {'upsert/s':>10}")
+    for label, (get_rate, upsert_rate) in rates.items():
+        print(f"{label:<26} {get_rate:>10.1f} {upsert_rate:>10.1f}")
+
+    def cost(base: float, other: float) -> str:
+        return f"{(base - other) / base * 100:+.1f} %"
+
+    for label, against in ((f"cost of {many} rules", many), ("cost of the version read", "0")):
+        base = "0" if against == many else "no derivation"
+        print(
+            f"{label:<26} {cost(rates[base][0], rates[against][0]):>10} "
+            f"{cost(rates[base][1], rates[against][1]):>10}"
+        )
+
+
 def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
     rng = random.Random(20261127)
     db = Database(url)
@@ -153,24 +199,7 @@ def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
     rules.clear_cache()
     cold_ms = timed_get(db, instances[many], mpids[0]) * 1000
 
-    # Calls alternate between the instances plant by plant, in a rotating order, so that
-    # whatever else the machine does weighs on each alike; a round's rate is its calls over
-    # their summed time, and each figure the median of the rounds.
-    measures: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
-    for round_number in range(1, rounds + 1):
-        get_time = dict.fromkeys(labels, 0.0)
-        upsert_time = dict.fromkeys(labels, 0.0)
-        for position, (mpid, body) in enumerate(zip(mpids, bodies, strict=True)):
-            changed = {**body, "description": f"round {round_number}"}
-            shift = position % len(labels)
-            for label in labels[shift:] + labels[:shift]:
-                set_derivation(label != "no derivation")
-                get_time[label] += timed_get(db, instances[label], mpid)
-                upsert_time[label] += timed_upsert(db, instances[label], changed)
-        set_derivation(True)
-        for label in labels:
-            measures[label][0].append(len(mpids) / get_time[label])
-            measures[label][1].append(len(mpids) / upsert_time[label])
+    measures = _measure(db, instances, bodies, rounds=rounds)
     db.dispose()
 
     backend = make_url(url).get_backend_name()
@@ -178,22 +207,11 @@ def run(url: str, *, plant_count: int, rule_count: int, rounds: int) -> None:
         f"\naudit rules: {plant_count} plants per instance, median of {rounds} rounds, "
         f"{backend}, service functions in one thread, one transaction per call"
     )
+    # Each figure is the median of the rounds.
     rates = {
         label: (statistics.median(g), statistics.median(u)) for label, (g, u) in measures.items()
     }
-    print(f"{'rules':<26} {'GET/s':>10} {'upsert/s':>10}")
-    for label, (get_rate, upsert_rate) in rates.items():
-        print(f"{label:<26} {get_rate:>10.1f} {upsert_rate:>10.1f}")
-
-    def cost(base: float, other: float) -> str:
-        return f"{(base - other) / base * 100:+.1f} %"
-
-    for label, against in ((f"cost of {many} rules", many), ("cost of the version read", "0")):
-        base = "0" if against == many else "no derivation"
-        print(
-            f"{label:<26} {cost(rates[base][0], rates[against][0]):>10} "
-            f"{cost(rates[base][1], rates[against][1]):>10}"
-        )
+    _print_rates(rates, many)
     print(
         f"compile {many} rules: {compile_ms:.1f} ms; one look-up: {lookup_us:.2f} µs; "
         f"first GET after a rule change (load + compile): {cold_ms:.1f} ms"

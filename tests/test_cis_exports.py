@@ -16,7 +16,7 @@ from tests.conftest import Tenant
 from tests.seed_api import fetch_customer, fetch_plant, make_fnr, make_mpid
 from tests.test_import_cli import summary_rows
 from tilsyn.cli import app
-from tilsyn.client import Issue, TilsynClient
+from tilsyn.client import ClientOptions, Issue, TilsynClient
 from tilsyn.client.cells import CellFormat
 from tilsyn.client.cli import _errors_text, _where
 from tilsyn.client.readers import (
@@ -363,7 +363,11 @@ def transport(client: TestClient) -> CountingTransport:
 def run_sync(
     transport: CountingTransport, tenant: Tenant, files: list[Path], tmp: Path, **options: Any
 ) -> Any:
-    sdk = TilsynClient("http://testserver", tenant.key, transport=transport)  # type: ignore[arg-type]
+    sdk = TilsynClient(
+        "http://testserver",
+        tenant.key,
+        options=ClientOptions(transport=transport),  # type: ignore[arg-type]
+    )
     try:
         return Sync(
             SyncOptions(

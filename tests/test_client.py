@@ -14,7 +14,13 @@ import pytest
 from tests.conftest import SECRET, Tenant, make_tenant
 from tests.http_proxy import Fault, HttpProxy
 from tests.servers import running_server
-from tilsyn.client import ProblemError, RetryPolicy, TilsynClient, TransportFailure
+from tilsyn.client import (
+    ClientOptions,
+    ProblemError,
+    RetryPolicy,
+    TilsynClient,
+    TransportFailure,
+)
 from tilsyn.client.sdk import parse_retry_after
 from tilsyn.core.db import Database
 from tilsyn.demo_data import generate_customers, generate_plants
@@ -185,7 +191,9 @@ def test_retries_429_with_retry_after_then_503_then_a_dropped_connection(live: L
         Fault(0),
     )
     plant = next(generate_plants(1, customer_numbers=[], seed=10))
-    with TilsynClient(live.proxy.url, live.tenant.key, sleep=sleeps, seed=1) as client:
+    with TilsynClient(
+        live.proxy.url, live.tenant.key, options=ClientOptions(sleep=sleeps, seed=1)
+    ) as client:
         outcome = client.upsert_plant(plant)
         assert outcome.result == "created"
         assert client.stats.retries == 4
@@ -209,7 +217,9 @@ def test_gives_up_after_the_attempt_cap(live: Live) -> None:
     sleeps = Sleeps()
     live.proxy.inject(*(Fault(503) for _ in range(5)))
     policy = RetryPolicy(max_attempts=3)
-    with TilsynClient(live.proxy.url, live.tenant.key, retry=policy, sleep=sleeps) as client:
+    with TilsynClient(
+        live.proxy.url, live.tenant.key, retry=policy, options=ClientOptions(sleep=sleeps)
+    ) as client:
         with pytest.raises(ProblemError) as caught:
             client.upsert_customer({"Number": "910000008"})
         assert caught.value.status == 503
@@ -221,7 +231,12 @@ def test_gives_up_when_the_total_time_is_spent(live: Live) -> None:
     live.proxy.inject(Fault(429, (("Retry-After", "120"),)))
     policy = RetryPolicy(max_total=60)
     with (
-        TilsynClient(live.proxy.url, live.tenant.key, retry=policy, sleep=Sleeps()) as client,
+        TilsynClient(
+            live.proxy.url,
+            live.tenant.key,
+            retry=policy,
+            options=ClientOptions(sleep=Sleeps()),
+        ) as client,
         pytest.raises(ProblemError) as caught,
     ):
         client.upsert_customer({"Number": "910000008"})

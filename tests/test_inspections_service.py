@@ -101,16 +101,12 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
             today=TODAY,
         )
         assert moved.data["status"] == "closed"
-        plan = plans.build_plan(
-            session, tenant.instance_id, 2026, capacity={"7": 1}, actor=actor, today=TODAY
-        )
+        plan = plans.build_plan(session, actor, 2026, capacity={"7": 1}, today=TODAY)
     # first: inspected 2026-05-01 -> due 2046; second: due 2026-07-01; third: no interval
     assert [(i["meteringPointId"], i["status"]) for i in plan["items"]] == [(second, "planned")]
     assert [u["meteringPointId"] for u in plan["unplanned"]] == [third]
     with database.write() as session:
-        again = plans.build_plan(
-            session, tenant.instance_id, 2026, capacity={"7": 0}, actor=actor, today=TODAY
-        )
+        again = plans.build_plan(session, actor, 2026, capacity={"7": 0}, today=TODAY)
         _inspect(
             session,
             tenant,

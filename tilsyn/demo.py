@@ -236,7 +236,5 @@ def _load_inspections(
                     move_finding(
                         session, actor.instance_id, finding["id"], step, actor=actor, today=today
                     )
-        plan = build_plan(
-            session, actor.instance_id, today.year, capacity={}, actor=actor, today=today, limit=1
-        )
+        plan = build_plan(session, actor, today.year, capacity={}, today=today, limit=1)
     summary.plan_items = sum(area["planned"] + area["deferred"] for area in plan["summary"])

@@ -48,9 +48,7 @@ def plan_build(
     with open_database() as database:
         with database.write() as session:
             instance_id = instance_id_of(session, instance)
-            plan = service.build_plan(
-                session, instance_id, year, capacity=limits, actor=Actor(instance_id), limit=1
-            )
+            plan = service.build_plan(session, Actor(instance_id), year, capacity=limits, limit=1)
         if out_file is not None:
             _write_plan(database, instance_id, year, out_file)
     out.print(_summary_table(year, plan))

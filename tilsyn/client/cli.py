@@ -16,8 +16,9 @@ from tilsyn.client.readers import DELIMITERS, CsvFormat
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from tilsyn.client.sdk import Environment
     from tilsyn.client.state import RowRecord
-    from tilsyn.client.sync import SyncResult
+    from tilsyn.client.sync import SyncOptions, SyncResult
 
 console = Console(stderr=True)
 out = Console()
@@ -109,32 +110,48 @@ def _words(text: str) -> frozenset[str]:
 
 
 def _print_summary(result: SyncResult, *, show: int) -> None:
+    """What a person reads after the run: a dry run's changes, the counts, the failures."""
     from rich.table import Table
 
     if result.dry_run:
-        shown = 0
-        for record in result.records:
-            if record.result not in {"would-update", "would-terminate"} or not record.diff:
-                continue
-            if shown >= show:
-                out.print(f"… more changes in {result.report_paths[-1]}")
-                break
-            shown += 1
-            where = f"{record.file}:{record.line}" if record.file else "server"
-            out.print(f"[bold]{record.kind} {record.key}[/bold] ({where}) {record.result}")
-            for path, (before, after) in record.diff.items():
-                out.print(
-                    f"    {path}: {json.dumps(before, ensure_ascii=False)} → "
-                    f"{json.dumps(after, ensure_ascii=False)}",
-                    soft_wrap=True,
-                    highlight=False,
-                    markup=False,
-                )
+        _print_changes(result, show=show)
     table = Table("kind", "result", "rows", title="dry run" if result.dry_run else "sync")
     for kind, counts in result.counts().items():
         for name, count in sorted(counts.items()):
             table.add_row(kind, name, str(count))
     console.print(table)
+    _print_failures(result, show=show)
+    seconds = (result.finished - result.started).total_seconds()
+    console.print(
+        f"{len(result.records)} records in {seconds:.1f} s, {result.requests} requests, "
+        f"{result.retries} retries; report: {', '.join(str(p) for p in result.report_paths)}"
+    )
+
+
+def _print_changes(result: SyncResult, *, show: int) -> None:
+    """A dry run's first changes, field by field; the rest are in the report."""
+    shown = 0
+    for record in result.records:
+        if record.result not in {"would-update", "would-terminate"} or not record.diff:
+            continue
+        if shown >= show:
+            out.print(f"… more changes in {result.report_paths[-1]}")
+            break
+        shown += 1
+        where = f"{record.file}:{record.line}" if record.file else "server"
+        out.print(f"[bold]{record.kind} {record.key}[/bold] ({where}) {record.result}")
+        for path, (before, after) in record.diff.items():
+            out.print(
+                f"    {path}: {json.dumps(before, ensure_ascii=False)} → "
+                f"{json.dumps(after, ensure_ascii=False)}",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
+
+
+def _print_failures(result: SyncResult, *, show: int) -> None:
+    """The first failed rows with their errors, and the problems that stopped the run."""
     failed = [r for r in result.records if r.failed]
     for record in failed[:show]:
         console.print(
@@ -146,11 +163,6 @@ def _print_summary(result: SyncResult, *, show: int) -> None:
         console.print(f"… {len(failed) - show} more failed rows in the report")
     for problem in result.problems:
         console.print(f"[red]problem:[/red] {problem}")
-    seconds = (result.finished - result.started).total_seconds()
-    console.print(
-        f"{len(result.records)} records in {seconds:.1f} s, {result.requests} requests, "
-        f"{result.retries} retries; report: {', '.join(str(p) for p in result.report_paths)}"
-    )
 
 
 def _where(record: RowRecord) -> str:
@@ -242,29 +254,14 @@ def sync(
     Exits 0 when every row went through, 1 when any row was invalid or failed, 2 when the sync
     could not run (unreadable file, server unreachable, key refused).
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from tilsyn.client.sdk import RetryPolicy
+    from tilsyn.client.sync import SyncOptions
 
-    from tilsyn.client.sdk import ApiError, RetryPolicy
-    from tilsyn.client.sync import Sync, SyncError, SyncOptions
-
-    if terminate and not full:
-        console.print("[red]error:[/red] --terminate needs --full")
-        raise typer.Exit(2)
-    if environment not in (None, "test", "prod"):
-        console.print("[red]error:[/red] --environment must be test or prod")
-        raise typer.Exit(2)
     options = SyncOptions(
         url=url,
         api_key=key,
         files=list(files),
-        environment="test" if environment == "test" else "prod" if environment else None,
+        environment=_environment(environment, terminate=terminate, full=full),
         mapping=mapping,
         csv=csv_format(encoding, delimiter, decimal, true_values, false_values),
         concurrency=concurrency,
@@ -281,6 +278,36 @@ def sync(
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
     )
+    result = _run_sync(options, quiet=quiet)
+    _print_summary(result, show=show)
+    raise typer.Exit(result.exit_code)
+
+
+def _environment(environment: str | None, *, terminate: bool, full: bool) -> Environment | None:
+    """The options that cannot go together or take no such value: a usage error (exit 2)."""
+    if terminate and not full:
+        console.print("[red]error:[/red] --terminate needs --full")
+        raise typer.Exit(2)
+    if environment not in (None, "test", "prod"):
+        console.print("[red]error:[/red] --environment must be test or prod")
+        raise typer.Exit(2)
+    return "test" if environment == "test" else "prod" if environment else None
+
+
+def _run_sync(options: SyncOptions, *, quiet: bool) -> SyncResult:
+    """The sync with a progress bar; a sync that cannot run exits 2."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from tilsyn.client.sdk import ApiError
+    from tilsyn.client.sync import Sync, SyncError
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -297,9 +324,7 @@ def sync(
                 progress=_RichProgress(progress),
                 log=console.print,
             )
-            result = engine.run()
+            return engine.run()
     except (SyncError, ApiError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    _print_summary(result, show=show)
-    raise typer.Exit(result.exit_code)

@@ -162,30 +162,40 @@ class ApiError(Exception):
     """Anything that kept a call from getting a successful answer."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """An error answer's body (RFC 9457 problem details), as the server sent it."""
+
+    title: str
+    detail: str
+    type: str = "about:blank"
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+
+
 class ProblemError(ApiError):
     """The server answered with an error: RFC 9457 problem details, when it sent them."""
 
     def __init__(
         self,
         status: int,
+        problem: Problem,
         *,
-        title: str,
-        detail: str,
-        type: str = "about:blank",
-        errors: list[Issue] | None = None,
-        warnings: list[Issue] | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
         self.status = status
-        self.title = title
-        self.detail = detail
-        self.type = type
-        self.errors = errors or []
-        self.warnings = warnings or []
+        self.problem = problem
+        self.title = problem.title
+        self.detail = problem.detail
+        self.type = problem.type
+        self.errors = problem.errors
+        self.warnings = problem.warnings
         self.request_id = request_id
         self.retry_after = retry_after
-        message = f"{status} {title}: {detail}" if detail else f"{status} {title}"
+        message = (
+            f"{status} {self.title}: {self.detail}" if self.detail else f"{status} {self.title}"
+        )
         if self.errors:
             message += "; " + "; ".join(str(e) for e in self.errors[:5])
         super().__init__(message)
@@ -204,23 +214,19 @@ class ProblemError(ApiError):
         request_id = response.headers.get("x-request-id")
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if isinstance(body, dict):
-            return cls(
-                response.status_code,
+            problem = Problem(
                 title=str(body.get("title") or response.reason_phrase or "HTTP error"),
                 detail=str(body.get("detail") or ""),
                 type=str(body.get("type") or "about:blank"),
                 errors=_issues(body.get("errors")),
                 warnings=_issues(body.get("warnings")),
-                request_id=request_id,
-                retry_after=retry_after,
             )
-        return cls(
-            response.status_code,
-            title=response.reason_phrase or "HTTP error",
-            detail=response.text[:200].strip(),
-            request_id=request_id,
-            retry_after=retry_after,
-        )
+        else:
+            problem = Problem(
+                title=response.reason_phrase or "HTTP error",
+                detail=response.text[:200].strip(),
+            )
+        return cls(response.status_code, problem, request_id=request_id, retry_after=retry_after)
 
 
 class TransportFailure(ApiError):
@@ -279,6 +285,18 @@ class ClientStats:
                 self.retried_statuses[retry_status] = self.retried_statuses.get(retry_status, 0) + 1
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a client talks to the server, beyond the environment and the retry policy: the
+    timeout and connection pool, and the seams tests use (transport, sleep, jitter seed)."""
+
+    timeout: float = 60.0
+    max_connections: int = 16
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    seed: int | None = None
+
+
 # --- The client ---------------------------------------------------------------------------------
 
 
@@ -309,31 +327,29 @@ class TilsynClient:
         api_key: str,
         *,
         environment: Environment | None = None,
-        timeout: float = 60.0,
         retry: RetryPolicy | None = None,
-        max_connections: int = 16,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        seed: int | None = None,
+        options: ClientOptions | None = None,
     ) -> None:
         env = environment or environment_from_key(api_key)
         if env not in ("test", "prod"):
             raise ValueError("environment must be 'test' or 'prod' (the key does not say)")
+        opts = options or ClientOptions()
         self.environment: Environment = env
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
-        self._sleep = sleep
-        self._rng = random.Random(seed)  # noqa: S311 - jitter, not security
+        self._sleep = opts.sleep
+        self._rng = random.Random(opts.seed)  # noqa: S311 - jitter, not security
         self._capabilities: Capabilities | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"api-key": api_key, "user-agent": f"tilsyn-client/{__version__}"},
-            timeout=timeout,
+            timeout=opts.timeout,
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=opts.max_connections,
+                max_keepalive_connections=opts.max_connections,
             ),
-            transport=transport,
+            transport=opts.transport,
         )
 
     # -- plumbing --

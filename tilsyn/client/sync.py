@@ -45,6 +45,8 @@ from tilsyn.client.readers import (
 from tilsyn.client.readers import detect_kind as kind_of_file
 from tilsyn.client.sdk import (
     ApiError,
+    Capabilities,
+    ClientOptions,
     Environment,
     ProblemError,
     RetryPolicy,
@@ -241,9 +243,10 @@ class Sync:
             options.url,
             options.api_key,
             environment=options.environment,
-            timeout=options.timeout,
             retry=options.retry,
-            max_connections=max(1, options.concurrency),
+            options=ClientOptions(
+                timeout=options.timeout, max_connections=max(1, options.concurrency)
+            ),
         )
         self._own_client = client is None
         self.environment = self.client.environment
@@ -302,57 +305,81 @@ class Sync:
 
     def _run(self, files: list[ExportFile]) -> None:
         self._preflight()
-        finished: dict[tuple[str, str], str] = {}
-        if not self.options.dry_run or self.options.resume or self.options.changed_only:
-            self._state = SyncState(self.options.state_path)
-        if self._state is not None:
-            interrupted = self._state.interrupted_run(self.target)
-            if self.options.resume:
-                if interrupted is None:
-                    self.log("nothing to resume: the last sync to this server finished")
-                else:
-                    self.log(f"resuming the sync started {interrupted[1]}")
-                    earlier = self._state.resume_run(interrupted[0])
-                    finished = {(r.kind, r.key): r.hash for r in earlier}
-                    if not self.options.dry_run:
-                        self._run_id = interrupted[0]
-                        self.records.extend(earlier)
-            elif interrupted is not None:
-                self.log(
-                    f"the sync started {interrupted[1]} did not finish; --resume would continue it"
-                )
-            if not self.options.dry_run and not self._run_id:
-                self._run_id = self._state.start_run(self.target)
-
+        finished = self._open_state()
         capabilities = self.client.capabilities()
         for kind in KINDS:
             kind_files = [f for f in files if f.kind == kind]
-            if not kind_files:
-                continue
-            lists = capabilities.list_plants if kind == "plant" else capabilities.list_customers
-            if (self.options.full or self.options.changed_only or self.options.dry_run) and lists:
-                self._server_keys[kind] = self._list_keys(kind)
-            elif self.options.full:
-                raise SyncError(
-                    f"--full needs the server to list its {kind} keys, and this server "
-                    "does not offer it"
-                )
-            planned = [row for f in kind_files for row in f.rows]
-            self._record_unsent(planned)
-            confirmed = (
-                self._state.confirmed(self.target, kind)
-                if self.options.changed_only and self._state is not None
-                else {}
-            )
-            to_send = self._select(kind, planned, finished, confirmed)
-            if self.options.dry_run:
-                self._preview(kind, kind_files, to_send)
-            else:
-                self._send(kind, kind_files, to_send)
+            if kind_files:
+                self._sync_kind(kind, kind_files, finished, capabilities)
         if self.options.full:
             self._reconcile(files)
         if self._state is not None and not self.options.dry_run:
             self._state.finish_run(self._run_id)
+
+    def _open_state(self) -> dict[tuple[str, str], str]:
+        """Open the state file when the run needs it and start (or resume) this run in it.
+
+        Gives the rows an interrupted run being resumed already finished, by (kind, key),
+        with the hash they were sent with.
+        """
+        if not self.options.dry_run or self.options.resume or self.options.changed_only:
+            self._state = SyncState(self.options.state_path)
+        if self._state is None:
+            return {}
+        finished: dict[tuple[str, str], str] = {}
+        interrupted = self._state.interrupted_run(self.target)
+        if self.options.resume:
+            finished = self._resume(self._state, interrupted)
+        elif interrupted is not None:
+            self.log(
+                f"the sync started {interrupted[1]} did not finish; --resume would continue it"
+            )
+        if not self.options.dry_run and not self._run_id:
+            self._run_id = self._state.start_run(self.target)
+        return finished
+
+    def _resume(
+        self, state: SyncState, interrupted: tuple[int, str] | None
+    ) -> dict[tuple[str, str], str]:
+        """Take over the interrupted run's finished rows (a dry run only looks at them)."""
+        if interrupted is None:
+            self.log("nothing to resume: the last sync to this server finished")
+            return {}
+        self.log(f"resuming the sync started {interrupted[1]}")
+        earlier = state.resume_run(interrupted[0])
+        if not self.options.dry_run:
+            self._run_id = interrupted[0]
+            self.records.extend(earlier)
+        return {(r.kind, r.key): r.hash for r in earlier}
+
+    def _sync_kind(
+        self,
+        kind: Kind,
+        kind_files: list[ExportFile],
+        finished: dict[tuple[str, str], str],
+        capabilities: Capabilities,
+    ) -> None:
+        """One kind's rows: list the server's keys when needed, then send or preview."""
+        lists = capabilities.list_plants if kind == "plant" else capabilities.list_customers
+        if (self.options.full or self.options.changed_only or self.options.dry_run) and lists:
+            self._server_keys[kind] = self._list_keys(kind)
+        elif self.options.full:
+            raise SyncError(
+                f"--full needs the server to list its {kind} keys, and this server "
+                "does not offer it"
+            )
+        planned = [row for f in kind_files for row in f.rows]
+        self._record_unsent(planned)
+        confirmed = (
+            self._state.confirmed(self.target, kind)
+            if self.options.changed_only and self._state is not None
+            else {}
+        )
+        to_send = self._select(kind, planned, finished, confirmed)
+        if self.options.dry_run:
+            self._preview(kind, kind_files, to_send)
+        else:
+            self._send(kind, kind_files, to_send)
 
     # -- step 1: read and validate --
 

@@ -107,10 +107,9 @@ def build_plan(request: Request, user: Admin, form: Form) -> Response:
             with database_of(request).write() as session:
                 plans.build_plan(
                     session,
-                    user.instance_id,
+                    console_actor(request, user),
                     year,
                     capacity=checked,
-                    actor=console_actor(request, user),
                     today=today_in_oslo(),
                 )
         except ApiError as exc:

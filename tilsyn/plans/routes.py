@@ -52,9 +52,7 @@ async def build_plan(
 
     def build() -> dict[str, Any]:
         with db.write() as session:
-            return service.build_plan(
-                session, ctx.instance_id, year, capacity=capacity, actor=actor
-            )
+            return service.build_plan(session, actor, year, capacity=capacity)
 
     return JSONResponse(await run_in_threadpool(build))
 

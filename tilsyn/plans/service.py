@@ -182,15 +182,18 @@ def _built_summary(
 
 def build_plan(
     session: Session,
-    instance: int,
+    actor: Actor,
     year: int,
     *,
     capacity: Mapping[str, int],
-    actor: Actor,
     today: date | None = None,
     limit: int = 1000,
 ) -> dict[str, Any]:
-    """Build and store the year's next plan version; its view (the first ``limit`` items)."""
+    """Build and store the year's next plan version; its view (the first ``limit`` items).
+
+    The plan belongs to the actor's instance: whoever builds it is recorded in its history.
+    """
+    instance = actor.instance_id
     today = today or today_in_oslo()
     with _collector_paused():
         plan, rows = _build(session, instance, year, capacity=capacity, today=today)

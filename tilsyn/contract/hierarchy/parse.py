@@ -86,68 +86,57 @@ def element_specs(
 
     Returns the lowest element sent (normally the connection point).
     """
-    transformer_in = flat_transformer
-    if connection_point is not None and connection_point.transformer is not None:
-        transformer_in = connection_point.transformer
-    transformer_path = (
-        "connectionPoint.transformer"
-        if connection_point is not None and connection_point.transformer is not None
-        else "transformer"
+    transformer_in, net_station_in = _upper_sources(
+        connection_point, flat_transformer, flat_net_station, issues
     )
-    net_station_in = flat_net_station
-    net_station_path = "netStation"
-    if transformer_in is not None and transformer_in.netStation is not None:
-        net_station_in = transformer_in.netStation
-        net_station_path = f"{transformer_path}.netStation"
-    if flat_transformer is not None and transformer_in is not flat_transformer:
+    net_station = None
+    if net_station_in is not None:
+        net_station = _spec(NET_STATION, *net_station_in, None, issues)
+    transformer = None
+    if transformer_in is not None:
+        transformer = _spec(TRANSFORMER, *transformer_in, net_station, issues)
+    if connection_point is None:
+        return transformer if transformer is not None else net_station
+    return _spec(CONNECTION_POINT, connection_point, CONNECTION_POINT, transformer, issues)
+
+
+def _upper_sources(
+    connection_point: ConnectionPointIn | None,
+    flat_transformer: TransformerIn | None,
+    flat_net_station: NetStationIn | None,
+    issues: Issues,
+) -> tuple[tuple[TransformerIn, str] | None, tuple[NetStationIn, str] | None]:
+    """The transformer and the net station sent, each with its path in the body.
+
+    The nested form wins: a flat transformer beside ``connectionPoint.transformer`` is ignored
+    (with a warning), and a transformer's own ``netStation`` beats a flat one.
+    """
+    nested = connection_point.transformer if connection_point is not None else None
+    transformer: tuple[TransformerIn, str] | None = None
+    if nested is not None:
+        transformer = (nested, "connectionPoint.transformer")
+    elif flat_transformer is not None:
+        transformer = (flat_transformer, "transformer")
+    if nested is not None and flat_transformer is not None and flat_transformer is not nested:
         issues.warn(
             "transformer",
             "ignored_duplicate",
             "was ignored because connectionPoint.transformer was sent",
             plausibility=False,
         )
+    net_station = (flat_net_station, "netStation") if flat_net_station is not None else None
+    if transformer is not None and transformer[0].netStation is not None:
+        net_station = (transformer[0].netStation, f"{transformer[1]}.netStation")
+    return transformer, net_station
 
-    net_station = None
-    if net_station_in is not None:
-        net_station = ElementSpec(
-            NET_STATION,
-            net_station_in.name.strip(),
-            _address(net_station_in.address),
-            resolve_location(
-                net_station_in.location,
-                net_station_in.coordinates,
-                f"{net_station_path}.location",
-                issues,
-            ),
-            None,
-        )
-    transformer = None
-    if transformer_in is not None:
-        transformer = ElementSpec(
-            TRANSFORMER,
-            transformer_in.name.strip(),
-            _address(transformer_in.address),
-            resolve_location(
-                transformer_in.location,
-                transformer_in.coordinates,
-                f"{transformer_path}.location",
-                issues,
-            ),
-            net_station,
-        )
-    elif net_station is not None and connection_point is None:
-        return net_station
-    if connection_point is None:
-        return transformer
-    return ElementSpec(
-        CONNECTION_POINT,
-        connection_point.name.strip(),
-        _address(connection_point.address),
-        resolve_location(
-            connection_point.location,
-            connection_point.coordinates,
-            "connectionPoint.location",
-            issues,
-        ),
-        transformer,
-    )
+
+def _spec(
+    kind: str,
+    source: ConnectionPointIn | TransformerIn | NetStationIn,
+    path: str,
+    parent: ElementSpec | None,
+    issues: Issues,
+) -> ElementSpec:
+    """One element as sent; problems with its position are reported under ``path``."""
+    location = resolve_location(source.location, source.coordinates, f"{path}.location", issues)
+    return ElementSpec(kind, source.name.strip(), _address(source.address), location, parent)
