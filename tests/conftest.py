@@ -73,6 +73,9 @@ SECRET = "test-secret"
 # and every server it starts, takes it from the environment.
 DATA_KEY = "dGlsc3luIHRlc3QgZGF0YSBrZXkgLS0gMzIgYnl0ZXM="
 os.environ["TILSYN_DATA_KEY"] = DATA_KEY
+# rich wraps the commands' output at the width it finds, 80 when it finds none: wide enough
+# here that a temporary path (longer under pytest-xdist, .../popen-gw0/...) stays on one line.
+os.environ.setdefault("COLUMNS", "200")
 os.environ.pop("TILSYN_DATA_KEY_PREVIOUS", None)
 
 
