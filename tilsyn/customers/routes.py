@@ -11,20 +11,13 @@ from pydantic import BaseModel
 from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.customers.parse import parse_valid_customer
-from tilsyn.contract.customers.schemas import CustomerLookupIn
+from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import write_transaction
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Body,
-    Db,
-    PageAfter,
-    json_request_body,
-    problem,
-)
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers import history, service
 from tilsyn.customers.views import CustomerLookupOut, CustomerOut
@@ -36,6 +29,9 @@ from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, ImportEnv, ac
 router = APIRouter()
 customer_router = APIRouter(tags=["customers"])
 history_router = APIRouter(tags=["history"])
+
+CustomerBody = Annotated[JsonObject, tolerant_body(CustomerIn)]
+CustomerLookupBody = Annotated[JsonObject, tolerant_body(CustomerLookupIn)]
 
 
 class CustomerUpsertOut(BaseModel):
@@ -50,10 +46,9 @@ class CustomerUpsertOut(BaseModel):
     summary="Create or update a customer, keyed by Number",
     response_model=CustomerUpsertOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("CustomerIn"),
 )
 def upsert_customer(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: CustomerBody, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
     # Checked before the write transaction: it holds SQLite's one write lock.
@@ -97,9 +92,10 @@ def get_customer(
     operation_id="lookupCustomers",
     response_model=CustomerLookupOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("CustomerLookupIn"),
 )
-def lookup_customers(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+def lookup_customers(
+    environment: EnvironmentPath, ctx: Env, body: CustomerLookupBody, db: Db
+) -> JSONResponse:
     """Answers the customers found, in the order asked, and the numbers not found (no 404)."""
     issues = Issues()
     wanted = read_model(CustomerLookupIn, body, issues)

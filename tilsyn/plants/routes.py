@@ -12,10 +12,17 @@ from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.plants.parse import parse_valid_plant
-from tilsyn.contract.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
+from tilsyn.contract.plants.schemas import (
+    BuiltByIn,
+    PlantIn,
+    PlantLookupIn,
+    PlantLookupOut,
+    PlantOut,
+)
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Body, Db, PageAfter, json_request_body
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
@@ -25,6 +32,10 @@ from tilsyn.plants import history, service
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])
 """The plant's history page: with the other history pages in the API's documentation."""
+
+PlantBody = Annotated[JsonObject, tolerant_body(PlantIn)]
+BuiltByBody = Annotated[JsonObject, tolerant_body(BuiltByIn)]
+PlantLookupBody = Annotated[JsonObject, tolerant_body(PlantLookupIn)]
 
 
 class PlantUpsertOut(BaseModel):
@@ -39,10 +50,9 @@ class PlantUpsertOut(BaseModel):
     summary="Create or update a plant with its grid hierarchy, keyed by meteringPointId",
     response_model=PlantUpsertOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("PlantIn"),
 )
 def upsert_plant(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: PlantBody, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
     today = today_in_oslo()
@@ -63,10 +73,9 @@ def upsert_plant(
     summary="Register who built a plant, or an extension of it",
     response_model=PlantUpsertOut,
     responses={**WRITE_ERRORS, 404: READ_ERRORS[404]},
-    openapi_extra=json_request_body("BuiltByIn"),
 )
 def register_built_by(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: BuiltByBody, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         outcome = service.register_built_by(
@@ -106,9 +115,10 @@ def get_plant(
     operation_id="lookupPlants",
     response_model=PlantLookupOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("PlantLookupIn"),
 )
-def lookup_plants(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+def lookup_plants(
+    environment: EnvironmentPath, ctx: Env, body: PlantLookupBody, db: Db
+) -> JSONResponse:
     """Answers the plants found, in the order asked, and the ids not found (no 404)."""
     issues = Issues()
     wanted = read_model(PlantLookupIn, body, issues)
