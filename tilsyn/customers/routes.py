@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -23,13 +23,25 @@ from tilsyn.customers import history, service
 from tilsyn.customers.views import CustomerLookupOut, CustomerOut
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import HistoryOut
-from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, ImportEnv, actor_for
+from tilsyn.instances.http import (
+    AnyEnvKey,
+    Env,
+    EnvironmentPath,
+    ImportEnv,
+    KeyPath,
+    actor_for,
+    not_found,
+)
 
 # The customers' routes (tagged "customers") and a customer's history (tagged "history").
 router = APIRouter()
 customer_router = APIRouter(tags=["customers"])
 history_router = APIRouter(tags=["history"])
 
+# A customer number in the path; one holding NUL is answered as an unknown one.
+CustomerKey = Annotated[
+    str, Depends(KeyPath("number", not_found("No customer with that number in this instance.")))
+]
 CustomerBody = Annotated[JsonObject, tolerant_body(CustomerIn)]
 CustomerLookupBody = Annotated[JsonObject, tolerant_body(CustomerLookupIn)]
 
@@ -77,7 +89,7 @@ def upsert_customer(
     responses=AS_OF_ERRORS,
 )
 def get_customer(
-    environment: EnvironmentPath, number: str, ctx: Env, db: Db, as_of: AsOf = None
+    environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db, as_of: AsOf = None
 ) -> JSONResponse:
     day = as_of_day(as_of)
     with db.read() as session:
@@ -113,7 +125,7 @@ def lookup_customers(
     response_model=CustomerOut,
     responses=READ_ERRORS,
 )
-def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
@@ -126,7 +138,7 @@ def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     responses=READ_ERRORS,
 )
 def delete_customer(
-    request: Request, environment: EnvironmentPath, number: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)
@@ -176,7 +188,7 @@ def list_customer_numbers(
 )
 def customer_history(
     environment: EnvironmentPath,
-    number: str,
+    number: CustomerKey,
     ctx: Env,
     db: Db,
     *,

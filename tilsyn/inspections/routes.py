@@ -28,7 +28,7 @@ from tilsyn.inspections.schemas import (
     InspectionStatusOut,
     InspectionUpsertOut,
 )
-from tilsyn.instances.http import Env, EnvironmentPath, actor_for, admin_context
+from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 
 
@@ -58,6 +58,8 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
 SETTINGS_PATH = "/api/settings/{environment}/inspections"
+# A metering point id in the path; one holding NUL is answered as an unknown plant.
+PlantKey = Annotated[str, Depends(KeyPath("meteringPointId", service.plant_not_found))]
 InspectionBody = Annotated[JsonObject, tolerant_body(InspectionIn)]
 FindingStatusBody = Annotated[JsonObject, tolerant_body(FindingStatusIn)]
 InspectionSettingsBody = Annotated[JsonObject, tolerant_body(InspectionSettingsIn)]
@@ -103,7 +105,7 @@ def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db)
     responses=READ_ERRORS,
 )
 def plant_inspections(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
@@ -117,7 +119,7 @@ def plant_inspections(
     responses=READ_ERRORS,
 )
 def inspection_status(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -26,13 +26,22 @@ from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
-from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, actor_for
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, KeyPath, actor_for, not_found
 from tilsyn.plants import history, service
 
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])
 """The plant's history page: with the other history pages in the API's documentation."""
 
+# A metering point id in the path; one holding NUL is answered as an unknown one.
+PlantKey = Annotated[
+    str,
+    Depends(
+        KeyPath(
+            "meteringPointId", not_found("No plant with that meteringPointId in this instance.")
+        )
+    ),
+]
 PlantBody = Annotated[JsonObject, tolerant_body(PlantIn)]
 BuiltByBody = Annotated[JsonObject, tolerant_body(BuiltByIn)]
 PlantLookupBody = Annotated[JsonObject, tolerant_body(PlantLookupIn)]
@@ -98,7 +107,7 @@ def register_built_by(
     responses=AS_OF_ERRORS,
 )
 def get_plant(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db, as_of: AsOf = None
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db, as_of: AsOf = None
 ) -> JSONResponse:
     day = as_of_day(as_of)
     with db.read() as session:
@@ -138,7 +147,7 @@ def lookup_plants(
     response_model=PlantOut,
     responses=READ_ERRORS,
 )
-def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+def get_plant_legacy(meteringPointId: PlantKey, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(
             service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
@@ -153,7 +162,7 @@ def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONRespon
     responses=READ_ERRORS,
 )
 def delete_plant(
-    request: Request, environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_plant(session, actor_for(request, ctx), meteringPointId)
@@ -200,7 +209,7 @@ def list_plant_ids(
 )
 def plant_history(
     environment: EnvironmentPath,
-    meteringPointId: str,
+    meteringPointId: PlantKey,
     ctx: Env,
     db: Db,
     *,
