@@ -7,18 +7,21 @@ check, no validation, no database.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from tilsyn.app import app_from_env
-from tilsyn.core.http import Body
+from tilsyn.core.edge import JsonObject
+from tilsyn.core.http import json_body
 
 
 def app_with_noop() -> FastAPI:
     app = app_from_env()
 
     @app.post("/bench/noop")
-    def noop(body: Body) -> JSONResponse:
+    def noop(body: Annotated[JsonObject, Depends(json_body)]) -> JSONResponse:
         return JSONResponse({"result": "unchanged", "warnings": [], "data": None})
 
     return app

@@ -14,19 +14,15 @@ from typing import Any
 from anyio import to_thread
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tilsyn import __version__
-from tilsyn.bulk.routes import BulkItemOut
 from tilsyn.bulk.routes import router as bulk_router
 from tilsyn.bulk.service import ChunkCheckers
 from tilsyn.console.routes import install_console
-from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.errors import NotFound, Unauthorized
-from tilsyn.contract.plants.schemas import BuiltByIn, PlantIn, PlantLookupIn
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
@@ -39,19 +35,12 @@ from tilsyn.customers.routes import router as customers_router
 from tilsyn.hierarchy.routes import router as grid_router
 from tilsyn.history.routes import router as history_router
 from tilsyn.inspections.routes import router as inspections_router
-from tilsyn.inspections.schemas import (
-    FindingStatusIn,
-    InspectionIn,
-    InspectionSettingsIn,
-    PlanIn,
-)
 from tilsyn.instances.http import guard_writes, reject_unknown_query
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import history_router as plant_history_router
 from tilsyn.plants.routes import router as plants_router
 from tilsyn.rules.routes import router as rules_router
-from tilsyn.rules.schemas import AuditRulesIn, ValidationSettingsIn
 from tilsyn.search.routes import router as search_router
 
 access_log = logging.getLogger("tilsyn.access")
@@ -67,20 +56,6 @@ unknown properties and implausible values come back as `warnings`; structural pr
 answered with 400 and an RFC 9457 problem listing every field at fault.
 """
 
-REQUEST_SCHEMAS: tuple[type[BaseModel], ...] = (
-    BulkItemOut,
-    CustomerIn,
-    PlantIn,
-    BuiltByIn,
-    PlantLookupIn,
-    CustomerLookupIn,
-    AuditRulesIn,
-    ValidationSettingsIn,
-    InspectionIn,
-    FindingStatusIn,
-    InspectionSettingsIn,
-    PlanIn,
-)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -276,11 +251,11 @@ def _install_metrics(app: FastAPI, settings: Settings) -> None:
 
 
 def _install_openapi(app: FastAPI) -> None:
-    """The schema is built on first request, with the request bodies routes read by hand."""
+    """The schema is built on first request, request bodies as the routes declare them."""
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:
-            app.openapi_schema = build_openapi(app, REQUEST_SCHEMAS)
+            app.openapi_schema = build_openapi(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

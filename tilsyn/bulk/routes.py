@@ -8,6 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -30,12 +31,16 @@ from tilsyn.bulk.service import (
 )
 from tilsyn.bulk.stream import split_body
 from tilsyn.contract.answers import IssueOut
+from tilsyn.contract.customers.schemas import CustomerIn
 from tilsyn.contract.items import ItemResult, RawItem
+from tilsyn.contract.plants.schemas import PlantIn
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
+from tilsyn.core.edge import DocumentedBody, documented, schema_ref
 from tilsyn.core.http import WRITE_ERRORS, Db, get_settings
 from tilsyn.core.observability import observe_outcome
 from tilsyn.inspections import bulk as inspections_bulk
+from tilsyn.inspections.schemas import InspectionIn
 from tilsyn.instances.http import Env, EnvironmentPath, actor_for
 from tilsyn.instances.service import KeyContext, key_is_active
 
@@ -69,10 +74,14 @@ class BulkItemOut(BaseModel):
     errors: list[IssueOut]
 
 
-def _openapi(schema_name: str) -> dict[str, Any]:
-    item = {"$ref": f"#/components/schemas/{schema_name}"}
-    return {
-        "requestBody": {
+@dataclass(frozen=True)
+class StreamedBody(DocumentedBody):
+    """Documents a bulk door's body, which the route streams itself: many of the single door's
+    model, as NDJSON or a JSON array; the answer's lines are :class:`BulkItemOut`."""
+
+    def request_body(self) -> dict[str, Any]:
+        item = schema_ref(self.model)
+        return {
             "required": True,
             "description": "NDJSON (one object per line, streamed) or a JSON array",
             "content": {
@@ -80,7 +89,13 @@ def _openapi(schema_name: str) -> dict[str, Any]:
                 NDJSON: {"schema": item},
             },
         }
-    }
+
+    def components(self) -> tuple[type[BaseModel], ...]:
+        return (BulkItemOut, self.model)
+
+
+def _streamed(model: type[BaseModel]) -> list[Any]:
+    return [documented(StreamedBody(model))]
 
 
 class BulkStopped(Exception):
@@ -328,7 +343,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     **WRITE_ERRORS,
     200: {
         "description": "One result line per item, then a summary line",
-        "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/BulkItemOut"}}},
+        "content": {NDJSON: {"schema": schema_ref(BulkItemOut)}},
     },
 }
 
@@ -339,7 +354,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Create or update many customers; one result line per item",
     response_class=StreamingResponse,
     responses=_RESPONSES,
-    openapi_extra=_openapi("CustomerIn"),
+    dependencies=_streamed(CustomerIn),
 )
 def bulk_customers(
     request: Request, environment: EnvironmentPath, ctx: Env, db: Db
@@ -354,7 +369,7 @@ def bulk_customers(
     summary="Create or update many plants; one result line per item",
     response_class=StreamingResponse,
     responses=_RESPONSES,
-    openapi_extra=_openapi("PlantIn"),
+    dependencies=_streamed(PlantIn),
 )
 def bulk_plants(
     request: Request, environment: EnvironmentPath, ctx: Env, db: Db
@@ -369,7 +384,7 @@ def bulk_plants(
     summary="Record many inspections (NDJSON or a JSON array); one result line per item",
     response_class=StreamingResponse,
     responses=_RESPONSES,
-    openapi_extra=_openapi("InspectionIn"),
+    dependencies=_streamed(InspectionIn),
 )
 def bulk_inspections(
     request: Request, environment: EnvironmentPath, ctx: Env, db: Db

@@ -1,5 +1,7 @@
 """Dependencies shared by every route: the database, the settings, the JSON body, problems.
 
+A route takes its body through core/edge.py, which reads it here and documents its model.
+
 The caller's key is checked first (SPEC §10: ``api-key`` 401, ``{environment}`` 400, then
 the body); those dependencies need the instances' keys, so they live in instances/http.py.
 """
@@ -86,7 +88,6 @@ def request_id(request: Request) -> str:
     return rid
 
 
-Body = Annotated[dict[str, Any], Depends(json_body)]
 Db = Annotated[Database, Depends(get_db)]
 
 
@@ -150,14 +151,3 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **KEY_ERRORS,
     413: problem("Body over 10 MiB"),
 }
-
-
-def json_request_body(schema_name: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
-            },
-        }
-    }

@@ -3,19 +3,22 @@
 Generated clients and "Try it out" take the schema at its word, so it must describe the
 wire exactly: every error as an RFC 9457 problem under ``application/problem+json`` with its
 schema, no ``422`` (tilsyn answers 400 for a request its parameters reject), the ``api-key``
-header as a security scheme (declared by the key dependency, instances/http.py), and the request
-models that routes read by hand listed among the components.
+header as a security scheme (declared by the key dependency, instances/http.py), and each
+operation's request body as its route's signature declares it (core/edge.py), with its model
+among the components.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
+from tilsyn.core.edge import documented_bodies
 from tilsyn.core.http import PROBLEM_JSON, PROBLEM_REF, Problem, problem
 
 # FastAPI's own models for the 422 that tilsyn never sends.
@@ -23,19 +26,35 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
-def build_openapi(app: FastAPI, models: Sequence[type[BaseModel]]) -> dict[str, Any]:
+def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    every: list[type[BaseModel]] = [*models, Problem]
-    for model in every:
+    every: list[type[BaseModel]] = [*_declare_bodies(app, schema), Problem]
+    for model in dict.fromkeys(every):
         _add_model(components, model)
     for operation in _operations(schema):
         _declare_problems(operation)
     for name in _FASTAPI_VALIDATION:
         components.pop(name, None)
     return schema
+
+
+def _declare_bodies(app: FastAPI, schema: dict[str, Any]) -> list[type[BaseModel]]:
+    """Each operation's ``requestBody`` from its route's body dependency; the models it names."""
+    models: list[type[BaseModel]] = []
+    paths: dict[str, Any] = schema.get("paths", {})
+    # Included routers are walked as FastAPI walks them for the document: with their prefixes.
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        path_item: dict[str, Any] = paths[str(route.path_format)]
+        for body in documented_bodies(route.dependant):
+            for method in route.methods or ():
+                path_item[method.lower()]["requestBody"] = body.request_body()
+            models.extend(body.components())
+    return models
 
 
 def _add_model(components: dict[str, Any], model: type[BaseModel]) -> None:

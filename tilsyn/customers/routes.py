@@ -4,38 +4,46 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.customers.parse import parse_valid_customer
-from tilsyn.contract.customers.schemas import CustomerLookupIn
+from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.problems import Issue, Issues
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import write_transaction
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Body,
-    Db,
-    PageAfter,
-    json_request_body,
-    problem,
-)
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers import history, service
 from tilsyn.customers.views import CustomerLookupOut, CustomerOut
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import HistoryOut
-from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, ImportEnv, actor_for
+from tilsyn.instances.http import (
+    AnyEnvKey,
+    Env,
+    EnvironmentPath,
+    ImportEnv,
+    KeyPath,
+    actor_for,
+    not_found,
+)
 
 # The customers' routes (tagged "customers") and a customer's history (tagged "history").
 router = APIRouter()
 customer_router = APIRouter(tags=["customers"])
 history_router = APIRouter(tags=["history"])
+
+# A customer number in the path; one holding NUL is answered as an unknown one.
+CustomerKey = Annotated[
+    str, Depends(KeyPath("number", not_found("No customer with that number in this instance.")))
+]
+CustomerBody = Annotated[JsonObject, tolerant_body(CustomerIn)]
+CustomerLookupBody = Annotated[JsonObject, tolerant_body(CustomerLookupIn)]
 
 
 class CustomerUpsertOut(BaseModel):
@@ -50,10 +58,9 @@ class CustomerUpsertOut(BaseModel):
     summary="Create or update a customer, keyed by Number",
     response_model=CustomerUpsertOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("CustomerIn"),
 )
 def upsert_customer(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: CustomerBody, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
     # Checked before the write transaction: it holds SQLite's one write lock.
@@ -82,7 +89,7 @@ def upsert_customer(
     responses=AS_OF_ERRORS,
 )
 def get_customer(
-    environment: EnvironmentPath, number: str, ctx: Env, db: Db, as_of: AsOf = None
+    environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db, as_of: AsOf = None
 ) -> JSONResponse:
     day = as_of_day(as_of)
     with db.read() as session:
@@ -97,9 +104,10 @@ def get_customer(
     operation_id="lookupCustomers",
     response_model=CustomerLookupOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("CustomerLookupIn"),
 )
-def lookup_customers(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+def lookup_customers(
+    environment: EnvironmentPath, ctx: Env, body: CustomerLookupBody, db: Db
+) -> JSONResponse:
     """Answers the customers found, in the order asked, and the numbers not found (no 404)."""
     issues = Issues()
     wanted = read_model(CustomerLookupIn, body, issues)
@@ -117,7 +125,7 @@ def lookup_customers(environment: EnvironmentPath, ctx: Env, body: Body, db: Db)
     response_model=CustomerOut,
     responses=READ_ERRORS,
 )
-def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.get_customer(session, ctx.instance_id, number))
 
@@ -130,7 +138,7 @@ def get_customer_legacy(number: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     responses=READ_ERRORS,
 )
 def delete_customer(
-    request: Request, environment: EnvironmentPath, number: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)
@@ -180,7 +188,7 @@ def list_customer_numbers(
 )
 def customer_history(
     environment: EnvironmentPath,
-    number: str,
+    number: CustomerKey,
     ctx: Env,
     db: Db,
     *,

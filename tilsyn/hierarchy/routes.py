@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from tilsyn.contract.hierarchy.schemas import NetStationPageOut, NetStationTreeOut
 from tilsyn.core.http import READ_ERRORS, Db, PageAfter
 from tilsyn.hierarchy import browse
-from tilsyn.instances.http import Env, EnvironmentPath
+from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, not_found
 
 router = APIRouter(tags=["grid"])
+
+# A net station's name in the path; one holding NUL is answered as an unknown one.
+NetStationKey = Annotated[
+    str, Depends(KeyPath("name", not_found("No net station with that name in this instance.")))
+]
 
 
 @router.get(
@@ -41,6 +46,8 @@ def net_stations(
     response_model=NetStationTreeOut,
     responses=READ_ERRORS,
 )
-def net_station(environment: EnvironmentPath, name: str, ctx: Env, db: Db) -> JSONResponse:
+def net_station(
+    environment: EnvironmentPath, name: NetStationKey, ctx: Env, db: Db
+) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(browse.net_station(session, ctx.instance_id, name=name))

@@ -11,28 +11,24 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Body,
-    Db,
-    PageAfter,
-    json_request_body,
-    problem,
-)
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
 from tilsyn.inspections import service
 from tilsyn.inspections.parse import parse_finding_move, parse_valid_inspection
 from tilsyn.inspections.schemas import (
     FindingListOut,
     FindingMoveOut,
+    FindingStatusIn,
+    InspectionIn,
     InspectionListOut,
     InspectionOut,
+    InspectionSettingsIn,
     InspectionSettingsOut,
     InspectionSettingsPutOut,
     InspectionStatusOut,
     InspectionUpsertOut,
 )
-from tilsyn.instances.http import Env, EnvironmentPath, actor_for, admin_context
+from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 
 
@@ -62,6 +58,11 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
 SETTINGS_PATH = "/api/settings/{environment}/inspections"
+# A metering point id in the path; one holding NUL is answered as an unknown plant.
+PlantKey = Annotated[str, Depends(KeyPath("meteringPointId", service.plant_not_found))]
+InspectionBody = Annotated[JsonObject, tolerant_body(InspectionIn)]
+FindingStatusBody = Annotated[JsonObject, tolerant_body(FindingStatusIn)]
+InspectionSettingsBody = Annotated[JsonObject, tolerant_body(InspectionSettingsIn)]
 
 
 @inspection_router.post(
@@ -70,10 +71,9 @@ SETTINGS_PATH = "/api/settings/{environment}/inspections"
     summary="Record an inspection with its findings; upserted by externalId when sent",
     response_model=InspectionUpsertOut,
     responses={**WRITE_ERRORS, **_NOT_FOUND},
-    openapi_extra=json_request_body("InspectionIn"),
 )
 def upsert_inspection(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: InspectionBody, db: Db
 ) -> JSONResponse:
     """A nonconformity without a deadline gets the date plus the instance's
     findingDeadlineDays; an unknown meteringPointId answers 404."""
@@ -105,7 +105,7 @@ def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db)
     responses=READ_ERRORS,
 )
 def plant_inspections(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
@@ -119,7 +119,7 @@ def plant_inspections(
     responses=READ_ERRORS,
 )
 def inspection_status(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(
@@ -135,10 +135,15 @@ def inspection_status(
     summary="Move a finding one step along its case (notified, ordered, corrected, closed...)",
     response_model=FindingMoveOut,
     responses={**WRITE_ERRORS, **_NOT_FOUND, **_CONFLICT},
-    openapi_extra=json_request_body("FindingStatusIn"),
 )
 def move_finding(
-    request: Request, environment: EnvironmentPath, id: EntityId, *, ctx: Env, body: Body, db: Db
+    request: Request,
+    environment: EnvironmentPath,
+    id: EntityId,
+    *,
+    ctx: Env,
+    body: FindingStatusBody,
+    db: Db,
 ) -> JSONResponse:
     """A step not in the case chain answers 409 naming the finding's current status."""
     today = today_in_oslo()
@@ -209,10 +214,9 @@ def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRespo
     summary="Change findingDeadlineDays and newInstallationYears",
     response_model=InspectionSettingsPutOut,
     responses={**WRITE_ERRORS, **_FORBIDDEN},
-    openapi_extra=json_request_body("InspectionSettingsIn"),
 )
 def change_settings(
-    request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Admin, body: InspectionSettingsBody, db: Db
 ) -> JSONResponse:
     """A setting left out keeps its value; each change is in history."""
     with db.write() as session:

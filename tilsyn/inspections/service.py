@@ -140,15 +140,18 @@ def due_dates(
     }
 
 
+def plant_not_found() -> NotFound:
+    """The answer for a meteringPointId this instance has no plant for."""
+    return NotFound(
+        "No plant with that meteringPointId in this instance.",
+        errors=[Issue("meteringPointId", "not_found", "no plant with this id in this instance")],
+    )
+
+
 def _plant(session: Session, instance: int, mpid: str) -> tuple[int, str]:
     found = repo.plant_key(session, instance, mpid)
     if found is None:
-        raise NotFound(
-            "No plant with that meteringPointId in this instance.",
-            errors=[
-                Issue("meteringPointId", "not_found", "no plant with this id in this instance")
-            ],
-        )
+        raise plant_not_found()
     return found
 
 

@@ -8,7 +8,10 @@ needs without a key (the database, the body, the problem responses).
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -17,9 +20,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
 from tilsyn.contract.errors import (
+    ApiError,
     BadEnvironment,
     Forbidden,
     InvalidRequest,
+    NotFound,
     TooManyRequests,
     Unauthorized,
 )
@@ -212,6 +217,53 @@ def actor_for(request: Request, ctx: KeyContext) -> Actor:
         request_id=request_id(request),
         api_key_label=ctx.label,
     )
+
+
+async def caller_checked(
+    request: Request, ctx: Annotated[KeyContext, Depends(key_context)]
+) -> None:
+    """The key (401), then the URL's environment where it has one (400): what every keyed
+    route answers before anything about the rest of its path."""
+    environment = request.path_params.get("environment")
+    if environment is not None:
+        await environment_context(environment, ctx)
+
+
+@dataclass(frozen=True)
+class KeyPath:
+    """A key in the URL path (a metering point id, a customer number), as a dependency:
+    ``Annotated[str, Depends(KeyPath("meteringPointId", not_found))]``.
+
+    A key holding NUL names nothing (PostgreSQL cannot even compare such text): it is
+    answered as the route answers an unknown key, ``not_found()``, once the caller's key and
+    environment are checked, wherever the route lists it. The path parameter is declared
+    under its own name, as a plain string, so the document shows it as before.
+    """
+
+    name: str
+    not_found: Callable[[], ApiError]
+
+    def __post_init__(self) -> None:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        checked = Annotated[None, Depends(caller_checked)]
+        signature = inspect.Signature(
+            [
+                inspect.Parameter(self.name, keyword, annotation=str),
+                inspect.Parameter("caller", keyword, annotation=checked),
+            ]
+        )
+        object.__setattr__(self, "__signature__", signature)
+
+    async def __call__(self, **values: Any) -> str:
+        key: str = values[self.name]
+        if "\x00" in key:
+            raise self.not_found()
+        return key
+
+
+def not_found(detail: str) -> Callable[[], ApiError]:
+    """A KeyPath's answer for a key that cannot name anything: the route's own 404."""
+    return lambda: NotFound(detail)
 
 
 Env = Annotated[KeyContext, Depends(environment_context)]

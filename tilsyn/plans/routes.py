@@ -10,10 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tilsyn.contract.bodies import parse_json
+from tilsyn.core.edge import DocumentedBody, documented
 from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, problem, read_body
 from tilsyn.inspections import service as inspections
 from tilsyn.inspections.routes import methods_route
-from tilsyn.inspections.schemas import PlanOut, ReportOut
+from tilsyn.inspections.schemas import PlanIn, PlanOut, ReportOut
 from tilsyn.instances.http import Env, EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 from tilsyn.plans import service
@@ -34,12 +35,8 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not 
     summary="Build the year's inspection plan (a new version), with capacity per area",
     response_model=PlanOut,
     responses={**WRITE_ERRORS, **_FORBIDDEN},
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PlanIn"}}},
-        }
-    },
+    # Read by the route: an empty body is no capacity, not an error.
+    dependencies=[documented(DocumentedBody(PlanIn, required=False))],
 )
 async def build_plan(
     request: Request, environment: EnvironmentPath, year: Year, ctx: Admin, db: Db

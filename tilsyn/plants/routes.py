@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -12,19 +12,39 @@ from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.bodies import read_model
 from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.plants.parse import parse_valid_plant
-from tilsyn.contract.plants.schemas import PlantLookupIn, PlantLookupOut, PlantOut
+from tilsyn.contract.plants.schemas import (
+    BuiltByIn,
+    PlantIn,
+    PlantLookupIn,
+    PlantLookupOut,
+    PlantOut,
+)
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Body, Db, PageAfter, json_request_body
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
-from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, actor_for
+from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, KeyPath, actor_for, not_found
 from tilsyn.plants import history, service
 
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])
 """The plant's history page: with the other history pages in the API's documentation."""
+
+# A metering point id in the path; one holding NUL is answered as an unknown one.
+PlantKey = Annotated[
+    str,
+    Depends(
+        KeyPath(
+            "meteringPointId", not_found("No plant with that meteringPointId in this instance.")
+        )
+    ),
+]
+PlantBody = Annotated[JsonObject, tolerant_body(PlantIn)]
+BuiltByBody = Annotated[JsonObject, tolerant_body(BuiltByIn)]
+PlantLookupBody = Annotated[JsonObject, tolerant_body(PlantLookupIn)]
 
 
 class PlantUpsertOut(BaseModel):
@@ -39,10 +59,9 @@ class PlantUpsertOut(BaseModel):
     summary="Create or update a plant with its grid hierarchy, keyed by meteringPointId",
     response_model=PlantUpsertOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("PlantIn"),
 )
 def upsert_plant(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: PlantBody, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
     today = today_in_oslo()
@@ -63,10 +82,9 @@ def upsert_plant(
     summary="Register who built a plant, or an extension of it",
     response_model=PlantUpsertOut,
     responses={**WRITE_ERRORS, 404: READ_ERRORS[404]},
-    openapi_extra=json_request_body("BuiltByIn"),
 )
 def register_built_by(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, body: BuiltByBody, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         outcome = service.register_built_by(
@@ -89,7 +107,7 @@ def register_built_by(
     responses=AS_OF_ERRORS,
 )
 def get_plant(
-    environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db, as_of: AsOf = None
+    environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db, as_of: AsOf = None
 ) -> JSONResponse:
     day = as_of_day(as_of)
     with db.read() as session:
@@ -106,9 +124,10 @@ def get_plant(
     operation_id="lookupPlants",
     response_model=PlantLookupOut,
     responses=WRITE_ERRORS,
-    openapi_extra=json_request_body("PlantLookupIn"),
 )
-def lookup_plants(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) -> JSONResponse:
+def lookup_plants(
+    environment: EnvironmentPath, ctx: Env, body: PlantLookupBody, db: Db
+) -> JSONResponse:
     """Answers the plants found, in the order asked, and the ids not found (no 404)."""
     issues = Issues()
     wanted = read_model(PlantLookupIn, body, issues)
@@ -128,7 +147,7 @@ def lookup_plants(environment: EnvironmentPath, ctx: Env, body: Body, db: Db) ->
     response_model=PlantOut,
     responses=READ_ERRORS,
 )
-def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+def get_plant_legacy(meteringPointId: PlantKey, ctx: AnyEnvKey, db: Db) -> JSONResponse:
     with db.read() as session:
         return JSONResponse(
             service.get_plant(session, ctx.instance_id, meteringPointId, today=today_in_oslo())
@@ -143,7 +162,7 @@ def get_plant_legacy(meteringPointId: str, ctx: AnyEnvKey, db: Db) -> JSONRespon
     responses=READ_ERRORS,
 )
 def delete_plant(
-    request: Request, environment: EnvironmentPath, meteringPointId: str, ctx: Env, db: Db
+    request: Request, environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         service.delete_plant(session, actor_for(request, ctx), meteringPointId)
@@ -190,7 +209,7 @@ def list_plant_ids(
 )
 def plant_history(
     environment: EnvironmentPath,
-    meteringPointId: str,
+    meteringPointId: PlantKey,
     ctx: Env,
     db: Db,
     *,

@@ -12,19 +12,17 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from tilsyn.contract.answers import IssueOut
-from tilsyn.core.http import (
-    KEY_ERRORS,
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Body,
-    Db,
-    json_request_body,
-    problem,
-)
+from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.http import KEY_ERRORS, READ_ERRORS, WRITE_ERRORS, Db, problem
 from tilsyn.instances.http import EnvironmentPath, actor_for, admin_context
 from tilsyn.instances.service import KeyContext
 from tilsyn.rules import service
-from tilsyn.rules.schemas import AuditRulesOut, ValidationSettingsOut
+from tilsyn.rules.schemas import (
+    AuditRulesIn,
+    AuditRulesOut,
+    ValidationSettingsIn,
+    ValidationSettingsOut,
+)
 
 METHODS = ("GET", "PUT")
 
@@ -42,6 +40,8 @@ class SettingsRoute(APIRoute):
 router = APIRouter(tags=["settings"], route_class=SettingsRoute)
 
 Admin = Annotated[KeyContext, Depends(admin_context)]
+AuditRulesBody = Annotated[JsonObject, tolerant_body(AuditRulesIn)]
+ValidationBody = Annotated[JsonObject, tolerant_body(ValidationSettingsIn)]
 
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not admin-scoped")}
 SETTINGS_READ_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,10 +85,9 @@ def get_audit_rules(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRes
     summary="Replace the instance's whole audit rule set",
     response_model=AuditRulesPutOut,
     responses=SETTINGS_WRITE_ERRORS,
-    openapi_extra=json_request_body("AuditRulesIn"),
 )
 def put_audit_rules(
-    request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Admin, body: AuditRulesBody, db: Db
 ) -> JSONResponse:
     """Every bad rule is reported at once (``rules[i].field``) and nothing is changed; a valid
     set replaces the old one atomically and shows in every plant's GET at once."""
@@ -115,10 +114,9 @@ def get_validation(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResp
     summary="Turn strict validation on or off (plausibility warnings become 400 errors)",
     response_model=ValidationPutOut,
     responses=SETTINGS_WRITE_ERRORS,
-    openapi_extra=json_request_body("ValidationSettingsIn"),
 )
 def put_validation(
-    request: Request, environment: EnvironmentPath, ctx: Admin, body: Body, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Admin, body: ValidationBody, db: Db
 ) -> JSONResponse:
     with db.write() as session:
         outcome = service.put_validation(session, actor_for(request, ctx), body)

@@ -5,17 +5,26 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import READ_ERRORS, Db, PageAfter
-from tilsyn.instances.http import Env, EnvironmentPath
+from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, not_found
 from tilsyn.search import service
 from tilsyn.search.schemas import PlantPageOut
 
 router = APIRouter(tags=["search"])
+
+# Keys in the path; one holding NUL is answered as an unknown one.
+CustomerKey = Annotated[
+    str, Depends(KeyPath("number", not_found("No customer with that number in this instance.")))
+]
+ConnectionPointKey = Annotated[
+    str,
+    Depends(KeyPath("name", not_found("No connection point with that name in this instance."))),
+]
 
 
 class _EnvironmentConvertor(Convertor[str]):
@@ -116,7 +125,7 @@ def search_plants(
 )
 def customer_plants(
     environment: EnvironmentPath,
-    number: str,
+    number: CustomerKey,
     ctx: Env,
     db: Db,
     *,
@@ -139,7 +148,7 @@ def customer_plants(
 )
 def connection_point_plants(
     environment: EnvironmentPath,
-    name: str,
+    name: ConnectionPointKey,
     ctx: Env,
     db: Db,
     *,
