@@ -26,6 +26,7 @@ from common import fresh_database
 from sqlalchemy.engine import make_url
 
 import tilsyn.plants.service as plants
+import tilsyn.plants.views as plant_views
 from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
@@ -113,11 +114,11 @@ def explicit_only(
     return rules.audit_view(explicit, rules.NOTHING)
 
 
-DERIVING = plants.audit_info
+DERIVING = plant_views.audit_info
 
 
 def set_derivation(on: bool) -> None:
-    plants.audit_info = DERIVING if on else explicit_only  # type: ignore[assignment]
+    plant_views.audit_info = DERIVING if on else explicit_only
 
 
 def _measure(
