@@ -198,6 +198,9 @@ def settings(database_url: str) -> Settings:
         secret_key=SECRET,
         metrics_token=METRICS_TOKEN,
         auth_failures_per_second=0,
+        # Tests change keys and instances in the database and call at once; the key cache,
+        # under which such a change holds a second later, is tested in tests/test_key_cache.py.
+        key_cache_seconds=0,
     )
 
 

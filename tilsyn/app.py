@@ -36,6 +36,7 @@ from tilsyn.hierarchy.routes import router as grid_router
 from tilsyn.history.routes import router as history_router
 from tilsyn.inspections.routes import router as inspections_router
 from tilsyn.instances.http import guard_writes, reject_unknown_query
+from tilsyn.instances.keycache import KeyCache
 from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter
 from tilsyn.plans.routes import router as plans_router
 from tilsyn.plants.routes import history_router as plant_history_router
@@ -174,6 +175,7 @@ def _attach_state(app: FastAPI, settings: Settings, db: Database | None) -> None
         data_keys=DataKeys.from_settings(settings),
     )
     # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
+    app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)
     app.state.instance_rate_limiter = RateLimiter.for_instances(app.state.db)
     app.state.auth_failures = FailureLimiter(

@@ -213,4 +213,6 @@ def revoke_key(request: Request, user: Admin, form: Form) -> HTMLResponse:
                 operation="update",
                 diff={"revoked": [False, True]},
             )
+    # This worker stops trusting the key now; the others when their entry expires.
+    request.app.state.key_cache.forget_key(key.id)
     return _users_page(request, user, message=_("The key was revoked."))

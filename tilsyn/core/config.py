@@ -24,6 +24,9 @@ class Settings:
     data_key: str = INSECURE_DEFAULT_DATA_KEY
     data_key_previous: tuple[str, ...] = ()
     db_pool_size: int = 8
+    # How long a worker trusts a key it has checked (instances/keycache.py): a revocation
+    # made elsewhere holds in every worker at most this much later. 0: check every request.
+    key_cache_seconds: float = 1.0
     max_body_bytes: int = 10 * 1024 * 1024
     body_timeout_seconds: float = 30.0
     # Bounds of one bulk request (docs/operations.md): items, bytes and seconds in all.
@@ -70,6 +73,7 @@ class Settings:
                 if value.strip()
             ),
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
+            key_cache_seconds=float(os.environ.get("TILSYN_KEY_CACHE_SECONDS", "1")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             metrics_enabled=os.environ.get("TILSYN_METRICS", "0") in {"1", "true", "yes"},
             metrics_token=os.environ.get("TILSYN_METRICS_TOKEN") or None,

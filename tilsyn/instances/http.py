@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
@@ -29,10 +29,12 @@ from tilsyn.contract.errors import (
     Unauthorized,
 )
 from tilsyn.contract.problems import Issue
+from tilsyn.contract.time import utc_now
 from tilsyn.core.changelog import Actor
 from tilsyn.core.http import database_of, get_settings, request_id
 from tilsyn.core.observability import RATE_LIMITED
-from tilsyn.instances.ratelimit import FailureLimiter, RateLimiter, retry_after_seconds
+from tilsyn.instances.keycache import KeyCache
+from tilsyn.instances.ratelimit import FailureLimiter, Limit, RateLimiter, retry_after_seconds
 from tilsyn.instances.service import (
     ADMIN_SCOPE,
     ENVIRONMENTS,
@@ -40,6 +42,7 @@ from tilsyn.instances.service import (
     READ_SCOPE,
     KeyContext,
     authenticate,
+    hash_key,
     touch_key,
 )
 
@@ -57,10 +60,16 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _KEY_CONTEXT = "key_context"
 
 
-def key_context(
+async def key_context(
     request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
 ) -> KeyContext:
-    """The caller's key, checked once per request (:func:`guard_writes` may have done it)."""
+    """The caller's key, checked once per request (:func:`guard_writes` may have done it).
+
+    A key checked less than ``key_cache_seconds`` ago in this process is taken from the key
+    cache (instances/keycache.py) on the event loop; otherwise it is read from the database
+    off the loop. The rate limit, the read-only scope and the once-per-minute "last used"
+    hold either way.
+    """
     known: KeyContext | None = getattr(request.state, _KEY_CONTEXT, None)
     if known is not None:
         return known
@@ -77,39 +86,54 @@ def key_context(
     if not api_key:
         failures.fail(address)
         raise Unauthorized("Send the instance's API key in the 'api-key' header.")
-    db = database_of(request)
     settings = get_settings(request)
-    with db.lookup() as session:
-        ctx = authenticate(
-            session,
-            secret_key=settings.secret_key,
-            previous_secret_key=settings.previous_secret_key,
-            api_key=api_key,
-        )
+    cache: KeyCache = request.app.state.key_cache
+    digest = hash_key(settings.secret_key, api_key)
+    ctx = cache.get(digest)
+    touch_needed = False
     if ctx is None:
-        failures.fail(address)
-        raise Unauthorized("The API key is unknown or has been revoked.")
+        ctx = await run_in_threadpool(_read_key, request, api_key)
+        if ctx is None:
+            failures.fail(address)
+            raise Unauthorized("The API key is unknown or has been revoked.")
+        touch_needed = ctx.needs_touch
+        # Cached as touched: the touch below follows, and the next read of the key sees it.
+        cache.put(digest, replace(ctx, last_used_at=utc_now(), rehash_to=None))
     request.state.key_id = ctx.key_id
     request.state.instance = ctx.instance_name
     # Before the body is read: a throttled client's upload is not waited for.
-    _throttle(request, ctx)
-    if ctx.needs_touch:
-        with db.write() as session:
-            touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
+    await _throttle(request, ctx)
+    if touch_needed:
+        await run_in_threadpool(_touch, request, ctx)
     if ctx.scope == READ_SCOPE and request.method not in READ_ONLY_METHODS:
         raise Forbidden("This API key is read-only: it may only read (GET).")
     setattr(request.state, _KEY_CONTEXT, ctx)
     return ctx
 
 
-def _throttle(request: Request, ctx: KeyContext) -> None:
+def _read_key(request: Request, api_key: str) -> KeyContext | None:
+    settings = get_settings(request)
+    with database_of(request).lookup() as session:
+        return authenticate(
+            session,
+            secret_key=settings.secret_key,
+            previous_secret_key=settings.previous_secret_key,
+            api_key=api_key,
+        )
+
+
+def _touch(request: Request, ctx: KeyContext) -> None:
+    with database_of(request).write() as session:
+        touch_key(session, ctx.key_id, rehash_to=ctx.rehash_to)
+
+
+async def _throttle(request: Request, ctx: KeyContext) -> None:
     """The key's limit, then the instance's: its keys together get one instance's budget."""
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(ctx.key_id, ctx.rate_limit)
+    wait = await _acquire(request.app.state.rate_limiter, ctx.key_id, ctx.rate_limit)
     whose = "API key"
     if wait is None:
         instance_limiter: RateLimiter = request.app.state.instance_rate_limiter
-        wait = instance_limiter.acquire(ctx.instance_id, ctx.rate_limit)
+        wait = await _acquire(instance_limiter, ctx.instance_id, ctx.rate_limit)
         whose = "instance, all its keys together,"
     if wait is not None:
         RATE_LIMITED.labels(ctx.instance_name).inc()
@@ -120,6 +144,13 @@ def _throttle(request: Request, ctx: KeyContext) -> None:
         )
 
 
+async def _acquire(limiter: RateLimiter, ident: int, limit: Limit) -> float | None:
+    """A token of this process's lease on the loop; a new lease (a database write) off it."""
+    if limiter.spend_leased(ident, limit):
+        return None
+    return await run_in_threadpool(limiter.acquire, ident, limit)
+
+
 async def guard_writes(request: Request) -> None:
     """Every keyed write checks its key before anything else of the request (its body
     included), so a read-only key meets 403 on every POST, PUT and DELETE, whatever the
@@ -128,7 +159,7 @@ async def guard_writes(request: Request) -> None:
         return
     api_key = request.headers.get("api-key")
     if api_key:  # without one, the route's own key check answers 401
-        await run_in_threadpool(key_context, request, api_key)
+        await key_context(request, api_key)
 
 
 _DECLARED: dict[int, tuple[frozenset[str], bool]] = {}
@@ -164,7 +195,7 @@ async def reject_unknown_query(request: Request) -> None:
     unknown = sorted(set(request.query_params.keys()) - declared)
     if unknown:
         if keyed:
-            await run_in_threadpool(key_context, request, request.headers.get("api-key"))
+            await key_context(request, request.headers.get("api-key"))
         raise InvalidRequest(
             f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
             errors=[

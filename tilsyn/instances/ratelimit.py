@@ -220,6 +220,23 @@ class RateLimiter:
             state.blocked_until = now + grant.wait
             return grant.wait
 
+    def spend_leased(self, key_id: int, limit: Limit) -> bool:
+        """Spend a token of this process's lease if one is there for the taking, never
+        waiting and never leasing: what the event loop may call. False means "call
+        :meth:`acquire`" (off the loop: it may write a lease), not "refused"."""
+        if limit.unlimited:
+            return True
+        state = self._state(key_id)
+        if not state.lock.acquire(blocking=False):
+            return False
+        try:
+            if state.limit != limit or state.tokens < 1:
+                return False
+            state.tokens -= 1
+            return True
+        finally:
+            state.lock.release()
+
     def _state(self, key_id: int) -> _KeyState:
         with self._guard:
             state = self._keys.get(key_id)
