@@ -1,8 +1,10 @@
 """tilsyn's app plus one no-op POST endpoint: the ceiling the single-upsert bench compares with.
 
 The endpoint goes through the same stack as a real upsert (uvicorn, FastAPI, tilsyn's
-middleware, the body reader and JSON parser, a request thread) and then does nothing: no key
-check, no validation, no database.
+middleware, the key check every write gets before its body is read, the body reader and JSON
+parser, a request thread) and then does nothing: no validation, no database. The key check is
+the key cache's (instances/keycache.py): a database read once a second, a rate-limit lease
+every 50 requests.
 """
 
 from __future__ import annotations
