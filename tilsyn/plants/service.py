@@ -22,7 +22,7 @@ from tilsyn.contract.plants.merge import (
     extension_label,
     merge_plant,
 )
-from tilsyn.contract.plants.parse import BuiltByChange, PlantChange, parse_built_by
+from tilsyn.contract.plants.parse import BuiltByChange, PlantChange
 from tilsyn.contract.time import utc_now
 from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
@@ -341,14 +341,11 @@ def history_state(session: Session, plant: Plant) -> dict[str, Any]:
 def register_built_by(
     session: Session,
     actor: Actor,
-    data: dict[str, Any],
+    change: BuiltByChange,
     *,
     today: date,
-    strict: bool = False,
-    synthetic_ok: bool = False,
 ) -> Outcome:
     """Who built a plant, or an extension of it (idempotent per plant, name and year)."""
-    change = parse_built_by(data, today=today, strict=strict, synthetic_ok=synthetic_ok)
     plant = repository.lock_plant(session, actor.instance_id, change.metering_point_id)
     if plant is None:
         raise NotFound(_NO_PLANT)
