@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,8 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.answers import DeletedOut, IssueOut
-from tilsyn.contract.bodies import read_model
-from tilsyn.contract.errors import InvalidBody
 from tilsyn.contract.plants.parse import (
     BuiltByChange,
     PlantChange,
@@ -25,9 +22,8 @@ from tilsyn.contract.plants.schemas import (
     PlantLookupOut,
     PlantOut,
 )
-from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.edge import JsonObject, Today, model_body, tolerant_body
 from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
@@ -41,6 +37,7 @@ from tilsyn.instances.http import (
     not_found,
 )
 from tilsyn.plants import history, service
+from tilsyn.plants.views import PlantKeysOut
 
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])
@@ -57,15 +54,6 @@ PlantKey = Annotated[
 ]
 PlantBody = Annotated[JsonObject, tolerant_body(PlantIn)]
 BuiltByBody = Annotated[JsonObject, tolerant_body(BuiltByIn)]
-PlantLookupBody = Annotated[JsonObject, tolerant_body(PlantLookupIn)]
-
-
-async def oslo_today() -> date:
-    """The request's day in Oslo: one value for its parse and its write (cached per request)."""
-    return today_in_oslo()
-
-
-Today = Annotated[date, Depends(oslo_today)]
 
 
 async def plant_change(body: PlantBody, ctx: Env, today: Today) -> PlantChange:
@@ -84,18 +72,11 @@ async def built_by_change(body: BuiltByBody, ctx: Env, today: Today) -> BuiltByC
     )
 
 
-async def plant_lookup(body: PlantLookupBody) -> PlantLookupIn:
-    """The ids a lookup asks for; InvalidBody when the body is not such a list."""
-    issues = Issues()
-    wanted = read_model(PlantLookupIn, body, issues)
-    if wanted is None or issues.errors:
-        raise InvalidBody("The lookup was not read; see errors.", errors=issues.errors)
-    return wanted
-
-
 ParsedPlant = Annotated[PlantChange, Depends(plant_change)]
 ParsedBuiltBy = Annotated[BuiltByChange, Depends(built_by_change)]
-ParsedLookup = Annotated[PlantLookupIn, Depends(plant_lookup)]
+ParsedLookup = Annotated[
+    PlantLookupIn, model_body(PlantLookupIn, "The lookup was not read; see errors.")
+]
 
 
 class PlantUpsertOut(BaseModel):
@@ -214,16 +195,6 @@ def delete_plant(
     return DeletedOut(result="deleted")
 
 
-class PlantKeyOut(BaseModel):
-    meteringPointId: str
-    status: str | None
-
-
-class PlantKeysOut(BaseModel):
-    items: list[PlantKeyOut]
-    next: str | None
-
-
 @router.get(
     "/api/plant/{environment}/ids",
     operation_id="listPlantIds",
@@ -237,12 +208,9 @@ def list_plant_ids(
     db: Db,
     after: PageAfter = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
-) -> JSONResponse:
+) -> PlantKeysOut:
     with db.read() as session:
-        items, next_after = service.list_plant_keys(
-            session, ctx.instance_id, after=after, limit=limit
-        )
-    return JSONResponse({"items": items, "next": next_after})
+        return service.list_plant_keys(session, ctx.instance_id, after=after, limit=limit)
 
 
 @history_router.get(

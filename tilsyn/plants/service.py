@@ -34,7 +34,7 @@ from tilsyn.hierarchy.service import upsert_chains
 from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, apply_customer_change
 from tilsyn.plants.repository import LockedPlant
-from tilsyn.plants.views import periods_wire, plant_view
+from tilsyn.plants.views import PlantKeyOut, PlantKeysOut, periods_wire, plant_view
 from tilsyn.rules.service import derived_audit, rules_for, warn_if_uncovered
 
 MAX_LOOKUP = 1000
@@ -308,15 +308,15 @@ def lookup_plants(
 
 def list_plant_keys(
     session: Session, instance_id: int, *, after: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> PlantKeysOut:
     """One keyset page of the instance's metering point ids (with status), in id order.
 
     For clients that reconcile a full export against the registry; ``next`` is the ``after``
     of the following page, ``None`` on the last one.
     """
     rows = repository.plant_keys(session, instance_id, after=after, limit=limit + 1)
-    items = [{"meteringPointId": mpid, "status": status} for mpid, status in rows[:limit]]
-    return items, items[-1]["meteringPointId"] if len(rows) > limit else None
+    items = [PlantKeyOut(meteringPointId=mpid, status=status) for mpid, status in rows[:limit]]
+    return PlantKeysOut(items=items, next=items[-1].meteringPointId if len(rows) > limit else None)
 
 
 def history_state(session: Session, plant: Plant) -> dict[str, Any]:
