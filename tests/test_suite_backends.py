@@ -29,6 +29,11 @@ def run_cases(**variables: str) -> subprocess.CompletedProcess[str]:
     env.update(variables)
     # Without the plugins these cases do not use: less to start in each child.
     command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider"]
+    # Nor coverage: the child shares the checkout's .coverage. Its start would erase the data
+    # file and its finish would combine the .coverage.* files of xdist workers that had already
+    # finished, so the next child's start erased their lines (the suite's figure then depended
+    # on which worker finished when).
+    command += ["--no-cov"]
     command += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
     command += ["tests/backend_cases.py"]
     return subprocess.run(

@@ -182,72 +182,92 @@ def _errors_text(record: RowRecord) -> str:
     return "; ".join(texts) or record.message
 
 
+FilesArgument = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Exports: CSV (dotted columns), NDJSON or JSON; plants and/or customers",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+UrlOption = Annotated[str, typer.Option(help="Server base URL", envvar="TILSYN_URL")]
+KeyOption = Annotated[
+    str, typer.Option(help="API key (better: TILSYN_API_KEY)", envvar="TILSYN_API_KEY")
+]
+EnvironmentOption = Annotated[
+    str | None,
+    typer.Option(help="test or prod (default: from a tilsyn key's prefix)"),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON/YAML file: source column → field path, with optional customer: and "
+        "plant: sections",
+        exists=True,
+    ),
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Compare with the server; send nothing")
+]
+ResumeOption = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted sync; skip its finished rows")
+]
+ChangedOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--changed-only", help="Skip rows the server confirmed unchanged in an earlier sync"
+    ),
+]
+FullOption = Annotated[
+    bool, typer.Option("--full", help="Report what the server has and the export does not")
+]
+TerminateOption = Annotated[
+    bool,
+    typer.Option("--terminate", help="With --full: set such plants' status to Terminert"),
+]
+MaxTerminateOption = Annotated[
+    str, typer.Option(help="Refuse to terminate more plants than this (N or N%)")
+]
+ConcurrencyOption = Annotated[int, typer.Option(min=1, max=64, help="Requests in flight")]
+BulkOption = Annotated[bool, typer.Option(help="Use bulk endpoints when the server has them")]
+BulkSizeOption = Annotated[int, typer.Option(min=1, max=10_000, help="Rows per bulk request")]
+ReportOption = Annotated[
+    Path, typer.Option(help="Report path without suffix: writes .csv and .json")
+]
+StateOption = Annotated[Path | None, typer.Option(help="State file (default: beside the report)")]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds per request")]
+MaxAttemptsOption = Annotated[int, typer.Option(min=1, help="Attempts per request")]
+ShowOption = Annotated[int, typer.Option(help="Changes and failures to print")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")]
+
+
 def sync(
-    files: Annotated[
-        list[Path],
-        typer.Argument(
-            help="Exports: CSV (dotted columns), NDJSON or JSON; plants and/or customers",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-        ),
-    ],
-    url: Annotated[str, typer.Option(help="Server base URL", envvar="TILSYN_URL")],
-    key: Annotated[
-        str, typer.Option(help="API key (better: TILSYN_API_KEY)", envvar="TILSYN_API_KEY")
-    ],
-    environment: Annotated[
-        str | None,
-        typer.Option(help="test or prod (default: from a tilsyn key's prefix)"),
-    ] = None,
-    mapping: Annotated[
-        Path | None,
-        typer.Option(
-            help="JSON/YAML file: source column → field path, with optional customer: and "
-            "plant: sections",
-            exists=True,
-        ),
-    ] = None,
+    files: FilesArgument,
+    url: UrlOption,
+    key: KeyOption,
+    environment: EnvironmentOption = None,
+    mapping: MappingOption = None,
     encoding: EncodingOption = "auto",
     delimiter: DelimiterOption = "auto",
     decimal: DecimalOption = "auto",
     true_values: TrueOption = DEFAULT_TRUE,
     false_values: FalseOption = DEFAULT_FALSE,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Compare with the server; send nothing")
-    ] = False,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted sync; skip its finished rows")
-    ] = False,
-    changed_only: Annotated[
-        bool,
-        typer.Option(
-            "--changed-only", help="Skip rows the server confirmed unchanged in an earlier sync"
-        ),
-    ] = False,
-    full: Annotated[
-        bool, typer.Option("--full", help="Report what the server has and the export does not")
-    ] = False,
-    terminate: Annotated[
-        bool,
-        typer.Option("--terminate", help="With --full: set such plants' status to Terminert"),
-    ] = False,
-    max_terminate: Annotated[
-        str, typer.Option(help="Refuse to terminate more plants than this (N or N%)")
-    ] = "10%",
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight")] = 8,
-    bulk: Annotated[bool, typer.Option(help="Use bulk endpoints when the server has them")] = True,
-    bulk_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per bulk request")] = 500,
-    report: Annotated[
-        Path, typer.Option(help="Report path without suffix: writes .csv and .json")
-    ] = Path("tilsyn-sync"),
-    state: Annotated[
-        Path | None, typer.Option(help="State file (default: beside the report)")
-    ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per request")] = 60.0,
-    max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per request")] = 6,
-    show: Annotated[int, typer.Option(help="Changes and failures to print")] = 50,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    dry_run: DryRunOption = False,
+    resume: ResumeOption = False,
+    changed_only: ChangedOnlyOption = False,
+    full: FullOption = False,
+    terminate: TerminateOption = False,
+    max_terminate: MaxTerminateOption = "10%",
+    concurrency: ConcurrencyOption = 8,
+    bulk: BulkOption = True,
+    bulk_size: BulkSizeOption = 500,
+    report: ReportOption = Path("tilsyn-sync"),
+    state: StateOption = None,
+    timeout: TimeoutOption = 60.0,
+    max_attempts: MaxAttemptsOption = 6,
+    show: ShowOption = 50,
+    quiet: QuietOption = False,
 ) -> None:
     """Sync exports from a CIS/MDM to the registry: validate, send, report.
 

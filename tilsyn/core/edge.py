@@ -10,12 +10,17 @@ No ``from __future__ import annotations`` here: FastAPI reads the annotations of
 """
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from pydantic import BaseModel
 
+from tilsyn.contract.bodies import read_model
+from tilsyn.contract.errors import InvalidBody
+from tilsyn.contract.problems import Issues
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import json_body
 
 # A JSON object as the tolerant reader returns it: names as sent, checked by the domain parse.
@@ -61,6 +66,35 @@ class TolerantBody(DocumentedBody):
 def tolerant_body(model: type[BaseModel]) -> Any:
     """``Annotated[JsonObject, tolerant_body(PlantIn)]``: the body, documented as ``PlantIn``."""
     return Depends(TolerantBody(model))
+
+
+@dataclass(frozen=True)
+class ModelBody(DocumentedBody):
+    """The body read tolerantly and then into its model (names in any case, SPEC §3): a body
+    the model cannot hold is an InvalidBody (422) with ``message`` and the fields at fault."""
+
+    message: str = "The body was not read; see errors."
+
+    async def __call__(self, request: Request) -> Any:  # type: ignore[override]
+        issues = Issues()
+        parsed = read_model(self.model, await json_body(request), issues)
+        if parsed is None or issues.errors:
+            raise InvalidBody(self.message, errors=issues.errors)
+        return parsed
+
+
+def model_body(model: type[BaseModel], message: str) -> Any:
+    """``Annotated[PlantLookupIn, model_body(PlantLookupIn, "...")]``: the body as the model."""
+    return Depends(ModelBody(model, message=message))
+
+
+async def oslo_today() -> date:
+    """The request's day in Oslo: FastAPI caches it per request, so a body's parse and its
+    write see the same day."""
+    return today_in_oslo()
+
+
+Today = Annotated[date, Depends(oslo_today)]
 
 
 def documented(body: DocumentedBody) -> Any:

@@ -9,18 +9,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.answers import DeletedOut, IssueOut
-from tilsyn.contract.bodies import read_model
-from tilsyn.contract.customers.parse import parse_valid_customer
+from tilsyn.contract.customers.parse import CustomerChange, parse_valid_customer
 from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
-from tilsyn.contract.errors import InvalidBody
-from tilsyn.contract.problems import Issue, Issues
-from tilsyn.contract.time import today_in_oslo
+from tilsyn.contract.problems import Issue
 from tilsyn.core.changelog import write_transaction
-from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.edge import JsonObject, Today, model_body, tolerant_body
 from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers import history, service
-from tilsyn.customers.views import CustomerLookupOut, CustomerOut
+from tilsyn.customers.views import CustomerKeysOut, CustomerLookupOut, CustomerOut
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import HistoryOut
 from tilsyn.instances.http import (
@@ -43,7 +40,21 @@ CustomerKey = Annotated[
     str, Depends(KeyPath("number", not_found("No customer with that number in this instance.")))
 ]
 CustomerBody = Annotated[JsonObject, tolerant_body(CustomerIn)]
-CustomerLookupBody = Annotated[JsonObject, tolerant_body(CustomerLookupIn)]
+
+
+async def customer_change(body: CustomerBody, ctx: Env, today: Today) -> CustomerChange:
+    """The body as the domain's typed change under the instance's policy (warnings included);
+    InvalidBody, a 422 naming the fields, when it cannot be stored. Async, and before the
+    write transaction: it holds SQLite's one write lock."""
+    return parse_valid_customer(
+        body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
+    )
+
+
+ParsedCustomer = Annotated[CustomerChange, Depends(customer_change)]
+ParsedLookup = Annotated[
+    CustomerLookupIn, model_body(CustomerLookupIn, "The lookup was not read; see errors.")
+]
 
 
 class CustomerUpsertOut(BaseModel):
@@ -60,16 +71,9 @@ class CustomerUpsertOut(BaseModel):
     responses=WRITE_ERRORS,
 )
 def upsert_customer(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: CustomerBody, db: Db
+    request: Request, environment: EnvironmentPath, ctx: Env, change: ParsedCustomer, db: Db
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
-    # Checked before the write transaction: it holds SQLite's one write lock.
-    change = parse_valid_customer(
-        body,
-        today=today_in_oslo(),
-        strict=ctx.strict_validation,
-        synthetic_ok=ctx.environment == "test",
-    )
     actor = actor_for(request, ctx)
     # The write is the whole transaction: rolling it back does what a savepoint would.
     [outcome] = write_transaction(
@@ -106,13 +110,9 @@ def get_customer(
     responses=WRITE_ERRORS,
 )
 def lookup_customers(
-    environment: EnvironmentPath, ctx: Env, body: CustomerLookupBody, db: Db
+    environment: EnvironmentPath, ctx: Env, wanted: ParsedLookup, db: Db
 ) -> JSONResponse:
     """Answers the customers found, in the order asked, and the numbers not found (no 404)."""
-    issues = Issues()
-    wanted = read_model(CustomerLookupIn, body, issues)
-    if wanted is None or issues.errors:
-        raise InvalidBody("The lookup was not read; see errors.", errors=issues.errors)
     with db.read() as session:
         items, missing = service.lookup_customers(session, ctx.instance_id, wanted.Numbers)
     return JSONResponse({"items": items, "missing": missing})
@@ -138,23 +138,18 @@ def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> JSONResp
     responses=READ_ERRORS,
 )
 def delete_customer(
-    request: Request, environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db
-) -> JSONResponse:
+    request: Request,
+    environment: EnvironmentPath,
+    number: CustomerKey,
+    ctx: Env,
+    db: Db,
+    tasks: BackgroundTasks,
+) -> DeletedOut:
     with db.write() as session:
         service.delete_customer(session, actor_for(request, ctx), number)
     # Once answered: the erased rows are purged from the storage (core/db.py).
-    tasks = BackgroundTasks()
     tasks.add_task(db.purge_erased, service.ERASURE_TABLES)
-    return JSONResponse({"result": "deleted"}, background=tasks)
-
-
-class CustomerKeyOut(BaseModel):
-    Number: str
-
-
-class CustomerKeysOut(BaseModel):
-    items: list[CustomerKeyOut]
-    next: str | None
+    return DeletedOut(result="deleted")
 
 
 @customer_router.get(
@@ -171,12 +166,9 @@ def list_customer_numbers(
     db: Db,
     after: PageAfter = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
-) -> JSONResponse:
+) -> CustomerKeysOut:
     with db.read() as session:
-        items, next_after = service.list_customer_numbers(
-            session, ctx.instance_id, after=after, limit=limit
-        )
-    return JSONResponse({"items": items, "next": next_after})
+        return service.list_customer_numbers(session, ctx.instance_id, after=after, limit=limit)
 
 
 @history_router.get(

@@ -25,7 +25,7 @@ from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
 from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers import repository as repo
-from tilsyn.customers.views import customer_view
+from tilsyn.customers.views import CustomerKeyOut, CustomerKeysOut, customer_view
 from tilsyn.history.service import erase_entity
 
 _NO_CUSTOMER = "No customer with that number in this instance."
@@ -187,7 +187,7 @@ _NUMBERS_LISTING = "customer-numbers"
 
 def list_customer_numbers(
     session: Session, instance_id: int, *, after: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> CustomerKeysOut:
     """One keyset page of the instance's customer numbers; ``next`` is the ``after`` of the
     following page, ``None`` on the last one.
 
@@ -206,7 +206,9 @@ def list_customer_numbers(
             )
     keys = repo.key_page(session, instance_id, after=cursor, limit=limit + 1)
     numbers = numbers_for(session, instance_id, keys[:limit])
-    items = [{"Number": numbers.get(key, key)} for key in keys[:limit]]
+    items = [CustomerKeyOut(Number=numbers.get(key, key)) for key in keys[:limit]]
     if len(keys) <= limit:
-        return items, None
-    return items, vault.seal_cursor(instance_id, _NUMBERS_LISTING, keys[limit - 1])
+        return CustomerKeysOut(items=items, next=None)
+    return CustomerKeysOut(
+        items=items, next=vault.seal_cursor(instance_id, _NUMBERS_LISTING, keys[limit - 1])
+    )

@@ -27,6 +27,15 @@ class CustomerOut(BaseModel):
     AcceptElectronicCommunication: bool | None
 
 
+class CustomerKeyOut(BaseModel):
+    Number: str
+
+
+class CustomerKeysOut(BaseModel):
+    items: list[CustomerKeyOut]
+    next: str | None
+
+
 class CustomerLookupOut(BaseModel):
     items: list[CustomerOut]
     missing: list[str] = Field(description="Numbers sent that this instance has no customer for")

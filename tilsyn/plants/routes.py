@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.answers import DeletedOut, IssueOut
-from tilsyn.contract.bodies import read_model
-from tilsyn.contract.errors import InvalidBody
-from tilsyn.contract.plants.parse import parse_valid_plant
+from tilsyn.contract.plants.parse import (
+    BuiltByChange,
+    PlantChange,
+    parse_built_by,
+    parse_valid_plant,
+)
 from tilsyn.contract.plants.schemas import (
     BuiltByIn,
     PlantIn,
@@ -19,15 +22,22 @@ from tilsyn.contract.plants.schemas import (
     PlantLookupOut,
     PlantOut,
 )
-from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import today_in_oslo
-from tilsyn.core.edge import JsonObject, tolerant_body
+from tilsyn.core.edge import JsonObject, Today, model_body, tolerant_body
 from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
-from tilsyn.instances.http import AnyEnvKey, Env, EnvironmentPath, KeyPath, actor_for, not_found
+from tilsyn.instances.http import (
+    AnyEnvKey,
+    Env,
+    EnvironmentPath,
+    KeyPath,
+    actor_for,
+    not_found,
+)
 from tilsyn.plants import history, service
+from tilsyn.plants.views import PlantKeysOut
 
 router = APIRouter(tags=["plants"])
 history_router = APIRouter(tags=["history"])
@@ -44,7 +54,29 @@ PlantKey = Annotated[
 ]
 PlantBody = Annotated[JsonObject, tolerant_body(PlantIn)]
 BuiltByBody = Annotated[JsonObject, tolerant_body(BuiltByIn)]
-PlantLookupBody = Annotated[JsonObject, tolerant_body(PlantLookupIn)]
+
+
+async def plant_change(body: PlantBody, ctx: Env, today: Today) -> PlantChange:
+    """The body as the domain's typed change under the instance's policy (warnings included);
+    InvalidBody, a 422 naming the fields, when it cannot be stored. Async, and before the
+    write transaction: it holds SQLite's one write lock."""
+    return parse_valid_plant(
+        body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
+    )
+
+
+async def built_by_change(body: BuiltByBody, ctx: Env, today: Today) -> BuiltByChange:
+    """A builder registration as the domain's typed change, under the instance's policy."""
+    return parse_built_by(
+        body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
+    )
+
+
+ParsedPlant = Annotated[PlantChange, Depends(plant_change)]
+ParsedBuiltBy = Annotated[BuiltByChange, Depends(built_by_change)]
+ParsedLookup = Annotated[
+    PlantLookupIn, model_body(PlantLookupIn, "The lookup was not read; see errors.")
+]
 
 
 class PlantUpsertOut(BaseModel):
@@ -61,14 +93,14 @@ class PlantUpsertOut(BaseModel):
     responses=WRITE_ERRORS,
 )
 def upsert_plant(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: PlantBody, db: Db
+    request: Request,
+    environment: EnvironmentPath,
+    ctx: Env,
+    change: ParsedPlant,
+    today: Today,
+    db: Db,
 ) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
-    today = today_in_oslo()
-    # Checked before the write transaction: it holds SQLite's one write lock.
-    change = parse_valid_plant(
-        body, today=today, strict=ctx.strict_validation, synthetic_ok=ctx.environment == "test"
-    )
     outcome = service.upsert_plant_in_own_transaction(
         db, actor_for(request, ctx), change, today=today
     )
@@ -84,17 +116,15 @@ def upsert_plant(
     responses={**WRITE_ERRORS, 404: READ_ERRORS[404]},
 )
 def register_built_by(
-    request: Request, environment: EnvironmentPath, ctx: Env, body: BuiltByBody, db: Db
+    request: Request,
+    environment: EnvironmentPath,
+    ctx: Env,
+    change: ParsedBuiltBy,
+    today: Today,
+    db: Db,
 ) -> JSONResponse:
     with db.write() as session:
-        outcome = service.register_built_by(
-            session,
-            actor_for(request, ctx),
-            body,
-            today=today_in_oslo(),
-            strict=ctx.strict_validation,
-            synthetic_ok=ctx.environment == "test",
-        )
+        outcome = service.register_built_by(session, actor_for(request, ctx), change, today=today)
     observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 
@@ -126,13 +156,9 @@ def get_plant(
     responses=WRITE_ERRORS,
 )
 def lookup_plants(
-    environment: EnvironmentPath, ctx: Env, body: PlantLookupBody, db: Db
+    environment: EnvironmentPath, ctx: Env, wanted: ParsedLookup, db: Db
 ) -> JSONResponse:
     """Answers the plants found, in the order asked, and the ids not found (no 404)."""
-    issues = Issues()
-    wanted = read_model(PlantLookupIn, body, issues)
-    if wanted is None or issues.errors:
-        raise InvalidBody("The lookup was not read; see errors.", errors=issues.errors)
     with db.read() as session:
         items, missing = service.lookup_plants(
             session, ctx.instance_id, wanted.meteringPointIds, today=today_in_oslo()
@@ -163,20 +189,10 @@ def get_plant_legacy(meteringPointId: PlantKey, ctx: AnyEnvKey, db: Db) -> JSONR
 )
 def delete_plant(
     request: Request, environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
-) -> JSONResponse:
+) -> DeletedOut:
     with db.write() as session:
         service.delete_plant(session, actor_for(request, ctx), meteringPointId)
-    return JSONResponse({"result": "deleted"})
-
-
-class PlantKeyOut(BaseModel):
-    meteringPointId: str
-    status: str | None
-
-
-class PlantKeysOut(BaseModel):
-    items: list[PlantKeyOut]
-    next: str | None
+    return DeletedOut(result="deleted")
 
 
 @router.get(
@@ -192,12 +208,9 @@ def list_plant_ids(
     db: Db,
     after: PageAfter = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_KEYS_PAGE)] = 1000,
-) -> JSONResponse:
+) -> PlantKeysOut:
     with db.read() as session:
-        items, next_after = service.list_plant_keys(
-            session, ctx.instance_id, after=after, limit=limit
-        )
-    return JSONResponse({"items": items, "next": next_after})
+        return service.list_plant_keys(session, ctx.instance_id, after=after, limit=limit)
 
 
 @history_router.get(

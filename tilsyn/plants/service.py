@@ -22,7 +22,7 @@ from tilsyn.contract.plants.merge import (
     extension_label,
     merge_plant,
 )
-from tilsyn.contract.plants.parse import BuiltByChange, PlantChange, parse_built_by
+from tilsyn.contract.plants.parse import BuiltByChange, PlantChange
 from tilsyn.contract.time import utc_now
 from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
 from tilsyn.core.db import Database
@@ -34,7 +34,7 @@ from tilsyn.hierarchy.service import upsert_chains
 from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, apply_customer_change
 from tilsyn.plants.repository import LockedPlant
-from tilsyn.plants.views import periods_wire, plant_view
+from tilsyn.plants.views import PlantKeyOut, PlantKeysOut, periods_wire, plant_view
 from tilsyn.rules.service import derived_audit, rules_for, warn_if_uncovered
 
 MAX_LOOKUP = 1000
@@ -308,15 +308,15 @@ def lookup_plants(
 
 def list_plant_keys(
     session: Session, instance_id: int, *, after: str | None, limit: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> PlantKeysOut:
     """One keyset page of the instance's metering point ids (with status), in id order.
 
     For clients that reconcile a full export against the registry; ``next`` is the ``after``
     of the following page, ``None`` on the last one.
     """
     rows = repository.plant_keys(session, instance_id, after=after, limit=limit + 1)
-    items = [{"meteringPointId": mpid, "status": status} for mpid, status in rows[:limit]]
-    return items, items[-1]["meteringPointId"] if len(rows) > limit else None
+    items = [PlantKeyOut(meteringPointId=mpid, status=status) for mpid, status in rows[:limit]]
+    return PlantKeysOut(items=items, next=items[-1].meteringPointId if len(rows) > limit else None)
 
 
 def history_state(session: Session, plant: Plant) -> dict[str, Any]:
@@ -341,14 +341,11 @@ def history_state(session: Session, plant: Plant) -> dict[str, Any]:
 def register_built_by(
     session: Session,
     actor: Actor,
-    data: dict[str, Any],
+    change: BuiltByChange,
     *,
     today: date,
-    strict: bool = False,
-    synthetic_ok: bool = False,
 ) -> Outcome:
     """Who built a plant, or an extension of it (idempotent per plant, name and year)."""
-    change = parse_built_by(data, today=today, strict=strict, synthetic_ok=synthetic_ok)
     plant = repository.lock_plant(session, actor.instance_id, change.metering_point_id)
     if plant is None:
         raise NotFound(_NO_PLANT)

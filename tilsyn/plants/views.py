@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tilsyn.contract.plants.merge import address_view, consumption_code_out
@@ -13,6 +14,16 @@ from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.repository import Extension, PlantFields
 from tilsyn.rules.service import RuleIndex, audit_info, derived_audit
+
+
+class PlantKeyOut(BaseModel):
+    meteringPointId: str
+    status: str | None
+
+
+class PlantKeysOut(BaseModel):
+    items: list[PlantKeyOut]
+    next: str | None
 
 
 def periods_wire(periods: list[Period]) -> list[dict[str, Any]]:
