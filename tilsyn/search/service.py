@@ -12,13 +12,14 @@ reads both databases' query plans to hold that).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Exists,
     Select,
     and_,
     case,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     func,
     intersect,
     literal,
+    or_,
     select,
     union,
 )
@@ -93,7 +95,9 @@ def search_plants(
 def search_where(session: Session, instance_id: int, search: PlantSearch, *, today: date) -> Where:
     """What :func:`search_plants` asks of the plants (:class:`PlantSearch` says what)."""
     # Driving sets are served by an index and read first; checks are tested on what they find.
-    driving: list[Select[Any]] = _word_matches(instance_id, search.q, today)
+    # The words of q are either (page_keys chooses, by how much each finds).
+    terms = _terms(search.q)
+    driving: list[Select[Any]] = []
     checks: list[ColumnElement[bool]] = []
     if search.postal_code is not None:
         driving.append(_token_refs(instance_id, index.POSTAL_CODE, search.postal_code.strip()))
@@ -111,7 +115,7 @@ def search_where(session: Session, instance_id: int, search: PlantSearch, *, tod
         checks.append(_inspection_area(session, instance_id) == search.inspection_area)
     if search.status is not None:
         checks.append(Plant.status == _status(search.status))
-    return Where(driving, checks, search.due_before)
+    return Where(driving, checks, search.due_before, terms, today)
 
 
 def customer_plants(
@@ -158,29 +162,103 @@ def connection_point_plants(
 # --- Matching ----------------------------------------------------------------------------
 
 
-def _word_matches(instance_id: int, q: str | None, today: date) -> list[Select[Any]]:
-    """Per word of ``q``, the ids of the plants it matches."""
+def _terms(q: str | None) -> list[str]:
+    """The distinct words of ``q`` (at most :data:`MAX_WORDS`)."""
     found = list(dict.fromkeys(words(q)))
     if len(found) > MAX_WORDS:
         raise InvalidRequest(
             f"q may hold at most {MAX_WORDS} words.",
             errors=[Issue("q", "too_many_words", f"has more than {MAX_WORDS} words")],
         )
-    matches = []
-    for word in found:
-        customers = select(Customer.number).where(
-            Customer.id.in_(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+    return found
+
+
+def _word_plants(instance_id: int, word: str) -> list[Select[Any]]:
+    """The plants a word finds on their own side: their words, the elements above them."""
+    return [
+        _token_refs(instance_id, index.PLANT, word, prefix=True),
+        _plants_under(_token_refs(instance_id, index.ELEMENT, word, prefix=True)),
+    ]
+
+
+def _word_customers(instance_id: int, word: str) -> Select[Any]:
+    """The customers (ids) whose name has a word starting with ``word``."""
+    return _token_refs(instance_id, index.CUSTOMER, word, prefix=True)
+
+
+def _plants_of(instance_id: int, customer_ids: Any, today: date) -> Select[Any]:
+    """The plants whose customer in force ``today`` is one of these (ids)."""
+    numbers = select(Customer.number).where(Customer.id.in_(customer_ids))
+    return _periods_in_force(instance_id, numbers, today)
+
+
+def _word_matches(instance_id: int, word: str, today: date) -> CompoundSelect[Any]:
+    """Every plant this word finds: its own side's and its customer's."""
+    return union(
+        *_word_plants(instance_id, word),
+        _plants_of(instance_id, _word_customers(instance_id, word), today),
+    )
+
+
+def _words_matches(instance_id: int, found: Sequence[str], today: date) -> CompoundSelect[Any]:
+    """A superset of the plants that match every one of these words, read from the index.
+
+    A plant matches a word through its own side (its words, its elements') or through its
+    customer's name. So a plant matching all of ``found`` either has a customer whose name
+    has all of them, or is found by one of them on its own side: for common name words
+    ("Kari Nordmann") that is far fewer plants than either word finds.
+    """
+    customers = [_word_customers(instance_id, word) for word in found]
+    both = customers[0] if len(customers) == 1 else intersect(*customers)
+    return union(
+        *(part for word in found for part in _word_plants(instance_id, word)),
+        _plants_of(instance_id, both, today),
+    )
+
+
+def _word_holds(
+    instance_id: int, word: str, today: date, plant_id: Any, connection_point_id: Any
+) -> ColumnElement[bool]:
+    """Whether the plant with these columns matches ``word``: tested plant by plant through
+    the index's ``(kind, ref_id)`` B-tree, a few look-ups, however many plants the word finds.
+    The look-ups go by entity id, which is the instance's already."""
+    low, high = word, prefix_bound(word)
+
+    def has(kind: str, ref_id: Any) -> Exists:
+        token = aliased(SearchToken)
+        return exists().where(
+            token.kind == kind, token.ref_id == ref_id, token.token >= low, token.token < high
         )
-        elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
-        by_element = _plants_under(elements)
-        matches.append(
-            union(
-                _token_refs(instance_id, index.PLANT, word, prefix=True),
-                _periods_in_force(instance_id, customers, today),
-                by_element,
-            ).subquery()
-        )
-    return [select(match.c[0]) for match in matches]
+
+    point, transformer = aliased(GridElement), aliased(GridElement)
+    above_point = has(index.ELEMENT, point.parent_id).where(point.id == connection_point_id)
+    above_transformer = has(index.ELEMENT, transformer.parent_id).where(
+        point.id == connection_point_id, transformer.id == point.parent_id
+    )
+    period, later = aliased(CustomerPeriod), aliased(CustomerPeriod)
+    token = aliased(SearchToken)
+    by_customer = exists().where(
+        period.plant_id == plant_id,
+        period.valid_from <= today,
+        ~exists().where(
+            later.plant_id == period.plant_id,
+            later.valid_from > period.valid_from,
+            later.valid_from <= today,
+        ),
+        Customer.instance_id == instance_id,
+        Customer.number == period.customer_number,
+        token.kind == index.CUSTOMER,
+        token.ref_id == Customer.id,
+        token.token >= low,
+        token.token < high,
+    )
+    return or_(
+        has(index.PLANT, plant_id),
+        has(index.ELEMENT, connection_point_id),
+        above_point,
+        above_transformer,
+        by_customer,
+    )
 
 
 def _token_refs(instance_id: int, kind: str, token: str, *, prefix: bool = False) -> Select[Any]:
@@ -287,16 +365,31 @@ _CONNECTION_POINT = aliased(GridElement, name="connection_point")
 @dataclass(frozen=True)
 class Where:
     """What a listing asks of its plants: ``driving`` sets of plant ids, each index-served
-    (a word's matches, an element's connection points, a customer's periods), and
-    ``checks`` (status, inspection area) tested on the plants those sets find."""
+    (an element's connection points, a postal code's plants, a customer's periods),
+    ``checks`` (status, inspection area) tested on the plants those sets find, and the
+    ``words`` of q (each either drives or is tested: :func:`page_keys` chooses)."""
 
     driving: list[Select[Any]]
     checks: list[ColumnElement[bool]]
     due_before: date | None = None
     """Only the plants due before this day: computed, so tested on each page's candidates."""
+    words: list[str] = field(default_factory=list)
+    today: date | None = None
+    """The day a customer is in force on (for ``words``)."""
 
-    def select(self, instance_id: int, *columns: Any) -> Select[Any]:
-        """These columns of the plants that meet the conditions.
+    def holds(self, instance_id: int, word: str, plant: Any = Plant) -> ColumnElement[bool]:
+        assert self.today is not None
+        return _word_holds(instance_id, word, self.today, plant.id, plant.connection_point_id)
+
+    def select(
+        self,
+        instance_id: int,
+        *columns: Any,
+        found: Select[Any] | CompoundSelect[Any] | None = None,
+        tested: Sequence[str] = (),
+    ) -> Select[Any]:
+        """These columns of the plants that meet the conditions: the plants of ``found``
+        (else of the driving sets) that pass the checks and match each ``tested`` word.
 
         The driving sets are intersected once (INTERSECT: each set is read once, not once
         per plant, which PostgreSQL's estimates of nested sets would otherwise choose) and
@@ -307,40 +400,171 @@ class Where:
         metering_point_id)`` index, which SQLite, planning without statistics, would walk
         in page order testing every plant of the instance against the sets: a scan.
         """
-        if not self.driving:
-            return select(*columns).where(Plant.instance_id == instance_id, *self.checks)
-        found = (self.driving[0] if len(self.driving) == 1 else intersect(*self.driving)).subquery(
-            "found"
-        )
+        tests = [self.holds(instance_id, word) for word in tested]
+        sets = self.driving if found is None else [found]
+        if not sets:
+            return select(*columns).where(Plant.instance_id == instance_id, *self.checks, *tests)
+        driven = (sets[0] if len(sets) == 1 else intersect(*sets)).subquery("found")
         return (
             select(*columns)
-            .select_from(found)
-            .join(Plant, Plant.id == found.c[0])
-            .where(*self.checks)
+            .select_from(driven)
+            .join(Plant, Plant.id == driven.c[0])
+            .where(*self.checks, *tests)
         )
 
 
-def page_query(instance_id: int, where: Where, *, limit: int, after: str | None) -> Select[Any]:
-    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
-    after ``after`` that meet the conditions (tests/test_search_plan.py explains it).
+DRIVE_MAX = 10_000
+"""A word that finds at most this many plants drives its search: they are read from the
+index, tested and sorted. One that finds more (or of which more is not yet known) is tested
+on the plants in page order instead (:func:`page_keys`)."""
+WALK = 2_000
+"""How many plants, in page order, a search of common words tests before it reads the
+candidates of its two rarest words from the index instead."""
 
-    Only the keys: a common word finds thousands of plants, which are sorted before the
-    page is cut, and their documents are read for the page alone (:func:`_details`).
+
+@dataclass(frozen=True)
+class Reading:
+    """How a page statement reads: the plants of ``found`` (else of the driving sets, else
+    all the instance's), each tested for the words ``tested`` (else all), up to ``before``."""
+
+    found: Select[Any] | CompoundSelect[Any] | None = None
+    tested: Sequence[str] | None = None
+    before: str | None = None
+
+
+def page_query(
+    instance_id: int, where: Where, *, limit: int, after: str | None, reading: Reading = Reading()
+) -> Select[Any]:
+    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
+    after ``after`` (and up to ``before``) that meet the conditions, the plants of ``found``
+    (else of the driving sets) tested for the words ``tested`` (else all words).
+
+    Only the keys: the documents are read for the page alone (:func:`_details`).
     """
     query = (
-        where.select(instance_id, Plant.id, Plant.metering_point_id)
+        where.select(
+            instance_id,
+            Plant.id,
+            Plant.metering_point_id,
+            found=reading.found,
+            tested=where.words if reading.tested is None else reading.tested,
+        )
         .order_by(Plant.metering_point_id)
         .limit(limit)
     )
     if after:
         query = query.where(Plant.metering_point_id > after)
+    if reading.before is not None:
+        query = query.where(Plant.metering_point_id <= reading.before)
     return query
+
+
+def walk_end(instance_id: int, after: str | None) -> Select[Any]:
+    """The metering point id :data:`WALK` plants on from ``after``: an index range of that
+    many entries, read in order (none when fewer plants follow)."""
+    query = select(Plant.metering_point_id).where(Plant.instance_id == instance_id)
+    if after:
+        query = query.where(Plant.metering_point_id > after)
+    return query.order_by(Plant.metering_point_id).offset(WALK - 1).limit(1)
+
+
+@dataclass(frozen=True)
+class WordSize:
+    """How many plants a word finds, each count stopping at ``DRIVE_MAX + 1`` ("many"):
+    on their own side (their words, the elements above them: estimated from a sample of
+    the elements when it names many) and through their customers (customers counted)."""
+
+    own: int
+    customers: int
+
+    @property
+    def total(self) -> int:
+        return self.own + self.customers
+
+
+def word_size(session: Session, instance_id: int, word: str) -> WordSize:
+    """What :class:`WordSize` says of ``word``: a few index ranges, each read no further
+    than the cap."""
+    cap = DRIVE_MAX + 1
+
+    def count(query: Select[Any], most: int = cap) -> int:
+        return session.scalar(select(func.count()).select_from(query.limit(most).subquery())) or 0
+
+    own = count(_token_refs(instance_id, index.PLANT, word, prefix=True))
+    customers = count(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    named = count(elements) if own < cap else 0
+    if named:
+        sample = elements.limit(_SAMPLE).subquery()
+        under = count(_plants_under(select(sample.c.ref_id)))
+        own += under if named <= _SAMPLE or under >= cap else under * named // _SAMPLE
+    return WordSize(min(own, cap), customers)
+
+
+_SAMPLE = 20
+"""Elements whose plants are counted when a word names more (the rest estimated from them)."""
+
+
+def _drive_from(sizes: dict[str, WordSize], ordered: Sequence[str]) -> list[str]:
+    """The words whose index entries are cheapest to read the candidates from: the rarest
+    word's, or two words' own sides and the customers whose names have both (which the
+    index reads as two ranges intersected, for a tenth of the plants they find)."""
+    best, cost = [ordered[0]], sizes[ordered[0]].total
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1 :]:
+            a, b = sizes[first], sizes[second]
+            pair = a.own + b.own + (a.customers + b.customers) // 10
+            if pair < cost:
+                best, cost = [first, second], pair
+    return best
+
+
+def page_keys(
+    session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
+) -> list[Any]:
+    """The ``(id, metering point id)`` of up to ``limit`` plants after ``after`` that meet
+    the conditions, in page order, read as each search is cheapest (docs/search.md, "How it
+    stays fast"):
+
+    - filters (postal code, elements, customer) drive, q's words are tested on what they find;
+    - else the rarest word drives when it finds at most :data:`DRIVE_MAX` plants;
+    - else (only common words) the plants are walked in page order, :data:`WALK` at a time,
+      each tested for every word, which fills a page quickly where matches are dense; where
+      they are not, the rest is read from the index as the plants of the two rarest words'
+      own sides and of the customers whose names have both, tested and sorted.
+    """
+
+    def run(query: Select[Any]) -> list[Any]:
+        return list(session.execute(query).all())
+
+    if where.driving or not where.words:
+        return run(page_query(instance_id, where, limit=limit, after=after))
+    assert where.today is not None
+    today = where.today
+    sizes = {word: word_size(session, instance_id, word) for word in where.words}
+    # The rarest first; among the many, longer words are likelier the rarer.
+    ordered = sorted(where.words, key=lambda word: (sizes[word].total, -len(word)))
+    rarest = ordered[0]
+    if sizes[rarest].total <= DRIVE_MAX:
+        found = _word_matches(instance_id, rarest, today)
+        reading = Reading(found, ordered[1:])
+        return run(page_query(instance_id, where, limit=limit, after=after, reading=reading))
+    end = session.scalar(walk_end(instance_id, after))
+    walk = Reading(tested=ordered, before=end)
+    walked = run(page_query(instance_id, where, limit=limit, after=after, reading=walk))
+    if len(walked) >= limit or end is None:
+        return walked
+    found = _words_matches(instance_id, _drive_from(sizes, ordered), today)
+    rest = Reading(found, ordered)
+    return walked + run(
+        page_query(instance_id, where, limit=limit - len(walked), after=end, reading=rest)
+    )
 
 
 def _keys(
     session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
 ) -> list[Any]:
-    return list(session.execute(page_query(instance_id, where, limit=limit, after=after)).all())
+    return page_keys(session, instance_id, where, limit=limit, after=after)
 
 
 def _details(session: Session, keys: Sequence[Any]) -> list[Any]:
