@@ -230,10 +230,21 @@ def _word_holds(
             token.kind == kind, token.ref_id == ref_id, token.token >= low, token.token < high
         )
 
+    # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
+    # of every element the word names (it would, from a join, and read the index whole).
     point, transformer = aliased(GridElement), aliased(GridElement)
-    above_point = has(index.ELEMENT, point.parent_id).where(point.id == connection_point_id)
-    above_transformer = has(index.ELEMENT, transformer.parent_id).where(
-        point.id == connection_point_id, transformer.id == point.parent_id
+    outer = connection_point_id.table
+    above_point = (
+        select(point.parent_id)
+        .where(point.id == connection_point_id)
+        .correlate(outer)
+        .scalar_subquery()
+    )
+    above_transformer = (
+        select(transformer.parent_id)
+        .where(transformer.id == above_point)
+        .correlate(outer)
+        .scalar_subquery()
     )
     period, later = aliased(CustomerPeriod), aliased(CustomerPeriod)
     token = aliased(SearchToken)
@@ -255,8 +266,8 @@ def _word_holds(
     return or_(
         has(index.PLANT, plant_id),
         has(index.ELEMENT, connection_point_id),
-        above_point,
-        above_transformer,
+        has(index.ELEMENT, above_point),
+        has(index.ELEMENT, above_transformer),
         by_customer,
     )
 
@@ -470,7 +481,7 @@ def walk_end(instance_id: int, after: str | None) -> Select[Any]:
 
 @dataclass(frozen=True)
 class WordSize:
-    """How many plants a word finds, each count stopping at ``DRIVE_MAX + 1`` ("many"):
+    """How many plants a word finds, each count stopping at ``COUNTED + 1`` ("many"):
     on their own side (their words, the elements above them: estimated from a sample of
     the elements when it names many) and through their customers (customers counted)."""
 
@@ -485,7 +496,7 @@ class WordSize:
 def word_size(session: Session, instance_id: int, word: str) -> WordSize:
     """What :class:`WordSize` says of ``word``: a few index ranges, each read no further
     than the cap."""
-    cap = DRIVE_MAX + 1
+    cap = COUNTED + 1
 
     def count(query: Select[Any], most: int = cap) -> int:
         return session.scalar(select(func.count()).select_from(query.limit(most).subquery())) or 0
@@ -502,6 +513,40 @@ def word_size(session: Session, instance_id: int, word: str) -> WordSize:
 
 
 _SAMPLE = 20
+COUNTED = 50_000
+"""Word sizes are counted up to this: beyond it a word is tested plant by plant."""
+
+
+def _tests(
+    instance_id: int, where: Where, tested: Sequence[str], sizes: dict[str, WordSize], most: int
+) -> list[ColumnElement[bool]]:
+    """How each word of ``tested`` is tested on at most ``most`` candidates: a word that finds
+    fewer plants than a few look-ups per candidate would cost is read whole from the index
+    once (each database keeps it as a hashed or sorted set and probes it); a common word is
+    looked up plant by plant (:func:`_word_holds`)."""
+    assert where.today is not None
+    return [
+        _word_in(instance_id, word, where.today)
+        if sizes[word].total <= min(COUNTED, most * _LOOKUPS)
+        else where.holds(instance_id, word)
+        for word in tested
+    ]
+
+
+_LOOKUPS = 5
+"""Index entries a set costs to read against the look-ups a plant-by-plant test costs."""
+
+
+def _word_in(instance_id: int, word: str, today: date) -> ColumnElement[bool]:
+    """Whether a plant matches ``word``, as membership in the sets the word finds."""
+    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    return or_(
+        Plant.id.in_(_token_refs(instance_id, index.PLANT, word, prefix=True)),
+        Plant.connection_point_id.in_(_connection_points_under(elements)),
+        Plant.id.in_(_plants_of(instance_id, _word_customers(instance_id, word), today)),
+    )
+
+
 """Elements whose plants are counted when a word names more (the rest estimated from them)."""
 
 
@@ -537,8 +582,12 @@ def page_keys(
     def run(query: Select[Any]) -> list[Any]:
         return list(session.execute(query).all())
 
-    if where.driving or not where.words:
+    if not where.words:
         return run(page_query(instance_id, where, limit=limit, after=after))
+    if where.driving:
+        found = where.driving[0] if len(where.driving) == 1 else intersect(*where.driving)
+        tests = [where.holds(instance_id, word) for word in where.words]
+        return _in_order(session, where, found, tests, limit=limit, after=after)
     assert where.today is not None
     today = where.today
     sizes = {word: word_size(session, instance_id, word) for word in where.words}
@@ -547,18 +596,63 @@ def page_keys(
     rarest = ordered[0]
     if sizes[rarest].total <= DRIVE_MAX:
         found = _word_matches(instance_id, rarest, today)
-        reading = Reading(found, ordered[1:])
-        return run(page_query(instance_id, where, limit=limit, after=after, reading=reading))
+        tests = _tests(instance_id, where, ordered[1:], sizes, sizes[rarest].total)
+        return _in_order(session, where, found, tests, limit=limit, after=after)
     end = session.scalar(walk_end(instance_id, after))
     walk = Reading(tested=ordered, before=end)
     walked = run(page_query(instance_id, where, limit=limit, after=after, reading=walk))
     if len(walked) >= limit or end is None:
         return walked
     found = _words_matches(instance_id, _drive_from(sizes, ordered), today)
-    rest = Reading(found, ordered)
-    return walked + run(
-        page_query(instance_id, where, limit=limit - len(walked), after=end, reading=rest)
-    )
+    tests = _tests(instance_id, where, ordered, sizes, CANDIDATES)
+    return walked + _in_order(session, where, found, tests, limit=limit - len(walked), after=end)
+
+
+CANDIDATES = 2_000
+"""How many candidates, in page order, a driven search reads from the index at first."""
+
+
+def _in_order(
+    session: Session,
+    where: Where,
+    found: Select[Any] | CompoundSelect[Any],
+    tests: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """The first ``limit`` plants of ``found`` after ``after`` that pass the checks and
+    ``tests`` (words of q).
+
+    The candidates' keys are read in page order first, :data:`CANDIDATES` at a time (the
+    sort costs a key per candidate), and the words tested on them a chunk at a time, so a
+    page costs the candidates it tests, not all that ``found`` holds.
+    """
+    if not tests and not where.checks:
+        keys = Reading(found, ())
+        return list(session.execute(page_query(0, where, limit=limit, after=after, reading=keys)))
+    kept: list[Any] = []
+    cursor, batch = after, CANDIDATES
+    while True:
+        candidates = list(
+            session.execute(
+                page_query(0, Where([], []), limit=batch, after=cursor, reading=Reading(found, ()))
+            )
+        )
+        start, size = 0, 2 * limit
+        while start < len(candidates) and len(kept) < limit:
+            ids = [row[0] for row in candidates[start : start + size]]
+            query = (
+                select(Plant.id, Plant.metering_point_id)
+                .where(Plant.id.in_(ids), *where.checks, *tests)
+                .order_by(Plant.metering_point_id)
+                .limit(limit - len(kept))
+            )
+            kept += session.execute(query).all()
+            start, size = start + size, size * 4
+        if len(kept) >= limit or len(candidates) < batch:
+            return kept
+        cursor, batch = candidates[-1][1], batch * 4
 
 
 def _keys(
