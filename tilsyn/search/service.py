@@ -200,20 +200,25 @@ def _word_matches(instance_id: int, word: str, today: date) -> CompoundSelect[An
     )
 
 
-def _words_matches(instance_id: int, found: Sequence[str], today: date) -> CompoundSelect[Any]:
-    """A superset of the plants that match every one of these words, read from the index.
+def _both_sides(
+    session: Session, instance_id: int, pair: Sequence[str], today: date
+) -> tuple[Select[Any], CompoundSelect[Any]]:
+    """The plants that match both words of ``pair``, split in two sets read from the index.
 
     A plant matches a word through its own side (its words, its elements') or through its
-    customer's name. So a plant matching all of ``found`` either has a customer whose name
-    has all of them, or is found by one of them on its own side: for common name words
-    ("Kari Nordmann") that is far fewer plants than either word finds.
+    customer's name. So a plant matching both either has a customer whose name has both
+    (the first set: they match both words, by construction), or is found by one of them on
+    its own side (the second set, a superset to be tested): for common name words ("Kari
+    Nordmann") that is far fewer plants than either word finds. Those customers are read
+    first (two ranges of the index intersected) and, when few, handed on as ids: PostgreSQL,
+    guessing their number from the ranges, would otherwise read every customer to join them.
     """
-    customers = [_word_customers(instance_id, word) for word in found]
-    both = customers[0] if len(customers) == 1 else intersect(*customers)
-    return union(
-        *(part for word in found for part in _word_plants(instance_id, word)),
-        _plants_of(instance_id, both, today),
-    )
+    both: Any = intersect(*(_word_customers(instance_id, word) for word in pair))
+    ids = list(session.scalars(select(both.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(ids) <= DRIVE_MAX:
+        both = ids
+    own = union(*(part for word in pair for part in _word_plants(instance_id, word)))
+    return _plants_of(instance_id, both, today), own
 
 
 def _word_holds(
@@ -513,7 +518,7 @@ def word_size(session: Session, instance_id: int, word: str) -> WordSize:
 
 
 _SAMPLE = 20
-COUNTED = 50_000
+COUNTED = 20_000
 """Word sizes are counted up to this: beyond it a word is tested plant by plant."""
 
 
@@ -527,14 +532,15 @@ def _tests(
     assert where.today is not None
     return [
         _word_in(instance_id, word, where.today)
-        if sizes[word].total <= min(COUNTED, most * _LOOKUPS)
+        if sizes[word].own + sizes[word].customers * _LOOKUPS <= min(COUNTED, most * _LOOKUPS)
         else where.holds(instance_id, word)
         for word in tested
     ]
 
 
 _LOOKUPS = 5
-"""Index entries a set costs to read against the look-ups a plant-by-plant test costs."""
+"""What a plant-by-plant test costs (index look-ups) against one plant of a set read from
+the index; a customer's plants cost about as many look-ups to read as a set."""
 
 
 def _word_in(instance_id: int, word: str, today: date) -> ColumnElement[bool]:
@@ -550,10 +556,11 @@ def _word_in(instance_id: int, word: str, today: date) -> ColumnElement[bool]:
 """Elements whose plants are counted when a word names more (the rest estimated from them)."""
 
 
-def _drive_from(sizes: dict[str, WordSize], ordered: Sequence[str]) -> list[str]:
-    """The words whose index entries are cheapest to read the candidates from: the rarest
-    word's, or two words' own sides and the customers whose names have both (which the
-    index reads as two ranges intersected, for a tenth of the plants they find)."""
+def _drive_from(sizes: dict[str, WordSize], ordered: Sequence[str]) -> tuple[list[str], int]:
+    """The words whose index entries are cheapest to read the candidates from, and about how
+    many candidates they give: the rarest word's, or two words' own sides and the customers
+    whose names have both (which the index reads as two ranges intersected, guessed at a
+    tenth of the customers either finds)."""
     best, cost = [ordered[0]], sizes[ordered[0]].total
     for i, first in enumerate(ordered):
         for second in ordered[i + 1 :]:
@@ -561,7 +568,7 @@ def _drive_from(sizes: dict[str, WordSize], ordered: Sequence[str]) -> list[str]
             pair = a.own + b.own + (a.customers + b.customers) // 10
             if pair < cost:
                 best, cost = [first, second], pair
-    return best
+    return best, cost
 
 
 def page_keys(
@@ -573,10 +580,13 @@ def page_keys(
 
     - filters (postal code, elements, customer) drive, q's words are tested on what they find;
     - else the rarest word drives when it finds at most :data:`DRIVE_MAX` plants;
-    - else (only common words) the plants are walked in page order, :data:`WALK` at a time,
-      each tested for every word, which fills a page quickly where matches are dense; where
-      they are not, the rest is read from the index as the plants of the two rarest words'
-      own sides and of the customers whose names have both, tested and sorted.
+    - else two words drive when their own sides and the customers whose names have both
+      look as few (:func:`_drive_from`: "Kari Nordmann");
+    - else (only common words) :data:`WALK` plants are walked in page order, each tested for
+      every word, which fills a page quickly where matches are dense; where they are not,
+      the rest is driven as above from the cheapest words.
+
+    Driven candidates are read in page order and tested a chunk at a time (:func:`_in_order`).
     """
 
     def run(query: Select[Any]) -> list[Any]:
@@ -598,14 +608,55 @@ def page_keys(
         found = _word_matches(instance_id, rarest, today)
         tests = _tests(instance_id, where, ordered[1:], sizes, sizes[rarest].total)
         return _in_order(session, where, found, tests, limit=limit, after=after)
+    drive, cost = _drive_from(sizes, ordered)
+    if cost <= DRIVE_MAX:
+        return _driven(session, instance_id, where, (drive, ordered, sizes), limit, after)
     end = session.scalar(walk_end(instance_id, after))
     walk = Reading(tested=ordered, before=end)
     walked = run(page_query(instance_id, where, limit=limit, after=after, reading=walk))
     if len(walked) >= limit or end is None:
         return walked
-    found = _words_matches(instance_id, _drive_from(sizes, ordered), today)
-    tests = _tests(instance_id, where, ordered, sizes, CANDIDATES)
-    return walked + _in_order(session, where, found, tests, limit=limit - len(walked), after=end)
+    rest = _driven(session, instance_id, where, (drive, ordered, sizes), limit - len(walked), end)
+    return walked + rest
+
+
+def _driven(
+    session: Session,
+    instance_id: int,
+    where: Where,
+    words_: tuple[list[str], list[str], dict[str, WordSize]],
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """A page driven from ``drive`` (one word or a pair, :func:`_drive_from`), every word of
+    ``ordered`` tested on what it finds (the pair's customers' plants match the pair)."""
+    drive, ordered, sizes = words_
+    assert where.today is not None
+    if len(drive) == 1:
+        found = _word_matches(instance_id, drive[0], where.today)
+        rest = [word for word in ordered if word != drive[0]]
+        tests = _tests(instance_id, where, rest, sizes, CANDIDATES)
+        return _in_order(session, where, found, tests, limit=limit, after=after)
+    sure, own = _both_sides(session, instance_id, drive, where.today)
+    others = [word for word in ordered if word not in drive]
+    rows = _in_order(
+        session,
+        where,
+        sure,
+        _tests(instance_id, where, others, sizes, CANDIDATES),
+        limit=limit,
+        after=after,
+    )
+    rows += _in_order(
+        session,
+        where,
+        own,
+        _tests(instance_id, where, ordered, sizes, CANDIDATES),
+        limit=limit,
+        after=after,
+    )
+    merged = {row[0]: row for row in rows}
+    return sorted(merged.values(), key=lambda row: row[1])[:limit]
 
 
 CANDIDATES = 2_000
