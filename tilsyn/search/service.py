@@ -3,10 +3,11 @@
 Every listing here is one keyset page in metering point id order, ``next`` being the last id
 of the page (``None`` on the last page). ``q`` is read into words (core/search_text.py); a plant
 matches when every word starts a word of its metering point id, address or postal code, of
-its current customer's name, or of the name of an element above it. Each word is looked up
-as a prefix range of ``search_tokens``' B-tree and joined to the plants from there, so a
-search costs the matches it finds, not the size of the register (tests/test_search_plan.py
-reads both databases' query plans to hold that).
+its current customer's name, or of the name of an element above it. Each word is a prefix
+range of ``search_tokens``' B-tree; the cheapest word (or filter) drives, its plants read in
+page order and the other words tested on them until the page is full (:func:`page_keys`),
+so a search costs what it reads for its page, not the size of the register
+(tests/test_search_plan.py reads both databases' query plans to hold that).
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def _word_matches(instance_id: int, word: str, today: date) -> CompoundSelect[An
 
 def _both_sides(
     session: Session, instance_id: int, pair: Sequence[str], today: date
-) -> tuple[Select[Any], CompoundSelect[Any]]:
+) -> tuple[Select[Any], Any]:
     """The plants that match both words of ``pair``, split in two sets read from the index.
 
     A plant matches a word through its own side (its words, its elements') or through its
@@ -217,7 +218,12 @@ def _both_sides(
     ids = list(session.scalars(select(both.subquery().c[0]).limit(DRIVE_MAX + 1)))
     if len(ids) <= DRIVE_MAX:
         both = ids
-    own = union(*(part for word in pair for part in _word_plants(instance_id, word)))
+    own: Any = union(*(part for word in pair for part in _word_plants(instance_id, word)))
+    # The same for the plants either word finds on its own side (from ranges PostgreSQL
+    # guesses at thousands of rows when they hold none, and joins to every plant by hash).
+    plant_ids = list(session.scalars(select(own.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(plant_ids) <= DRIVE_MAX:
+        own = select(Plant.id).where(Plant.id.in_(plant_ids))
     return _plants_of(instance_id, both, today), own
 
 
