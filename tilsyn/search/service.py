@@ -685,7 +685,7 @@ def _in_order(
     sort costs a key per candidate), and the words tested on them a chunk at a time, so a
     page costs the candidates it tests, not all that ``found`` holds.
     """
-    if not tests and not where.checks:
+    if not tests:  # checks alone (status, inspection area) are columns of the plant read
         keys = Reading(found, ())
         return list(session.execute(page_query(0, where, limit=limit, after=after, reading=keys)))
     kept: list[Any] = []
