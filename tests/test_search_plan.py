@@ -156,3 +156,45 @@ def test_common_words_walk_a_bounded_number_of_plants(
             assert "ORDER BY plants.metering_point_id" in sql, sql
             assert "search_tokens" not in sql or "metering_point_id <=" in sql, sql
     assert walked or database.dialect == "postgresql"  # SQLite's plan names the walk
+
+
+def _all_pages(database: Database, instance_id: int, search: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    after = None
+    while True:
+        with database.read() as session:
+            items, after = service.search_plants(
+                session,
+                instance_id,
+                service.PlantSearch(**search),
+                today=today_in_oslo(),
+                limit=40,
+                after=after,
+            )
+        found += [item["meteringPointId"] for item in items]
+        if after is None:
+            return found
+
+
+def test_every_way_of_reading_finds_the_same_plants(
+    database: Database, register: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walking common words, driving from a pair of name words and testing words as sets or
+    plant by plant find, page after page, what driving from the rarest word finds."""
+    searches = [
+        *COMMON,
+        {"q": f"{synthetic.FIRST_NAMES[3]} {synthetic.LAST_NAMES[5]}"},
+        {"q": "ks 12"},
+        {"q": f"{synthetic.STREETS[17]} 1"},
+        {"q": "Furuvegen", "status": "Inaktivt"},  # a street with inactive plants
+    ]
+    monkeypatch.setattr(service, "DRIVE_MAX", 10**9)
+    monkeypatch.setattr(service, "COUNTED", 10**9)
+    driven = {str(search): _all_pages(database, register, search) for search in searches}
+    assert all(driven.values()), driven
+    monkeypatch.setattr(service, "DRIVE_MAX", 50)
+    monkeypatch.setattr(service, "COUNTED", 500)
+    monkeypatch.setattr(service, "WALK", 100)
+    monkeypatch.setattr(service, "CANDIDATES", 30)
+    for search in searches:
+        assert _all_pages(database, register, search) == driven[str(search)], search
