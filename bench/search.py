@@ -10,7 +10,8 @@ service function, as the API runs them (without HTTP). Prints p50 and p99 per ki
 
 With ``--keep URL`` the register is filled into that database (created if missing) and
 left there; a later run with the same URL skips the fill and only searches. PostgreSQL's
-plan of each search is checked for sequential scans of the plants or the search index.
+plan of each statement a search runs is checked for sequential scans of the plants or the
+search index.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import psycopg
 from common import backend, fresh_database, percentile
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 
 from tilsyn.contract.time import today_in_oslo
@@ -33,7 +34,7 @@ from tilsyn.core.models import Instance, Plant
 from tilsyn.instances.service import create_instance
 from tilsyn.rules.service import seed_default_rules
 from tilsyn.search import synthetic
-from tilsyn.search.service import PlantSearch, page_query, search_plants, search_where
+from tilsyn.search.service import PlantSearch, page_keys, search_plants, search_where
 
 Search = Callable[[int], dict[str, Any]]
 
@@ -87,15 +88,35 @@ def fill(url: str, plants: int) -> tuple[Database, int]:
 
 
 def scanned(database: Database, instance_id: int, arguments: dict[str, Any]) -> str:
-    """'scan' when PostgreSQL's own plan reads the plants or the index whole, else ''."""
+    """'scan' when PostgreSQL's own plan of a statement the search runs reads the plants or
+    the index whole, else 'index' (a walk of the plants in page order is bounded by
+    ``WALK``: an index range, not a scan)."""
     if database.dialect != "postgresql":
         return ""
+    sent: list[Any] = []
+
+    def record(conn: Any, statement: Any, *_: Any) -> None:
+        sent.append(statement)
+
     with database.read() as session:
         where = search_where(session, instance_id, PlantSearch(**arguments), today=today_in_oslo())
-        query = page_query(instance_id, where, limit=51, after=None)
-        sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
-        plan = "\n".join(row[0] for row in session.execute(text("EXPLAIN " + sql)))
-    return "scan" if re.search(r"Seq Scan on (plants|search_tokens)\b", plan) else "index"
+        event.listen(database.engine, "before_execute", record)
+        try:
+            page_keys(session, instance_id, where, limit=51, after=None)
+        finally:
+            event.remove(database.engine, "before_execute", record)
+        bind = session.get_bind()
+        plans = [
+            "\n".join(
+                row[0]
+                for row in session.execute(
+                    text("EXPLAIN " + str(q.compile(bind, compile_kwargs={"literal_binds": True})))
+                )
+            )
+            for q in sent
+        ]
+    found = any(re.search(r"Seq Scan on (plants|search_tokens)\b", plan) for plan in plans)
+    return "scan" if found else "index"
 
 
 def run(database: Database, instance_id: int, plants: int, rounds: int) -> None:

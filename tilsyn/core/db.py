@@ -61,7 +61,9 @@ def create_db_engine(url: str, *, pool_size: int = 8) -> Engine:
         url,
         # No server-side prepared statements: a generic plan made while a table was small (the
         # start of a bulk load, before autovacuum analyzes it) kept scanning it whole as it grew.
-        connect_args={"prepare_threshold": None},
+        # No JIT compilation: a search's plan, costed from a guess at how many plants a word
+        # finds, crossed its threshold and spent 30-50 ms compiling a few index look-ups.
+        connect_args={"prepare_threshold": None, "options": "-c jit=off"},
         pool_size=pool_size,
         max_overflow=2,
         pool_timeout=60,

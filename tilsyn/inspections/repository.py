@@ -68,7 +68,14 @@ def plant_rows(
     on PostgreSQL), in id order."""
     statement = select(*PLANT_COLUMNS).where(owned_by(Plant, instance_id)).order_by(Plant.id)
     if plant_ids is not None:
-        statement = statement.where(Plant.id.in_(list(plant_ids)))
+        # The ids lead and the instance is checked on each: SQLite, planning without
+        # statistics, would otherwise read the instance's plants through an (instance_id, …)
+        # index to find twenty ids (90 ms for a search's page at a million plants).
+        statement = (
+            select(*PLANT_COLUMNS)
+            .where(Plant.id.in_(list(plant_ids)), (Plant.instance_id + 0) == instance_id)
+            .order_by(Plant.id)
+        )
     # On the connection (Core): the ORM's per-row handling would cost more than the read.
     result = session.connection().execute(statement.execution_options(yield_per=STREAM_ROWS))
     yield from result

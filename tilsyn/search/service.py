@@ -3,22 +3,24 @@
 Every listing here is one keyset page in metering point id order, ``next`` being the last id
 of the page (``None`` on the last page). ``q`` is read into words (core/search_text.py); a plant
 matches when every word starts a word of its metering point id, address or postal code, of
-its current customer's name, or of the name of an element above it. Each word is looked up
-as a prefix range of ``search_tokens``' B-tree and joined to the plants from there, so a
-search costs the matches it finds, not the size of the register (tests/test_search_plan.py
-reads both databases' query plans to hold that).
+its current customer's name, or of the name of an element above it. Each word is a prefix
+range of ``search_tokens``' B-tree; the cheapest word (or filter) drives, its plants read in
+page order and the other words tested on them until the page is full (:func:`page_keys`),
+so a search costs what it reads for its page, not the size of the register
+(tests/test_search_plan.py reads both databases' query plans to hold that).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Exists,
     Select,
     and_,
     case,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     func,
     intersect,
     literal,
+    or_,
     select,
     union,
 )
@@ -93,7 +96,9 @@ def search_plants(
 def search_where(session: Session, instance_id: int, search: PlantSearch, *, today: date) -> Where:
     """What :func:`search_plants` asks of the plants (:class:`PlantSearch` says what)."""
     # Driving sets are served by an index and read first; checks are tested on what they find.
-    driving: list[Select[Any]] = _word_matches(instance_id, search.q, today)
+    # The words of q are either (page_keys chooses, by how much each finds).
+    terms = _terms(search.q)
+    driving: list[Select[Any]] = []
     checks: list[ColumnElement[bool]] = []
     if search.postal_code is not None:
         driving.append(_token_refs(instance_id, index.POSTAL_CODE, search.postal_code.strip()))
@@ -111,7 +116,7 @@ def search_where(session: Session, instance_id: int, search: PlantSearch, *, tod
         checks.append(_inspection_area(session, instance_id) == search.inspection_area)
     if search.status is not None:
         checks.append(Plant.status == _status(search.status))
-    return Where(driving, checks, search.due_before)
+    return Where(driving, checks, search.due_before, terms, today)
 
 
 def customer_plants(
@@ -158,29 +163,124 @@ def connection_point_plants(
 # --- Matching ----------------------------------------------------------------------------
 
 
-def _word_matches(instance_id: int, q: str | None, today: date) -> list[Select[Any]]:
-    """Per word of ``q``, the ids of the plants it matches."""
+def _terms(q: str | None) -> list[str]:
+    """The distinct words of ``q`` (at most :data:`MAX_WORDS`)."""
     found = list(dict.fromkeys(words(q)))
     if len(found) > MAX_WORDS:
         raise InvalidRequest(
             f"q may hold at most {MAX_WORDS} words.",
             errors=[Issue("q", "too_many_words", f"has more than {MAX_WORDS} words")],
         )
-    matches = []
-    for word in found:
-        customers = select(Customer.number).where(
-            Customer.id.in_(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+    return found
+
+
+def _word_plants(instance_id: int, word: str) -> list[Select[Any]]:
+    """The plants a word finds on their own side: their words, the elements above them."""
+    return [
+        _token_refs(instance_id, index.PLANT, word, prefix=True),
+        _plants_under(_token_refs(instance_id, index.ELEMENT, word, prefix=True)),
+    ]
+
+
+def _word_customers(instance_id: int, word: str) -> Select[Any]:
+    """The customers (ids) whose name has a word starting with ``word``."""
+    return _token_refs(instance_id, index.CUSTOMER, word, prefix=True)
+
+
+def _plants_of(instance_id: int, customer_ids: Any, today: date) -> Select[Any]:
+    """The plants whose customer in force ``today`` is one of these (ids)."""
+    numbers = select(Customer.number).where(Customer.id.in_(customer_ids))
+    return _periods_in_force(instance_id, numbers, today)
+
+
+def _word_matches(instance_id: int, word: str, today: date) -> CompoundSelect[Any]:
+    """Every plant this word finds: its own side's and its customer's."""
+    return union(
+        *_word_plants(instance_id, word),
+        _plants_of(instance_id, _word_customers(instance_id, word), today),
+    )
+
+
+def _both_sides(
+    session: Session, instance_id: int, pair: Sequence[str], today: date
+) -> tuple[Select[Any], Any]:
+    """The plants that match both words of ``pair``, split in two sets read from the index.
+
+    A plant matches a word through its own side (its words, its elements') or through its
+    customer's name. So a plant matching both either has a customer whose name has both
+    (the first set: they match both words, by construction), or is found by one of them on
+    its own side (the second set, a superset to be tested): for common name words ("Kari
+    Nordmann") that is far fewer plants than either word finds. Those customers are read
+    first (two ranges of the index intersected) and, when few, handed on as ids: PostgreSQL,
+    guessing their number from the ranges, would otherwise read every customer to join them.
+    """
+    both: Any = intersect(*(_word_customers(instance_id, word) for word in pair))
+    ids = list(session.scalars(select(both.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(ids) <= DRIVE_MAX:
+        both = ids
+    own: Any = union(*(part for word in pair for part in _word_plants(instance_id, word)))
+    # The same for the plants either word finds on its own side (from ranges PostgreSQL
+    # guesses at thousands of rows when they hold none, and joins to every plant by hash).
+    plant_ids = list(session.scalars(select(own.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(plant_ids) <= DRIVE_MAX:
+        own = select(Plant.id).where(Plant.id.in_(plant_ids))
+    return _plants_of(instance_id, both, today), own
+
+
+def _word_holds(
+    instance_id: int, word: str, today: date, plant_id: Any, connection_point_id: Any
+) -> ColumnElement[bool]:
+    """Whether the plant with these columns matches ``word``: tested plant by plant through
+    the index's ``(kind, ref_id)`` B-tree, a few look-ups, however many plants the word finds.
+    The look-ups go by entity id, which is the instance's already."""
+    low, high = word, prefix_bound(word)
+
+    def has(kind: str, ref_id: Any) -> Exists:
+        token = aliased(SearchToken)
+        return exists().where(
+            token.kind == kind, token.ref_id == ref_id, token.token >= low, token.token < high
         )
-        elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
-        by_element = _plants_under(elements)
-        matches.append(
-            union(
-                _token_refs(instance_id, index.PLANT, word, prefix=True),
-                _periods_in_force(instance_id, customers, today),
-                by_element,
-            ).subquery()
-        )
-    return [select(match.c[0]) for match in matches]
+
+    # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
+    # of every element the word names (it would, from a join, and read the index whole).
+    point, transformer = aliased(GridElement), aliased(GridElement)
+    outer = connection_point_id.table
+    above_point = (
+        select(point.parent_id)
+        .where(point.id == connection_point_id)
+        .correlate(outer)
+        .scalar_subquery()
+    )
+    above_transformer = (
+        select(transformer.parent_id)
+        .where(transformer.id == above_point)
+        .correlate(outer)
+        .scalar_subquery()
+    )
+    period, later = aliased(CustomerPeriod), aliased(CustomerPeriod)
+    token = aliased(SearchToken)
+    by_customer = exists().where(
+        period.plant_id == plant_id,
+        period.valid_from <= today,
+        ~exists().where(
+            later.plant_id == period.plant_id,
+            later.valid_from > period.valid_from,
+            later.valid_from <= today,
+        ),
+        Customer.instance_id == instance_id,
+        Customer.number == period.customer_number,
+        token.kind == index.CUSTOMER,
+        token.ref_id == Customer.id,
+        token.token >= low,
+        token.token < high,
+    )
+    return or_(
+        has(index.PLANT, plant_id),
+        has(index.ELEMENT, connection_point_id),
+        has(index.ELEMENT, above_point),
+        has(index.ELEMENT, above_transformer),
+        by_customer,
+    )
 
 
 def _token_refs(instance_id: int, kind: str, token: str, *, prefix: bool = False) -> Select[Any]:
@@ -287,16 +387,31 @@ _CONNECTION_POINT = aliased(GridElement, name="connection_point")
 @dataclass(frozen=True)
 class Where:
     """What a listing asks of its plants: ``driving`` sets of plant ids, each index-served
-    (a word's matches, an element's connection points, a customer's periods), and
-    ``checks`` (status, inspection area) tested on the plants those sets find."""
+    (an element's connection points, a postal code's plants, a customer's periods),
+    ``checks`` (status, inspection area) tested on the plants those sets find, and the
+    ``words`` of q (each either drives or is tested: :func:`page_keys` chooses)."""
 
     driving: list[Select[Any]]
     checks: list[ColumnElement[bool]]
     due_before: date | None = None
     """Only the plants due before this day: computed, so tested on each page's candidates."""
+    words: list[str] = field(default_factory=list)
+    today: date | None = None
+    """The day a customer is in force on (for ``words``)."""
 
-    def select(self, instance_id: int, *columns: Any) -> Select[Any]:
-        """These columns of the plants that meet the conditions.
+    def holds(self, instance_id: int, word: str, plant: Any = Plant) -> ColumnElement[bool]:
+        assert self.today is not None
+        return _word_holds(instance_id, word, self.today, plant.id, plant.connection_point_id)
+
+    def select(
+        self,
+        instance_id: int,
+        *columns: Any,
+        found: Select[Any] | CompoundSelect[Any] | None = None,
+        tested: Sequence[str] = (),
+    ) -> Select[Any]:
+        """These columns of the plants that meet the conditions: the plants of ``found``
+        (else of the driving sets) that pass the checks and match each ``tested`` word.
 
         The driving sets are intersected once (INTERSECT: each set is read once, not once
         per plant, which PostgreSQL's estimates of nested sets would otherwise choose) and
@@ -307,40 +422,300 @@ class Where:
         metering_point_id)`` index, which SQLite, planning without statistics, would walk
         in page order testing every plant of the instance against the sets: a scan.
         """
-        if not self.driving:
-            return select(*columns).where(Plant.instance_id == instance_id, *self.checks)
-        found = (self.driving[0] if len(self.driving) == 1 else intersect(*self.driving)).subquery(
-            "found"
-        )
+        tests = [self.holds(instance_id, word) for word in tested]
+        sets = self.driving if found is None else [found]
+        if not sets:
+            return select(*columns).where(Plant.instance_id == instance_id, *self.checks, *tests)
+        driven = (sets[0] if len(sets) == 1 else intersect(*sets)).subquery("found")
         return (
             select(*columns)
-            .select_from(found)
-            .join(Plant, Plant.id == found.c[0])
-            .where(*self.checks)
+            .select_from(driven)
+            .join(Plant, Plant.id == driven.c[0])
+            .where(*self.checks, *tests)
         )
 
 
-def page_query(instance_id: int, where: Where, *, limit: int, after: str | None) -> Select[Any]:
-    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
-    after ``after`` that meet the conditions (tests/test_search_plan.py explains it).
+DRIVE_MAX = 10_000
+"""A word that finds at most this many plants drives its search: they are read from the
+index, tested and sorted. One that finds more (or of which more is not yet known) is tested
+on the plants in page order instead (:func:`page_keys`)."""
+WALK = 2_000
+"""How many plants, in page order, a search of common words tests before it reads the
+candidates of its two rarest words from the index instead."""
 
-    Only the keys: a common word finds thousands of plants, which are sorted before the
-    page is cut, and their documents are read for the page alone (:func:`_details`).
+
+@dataclass(frozen=True)
+class Reading:
+    """How a page statement reads: the plants of ``found`` (else of the driving sets, else
+    all the instance's), each tested for the words ``tested`` (else all), up to ``before``."""
+
+    found: Select[Any] | CompoundSelect[Any] | None = None
+    tested: Sequence[str] | None = None
+    before: str | None = None
+
+
+def page_query(
+    instance_id: int, where: Where, *, limit: int, after: str | None, reading: Reading = Reading()
+) -> Select[Any]:
+    """The statement of one page: the ids and metering point ids of up to ``limit`` plants
+    after ``after`` (and up to ``before``) that meet the conditions, the plants of ``found``
+    (else of the driving sets) tested for the words ``tested`` (else all words).
+
+    Only the keys: the documents are read for the page alone (:func:`_details`).
     """
     query = (
-        where.select(instance_id, Plant.id, Plant.metering_point_id)
+        where.select(
+            instance_id,
+            Plant.id,
+            Plant.metering_point_id,
+            found=reading.found,
+            tested=where.words if reading.tested is None else reading.tested,
+        )
         .order_by(Plant.metering_point_id)
         .limit(limit)
     )
     if after:
         query = query.where(Plant.metering_point_id > after)
+    if reading.before is not None:
+        query = query.where(Plant.metering_point_id <= reading.before)
     return query
+
+
+def walk_end(instance_id: int, after: str | None) -> Select[Any]:
+    """The metering point id :data:`WALK` plants on from ``after``: an index range of that
+    many entries, read in order (none when fewer plants follow)."""
+    query = select(Plant.metering_point_id).where(Plant.instance_id == instance_id)
+    if after:
+        query = query.where(Plant.metering_point_id > after)
+    return query.order_by(Plant.metering_point_id).offset(WALK - 1).limit(1)
+
+
+@dataclass(frozen=True)
+class WordSize:
+    """How many plants a word finds, each count stopping at ``COUNTED + 1`` ("many"):
+    on their own side (their words, the elements above them: estimated from a sample of
+    the elements when it names many) and through their customers (customers counted)."""
+
+    own: int
+    customers: int
+
+    @property
+    def total(self) -> int:
+        return self.own + self.customers
+
+
+def word_size(session: Session, instance_id: int, word: str) -> WordSize:
+    """What :class:`WordSize` says of ``word``: a few index ranges, each read no further
+    than the cap."""
+    cap = COUNTED + 1
+
+    def count(query: Select[Any], most: int = cap) -> int:
+        return session.scalar(select(func.count()).select_from(query.limit(most).subquery())) or 0
+
+    own = count(_token_refs(instance_id, index.PLANT, word, prefix=True))
+    customers = count(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    named = count(elements) if own < cap else 0
+    if named:
+        sample = elements.limit(_SAMPLE).subquery()
+        under = count(_plants_under(select(sample.c.ref_id)))
+        own += under if named <= _SAMPLE or under >= cap else under * named // _SAMPLE
+    return WordSize(min(own, cap), customers)
+
+
+_SAMPLE = 20
+COUNTED = 20_000
+"""Word sizes are counted up to this: beyond it a word is tested plant by plant."""
+
+
+def _tests(
+    instance_id: int, where: Where, tested: Sequence[str], sizes: dict[str, WordSize], most: int
+) -> list[ColumnElement[bool]]:
+    """How each word of ``tested`` is tested on at most ``most`` candidates: a word that finds
+    fewer plants than a few look-ups per candidate would cost is read whole from the index
+    once (each database keeps it as a hashed or sorted set and probes it); a common word is
+    looked up plant by plant (:func:`_word_holds`)."""
+    assert where.today is not None
+    return [
+        _word_in(instance_id, word, where.today)
+        if sizes[word].own + sizes[word].customers * _LOOKUPS <= min(COUNTED, most * _LOOKUPS)
+        else where.holds(instance_id, word)
+        for word in tested
+    ]
+
+
+_LOOKUPS = 5
+"""What a plant-by-plant test costs (index look-ups) against one plant of a set read from
+the index; a customer's plants cost about as many look-ups to read as a set."""
+
+
+def _word_in(instance_id: int, word: str, today: date) -> ColumnElement[bool]:
+    """Whether a plant matches ``word``, as membership in the sets the word finds."""
+    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    return or_(
+        Plant.id.in_(_token_refs(instance_id, index.PLANT, word, prefix=True)),
+        Plant.connection_point_id.in_(_connection_points_under(elements)),
+        Plant.id.in_(_plants_of(instance_id, _word_customers(instance_id, word), today)),
+    )
+
+
+"""Elements whose plants are counted when a word names more (the rest estimated from them)."""
+
+
+def _drive_from(sizes: dict[str, WordSize], ordered: Sequence[str]) -> tuple[list[str], int]:
+    """The words whose index entries are cheapest to read the candidates from, and about how
+    many candidates they give: the rarest word's, or two words' own sides and the customers
+    whose names have both (which the index reads as two ranges intersected, guessed at a
+    tenth of the customers either finds)."""
+    best, cost = [ordered[0]], sizes[ordered[0]].total
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1 :]:
+            a, b = sizes[first], sizes[second]
+            pair = a.own + b.own + (a.customers + b.customers) // 10
+            if pair < cost:
+                best, cost = [first, second], pair
+    return best, cost
+
+
+def page_keys(
+    session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
+) -> list[Any]:
+    """The ``(id, metering point id)`` of up to ``limit`` plants after ``after`` that meet
+    the conditions, in page order, read as each search is cheapest (docs/search.md, "How it
+    stays fast"):
+
+    - filters (postal code, elements, customer) drive, q's words are tested on what they find;
+    - else the rarest word drives when it finds at most :data:`DRIVE_MAX` plants;
+    - else two words drive when their own sides and the customers whose names have both
+      look as few (:func:`_drive_from`: "Kari Nordmann");
+    - else (only common words) :data:`WALK` plants are walked in page order, each tested for
+      every word, which fills a page quickly where matches are dense; where they are not,
+      the rest is driven as above from the cheapest words.
+
+    Driven candidates are read in page order and tested a chunk at a time (:func:`_in_order`).
+    """
+
+    def run(query: Select[Any]) -> list[Any]:
+        return list(session.execute(query).all())
+
+    if not where.words:
+        return run(page_query(instance_id, where, limit=limit, after=after))
+    if where.driving:
+        found = where.driving[0] if len(where.driving) == 1 else intersect(*where.driving)
+        tests = [where.holds(instance_id, word) for word in where.words]
+        return _in_order(session, where, found, tests, limit=limit, after=after)
+    assert where.today is not None
+    today = where.today
+    sizes = {word: word_size(session, instance_id, word) for word in where.words}
+    # The rarest first; among the many, longer words are likelier the rarer.
+    ordered = sorted(where.words, key=lambda word: (sizes[word].total, -len(word)))
+    rarest = ordered[0]
+    if sizes[rarest].total <= DRIVE_MAX:
+        found = _word_matches(instance_id, rarest, today)
+        tests = _tests(instance_id, where, ordered[1:], sizes, sizes[rarest].total)
+        return _in_order(session, where, found, tests, limit=limit, after=after)
+    drive, cost = _drive_from(sizes, ordered)
+    if cost <= DRIVE_MAX:
+        return _driven(session, instance_id, where, (drive, ordered, sizes), limit, after)
+    end = session.scalar(walk_end(instance_id, after))
+    walk = Reading(tested=ordered, before=end)
+    walked = run(page_query(instance_id, where, limit=limit, after=after, reading=walk))
+    if len(walked) >= limit or end is None:
+        return walked
+    rest = _driven(session, instance_id, where, (drive, ordered, sizes), limit - len(walked), end)
+    return walked + rest
+
+
+def _driven(
+    session: Session,
+    instance_id: int,
+    where: Where,
+    words_: tuple[list[str], list[str], dict[str, WordSize]],
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """A page driven from ``drive`` (one word or a pair, :func:`_drive_from`), every word of
+    ``ordered`` tested on what it finds (the pair's customers' plants match the pair)."""
+    drive, ordered, sizes = words_
+    assert where.today is not None
+    if len(drive) == 1:
+        found = _word_matches(instance_id, drive[0], where.today)
+        rest = [word for word in ordered if word != drive[0]]
+        tests = _tests(instance_id, where, rest, sizes, CANDIDATES)
+        return _in_order(session, where, found, tests, limit=limit, after=after)
+    sure, own = _both_sides(session, instance_id, drive, where.today)
+    others = [word for word in ordered if word not in drive]
+    rows = _in_order(
+        session,
+        where,
+        sure,
+        _tests(instance_id, where, others, sizes, CANDIDATES),
+        limit=limit,
+        after=after,
+    )
+    rows += _in_order(
+        session,
+        where,
+        own,
+        _tests(instance_id, where, ordered, sizes, CANDIDATES),
+        limit=limit,
+        after=after,
+    )
+    merged = {row[0]: row for row in rows}
+    return sorted(merged.values(), key=lambda row: row[1])[:limit]
+
+
+CANDIDATES = 2_000
+"""How many candidates, in page order, a driven search reads from the index at first."""
+
+
+def _in_order(
+    session: Session,
+    where: Where,
+    found: Select[Any] | CompoundSelect[Any],
+    tests: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """The first ``limit`` plants of ``found`` after ``after`` that pass the checks and
+    ``tests`` (words of q).
+
+    The candidates' keys are read in page order first, :data:`CANDIDATES` at a time (the
+    sort costs a key per candidate), and the words tested on them a chunk at a time, so a
+    page costs the candidates it tests, not all that ``found`` holds.
+    """
+    if not tests:  # checks alone (status, inspection area) are columns of the plant read
+        keys = Reading(found, ())
+        return list(session.execute(page_query(0, where, limit=limit, after=after, reading=keys)))
+    kept: list[Any] = []
+    cursor, batch = after, CANDIDATES
+    while True:
+        candidates = list(
+            session.execute(
+                page_query(0, Where([], []), limit=batch, after=cursor, reading=Reading(found, ()))
+            )
+        )
+        start, size = 0, 2 * limit
+        while start < len(candidates) and len(kept) < limit:
+            ids = [row[0] for row in candidates[start : start + size]]
+            query = (
+                select(Plant.id, Plant.metering_point_id)
+                .where(Plant.id.in_(ids), *where.checks, *tests)
+                .order_by(Plant.metering_point_id)
+                .limit(limit - len(kept))
+            )
+            kept += session.execute(query).all()
+            start, size = start + size, size * 4
+        if len(kept) >= limit or len(candidates) < batch:
+            return kept
+        cursor, batch = candidates[-1][1], batch * 4
 
 
 def _keys(
     session: Session, instance_id: int, where: Where, *, limit: int, after: str | None
 ) -> list[Any]:
-    return list(session.execute(page_query(instance_id, where, limit=limit, after=after)).all())
+    return page_keys(session, instance_id, where, limit=limit, after=after)
 
 
 def _details(session: Session, keys: Sequence[Any]) -> list[Any]:
