@@ -110,6 +110,13 @@ def key_reads(database: Database, verb: str = "SELECT") -> Iterator[list[str]]:
         event.remove(database.engine, "before_cursor_execute", before)
 
 
+def new_key(database: Database, tenant: Tenant, **options: Any) -> instances.CreatedKey:
+    """Another key of the tenant's instance (``label``, ``scope`` as ``create_key`` takes them)."""
+    with database.write() as session:
+        instance = instances.get_instance(session, tenant.name)
+        return instances.create_key(session, instance, secret_key=SECRET, **options)
+
+
 def cached_client(settings: Settings, database: Database, seconds: float) -> TestClient:
     return TestClient(create_app(replace(settings, key_cache_seconds=seconds), database))
 
@@ -138,9 +145,7 @@ def test_a_revocation_made_elsewhere_holds_within_the_ttl(
 ) -> None:
     """As ``tilsyn key revoke`` in another process: the worker learns it when its entry expires."""
     ttl = 0.5
-    with database.write() as session:
-        instance = instances.get_instance(session, tenant.name)
-        created = instances.create_key(session, instance, secret_key=SECRET, label="cached")
+    created = new_key(database, tenant, label="cached")
     headers = {"api-key": created.secret}
     with cached_client(settings, database, ttl) as client:
         assert client.post(plant_url(), json=minimal_plant(MPID), headers=headers).is_success
@@ -160,9 +165,7 @@ def test_a_revocation_made_elsewhere_holds_within_the_ttl(
 def test_a_revocation_in_the_console_holds_at_once_in_its_worker(
     settings: Settings, database: Database, tenant: Tenant
 ) -> None:
-    with database.write() as session:
-        instance = instances.get_instance(session, tenant.name)
-        created = instances.create_key(session, instance, secret_key=SECRET, label="console")
+    created = new_key(database, tenant, label="console")
     headers = {"api-key": created.secret}
     make_user(database, tenant.instance_id, "admin@dle.no", "admin")
     with cached_client(settings, database, 3600) as client:
@@ -178,9 +181,7 @@ def test_a_revocation_in_the_console_holds_at_once_in_its_worker(
 def test_a_cached_read_only_key_still_may_not_write(
     settings: Settings, database: Database, tenant: Tenant
 ) -> None:
-    with database.write() as session:
-        instance = instances.get_instance(session, tenant.name)
-        reader = instances.create_key(session, instance, secret_key=SECRET, scope="read")
+    reader = new_key(database, tenant, scope="read")
     headers = {"api-key": reader.secret}
     with cached_client(settings, database, 60) as client:
         assert client.post(plant_url(), json=minimal_plant(MPID), headers=tenant.headers).is_success
