@@ -6,9 +6,14 @@ executemany of the same flattened rows, side by side on each database; then GET 
 
 For each database, on a fresh database each time:
 
-- raw: the NDJSON file read and flattened into grid element, plant and customer period rows,
-  upserted with the driver's ``executemany`` (``INSERT … ON CONFLICT DO UPDATE``), 500 plants
-  per transaction. No validation, no warnings, no history: the floor of what writing costs.
+- flat: the ceiling of writing rows at all: each plant as one row of one flat table (its
+  columns, its document, its grid element and customer names as text), upserted with the
+  driver's ``executemany`` (``INSERT … ON CONFLICT DO UPDATE``), 500 per transaction; only
+  the statements and commits are timed (not the file's decoding). The "of flat" column
+  compares every path with it.
+- raw: the NDJSON file read and flattened into grid element, plant and customer period rows of
+  tilsyn's schema, upserted with ``executemany`` the same way. No validation, no warnings, no
+  history: the floor of what writing tilsyn's schema costs ("of raw").
 - import: ``tilsyn import`` in its own process (customers first, not timed).
 - bulk: a real ``tilsyn serve``; the file streamed to ``POST …/plant/bulk`` as NDJSON and
   the streamed results read to the summary.
@@ -211,6 +216,90 @@ def raw_import(db: str, plants_file: Path, instance_id: int) -> None:
     connection.close()
 
 
+FLAT_TABLE = """CREATE TABLE flat_plants (
+    id {id}, instance_id INTEGER NOT NULL, metering_point_id VARCHAR(18) NOT NULL,
+    data {json} NOT NULL, consumption_code VARCHAR(8), industrial_classification VARCHAR(16),
+    status VARCHAR(40), connected_date VARCHAR(10), built_by_el_company_id INTEGER,
+    connection_point VARCHAR(200), transformer VARCHAR(200), net_station VARCHAR(200),
+    customer_id VARCHAR(40), customer_from VARCHAR(10), created_at {time}, updated_at {time},
+    UNIQUE (instance_id, metering_point_id))"""
+
+
+def flat_import(db: str, plants_file: Path, instance_id: int) -> float:
+    """Each plant as one flat row of one table, upserted with executemany: no hierarchy to
+    resolve, no second table, no checks. What a row costs to write at all: the seconds spent
+    in the statements and commits, the file's decoding and the rows' building not counted."""
+    sqlite = backend(db) == "sqlite"
+    mark = "?" if sqlite else "%s"
+    columns = (
+        "instance_id, metering_point_id, data, consumption_code, industrial_classification, "
+        "status, connected_date, built_by_el_company_id, connection_point, transformer, "
+        "net_station, customer_id, customer_from, created_at, updated_at"
+    )
+    updated = [name.strip() for name in columns.split(",")[2:-2]] + ["updated_at"]
+    marks = ", ".join([mark, mark, mark if sqlite else "%s::jsonb"] + [mark] * 12)
+    statement = (
+        f"INSERT INTO flat_plants ({columns}) VALUES ({marks}) "
+        "ON CONFLICT (instance_id, metering_point_id) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in updated)
+    )
+    url = make_url(db)
+    connection: Any
+    if sqlite:
+        connection = sqlite3.connect(url.database or "", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        table = FLAT_TABLE.format(id="INTEGER PRIMARY KEY", json="TEXT", time="TIMESTAMP")
+    else:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = psycopg.connect(dsn)
+        table = FLAT_TABLE.format(id="BIGSERIAL PRIMARY KEY", json="JSONB", time="TIMESTAMPTZ")
+    connection.execute(table)
+    connection.commit()
+    today = datetime.now(UTC).date().isoformat()
+    writing = 0.0
+    with plants_file.open(encoding="utf-8") as lines:
+        while True:
+            batch = [json.loads(line) for _, line in zip(range(CHUNK), lines, strict=False)]
+            if not batch:
+                break
+            now = datetime.now(UTC)
+            rows = []
+            for plant in batch:
+                names = {kind: name for kind, name, _, _ in _elements(plant)}
+                rows.append(
+                    (
+                        *(instance_id, str(plant["meteringPointId"]), json.dumps(plant)),
+                        *(str(plant["consumptionCode"]), plant["industrialClassification"]),
+                        *(plant.get("status"), plant.get("connectedDate")),
+                        plant.get("builtByElCompanyId"),
+                        names.get("connectionPoint"),
+                        *(names.get("transformer"), names.get("netStation")),
+                        plant.get("customerId"),
+                        *(plant.get("customerChangeFrom") or today, now, now),
+                    )
+                )
+            started = time.perf_counter()
+            cursor = connection.cursor()
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.executemany(statement, rows)
+            connection.commit()
+            writing += time.perf_counter() - started
+    connection.close()
+    return writing
+
+
+def timed_flat(db: str, plants_file: Path, plants: int) -> Row:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    seconds = flat_import(db, plants_file, instance_id=1)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    note = "" if peak > before else "(peak RSS of the bench process)"
+    return Row(
+        backend(db), "flat executemany", seconds, plants, peak * 1024, database_bytes(db), note
+    )
+
+
 def timed_raw(db: str, plants_file: Path, plants: int) -> Row:
     cli(db, "instance", "create", "bench", "--environment", "test")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -351,7 +440,7 @@ def main() -> None:
         help="'sqlite' or a PostgreSQL URL naming the server (a throwaway database is used); "
         "repeatable; default: sqlite",
     )
-    parser.add_argument("--only", choices=["raw", "import", "bulk"], action="append")
+    parser.add_argument("--only", choices=["flat", "raw", "import", "bulk"], action="append")
     args = parser.parse_args()
     customers = args.customers or args.plants * 9 // 10
     folder = demo_files(args.plants, customers)
@@ -363,7 +452,11 @@ def main() -> None:
         return f"{row.database} {row.path}: {row.seconds:.1f} s, {row.rate:,.0f} plants/s"
 
     for url in args.db or ["sqlite"]:
-        only = set(args.only or ["raw", "import", "bulk"])
+        only = set(args.only or ["flat", "raw", "import", "bulk"])
+        if "flat" in only:
+            with fresh_database(url, name="flat.db") as db:
+                rows.append(timed_flat(db, folder / "plants.ndjson", args.plants))
+                print(f"  {row_line(rows[-1])}", flush=True)
         if "raw" in only:
             with fresh_database(url) as db:
                 rows.append(timed_raw(db, folder / "plants.ndjson", args.plants))
@@ -384,26 +477,39 @@ def main() -> None:
                     gets[row.database] = latencies
                     print(f"  {row_line(rows[-1])}", flush=True)
 
-    print(f"\nbulk import of {args.plants:,} plants with their hierarchy ({customers:,} customers")
+    print_tables(rows, customer_rates, gets, plants=args.plants, customers=customers)
+
+
+def print_tables(
+    rows: list[Row],
+    customer_rates: dict[str, float],
+    gets: dict[str, list[float]],
+    *,
+    plants: int,
+    customers: int,
+) -> None:
+    print(f"\nbulk import of {plants:,} plants with their hierarchy ({customers:,} customers")
     print("imported once before, untimed); 2 cores; each path on its own copy of that database")
-    header = f"{'database':<11} {'path':<16} {'seconds':>8} {'plants/s':>9} {'of raw':>7}"
-    print(f"{header} {'peak RSS':>10} {'DB bytes/plant':>15}  note")
+    header = f"{'database':<11} {'path':<17} {'seconds':>8} {'plants/s':>9} {'of flat':>8}"
+    print(f"{header} {'of raw':>7} {'peak RSS':>10} {'DB bytes/plant':>15}  note")
+    flat_rates = {row.database: row.rate for row in rows if row.path == "flat executemany"}
     raw_rates = {row.database: row.rate for row in rows if row.path == "raw executemany"}
+
+    def share(rate: float, reference: float | None) -> str:
+        return f"{100 * rate / reference:.1f} %" if reference else "-"
+
     for row in rows:
-        ratio = (
-            f"{100 * row.rate / raw_rates[row.database]:.0f} %"
-            if row.database in (raw_rates)
-            else "-"
-        )
         peak = mib(row.peak_rss) if row.peak_rss else "-"
+        size = f"{row.db_bytes / row.plants:,.0f}" if row.db_bytes else "-"
         print(
-            f"{row.database:<11} {row.path:<16} {row.seconds:>8.1f} {row.rate:>9,.0f} "
-            f"{ratio:>7} {peak:>10} {row.db_bytes / row.plants:>15,.0f}  {row.note}"
+            f"{row.database:<11} {row.path:<17} {row.seconds:>8.1f} {row.rate:>9,.0f} "
+            f"{share(row.rate, flat_rates.get(row.database)):>8} "
+            f"{share(row.rate, raw_rates.get(row.database)):>7} {peak:>10} {size:>15}  {row.note}"
         )
     for database, rate in customer_rates.items():
         print(f"{database}: customers through tilsyn import at {rate:,.0f} customers/s")
     if gets:
-        print(f"\nGET plant by key at {args.plants:,} plants, one client, keep-alive")
+        print(f"\nGET plant by key at {plants:,} plants, one client, keep-alive")
         print(f"{'database':<11} {'GETs':>6} {'p50 ms':>8} {'p99 ms':>8}")
         for database, latencies in gets.items():
             print(
