@@ -27,6 +27,7 @@ from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
 from tilsyn.core.docs import install_docs
 from tilsyn.core.errors import install_error_handlers
+from tilsyn.core.groupcommit import GroupCommit
 from tilsyn.core.http import problem
 from tilsyn.core.observability import LATENCY, REQUESTS, metrics_payload
 from tilsyn.core.openapi import build_openapi
@@ -176,6 +177,7 @@ def _attach_state(app: FastAPI, settings: Settings, db: Database | None) -> None
     )
     # This process's leases on the keys' shared token buckets (instances/ratelimit.py).
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.state.group_commit = GroupCommit(app.state.db, max_group=settings.group_commit_size)
     app.state.rate_limiter = RateLimiter.for_database(app.state.db)
     app.state.instance_rate_limiter = RateLimiter.for_instances(app.state.db)
     app.state.auth_failures = FailureLimiter(

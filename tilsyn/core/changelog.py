@@ -109,7 +109,7 @@ def record_change(
     """
     if not RECORDING:
         return
-    pending: dict[tuple[int, str, str], _Pending] = session.info.setdefault(_PENDING, {})
+    pending: dict[tuple[Any, ...], _Pending] = session.info.setdefault(_PENDING, {})
     key = (actor.instance_id, entity_type, entity_key)
     entry = pending.get(key)
     if entry is None:
@@ -131,8 +131,9 @@ def scrub_pending(
 ) -> None:
     """Erasure: drop the entity's own noted change, pass every other noted diff through
     ``scrub``; ``entity`` is ``(instance_id, entity_type, entity_key)``."""
-    pending: dict[tuple[int, str, str], _Pending] = session.info.get(_PENDING, {})
-    pending.pop(entity, None)
+    pending: dict[tuple[Any, ...], _Pending] = session.info.get(_PENDING, {})
+    for key in [key for key in pending if key[:3] == entity]:
+        del pending[key]
     for entry in pending.values():
         entry.diff = scrub(entry.diff)
 
@@ -171,6 +172,36 @@ def write_atomically(
             raise
 
     return _retried(attempt, issues)
+
+
+def write_apart(
+    session: Session, write: Callable[[], _Written], issues: Sequence[Issues] = ()
+) -> _Written:
+    """``write()`` in a savepoint, as :func:`write_atomically`, with the changes it notes kept
+    apart from the transaction's others: entries of their own, never merged with another
+    write's changes of the same entity. Group commit (core/groupcommit.py) runs each request
+    so: each keeps its own history entries under its own request, as if it had committed
+    alone. Dropped with the savepoint when it fails."""
+    outer: dict[tuple[Any, ...], _Pending] = session.info.pop(_PENDING, None) or {}
+
+    def attempt() -> _Written:
+        session.info[_PENDING] = {}
+        try:
+            with session.begin_nested():
+                return write()
+        except BaseException:
+            session.info.pop(_PENDING, None)
+            raise
+
+    try:
+        written = _retried(attempt, issues)
+        apart: dict[tuple[Any, ...], _Pending] = session.info.pop(_PENDING, None) or {}
+        serial = len(outer)
+        for key, entry in apart.items():
+            outer[(*key, "apart", serial)] = entry
+    finally:
+        session.info[_PENDING] = outer
+    return written
 
 
 def write_transaction(
@@ -221,7 +252,7 @@ def _operation(operations: list[str]) -> str | None:
 
 def write_pending(session: Session) -> None:
     """Write the transaction's noted changes; runs just before it commits."""
-    pending: dict[tuple[int, str, str], _Pending] | None = session.info.pop(_PENDING, None)
+    pending: dict[tuple[Any, ...], _Pending] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
     rows: list[dict[str, Any]] = []

@@ -27,6 +27,9 @@ class Settings:
     # How long a worker trusts a key it has checked (instances/keycache.py): a revocation
     # made elsewhere holds in every worker at most this much later. 0: check every request.
     key_cache_seconds: float = 1.0
+    # Most single writes that share one transaction when they arrive together
+    # (core/groupcommit.py); 1: every write its own transaction.
+    group_commit_size: int = 64
     max_body_bytes: int = 10 * 1024 * 1024
     body_timeout_seconds: float = 30.0
     # Bounds of one bulk request (docs/operations.md): items, bytes and seconds in all.
@@ -74,6 +77,7 @@ class Settings:
             ),
             db_pool_size=int(os.environ.get("TILSYN_DB_POOL_SIZE", "8")),
             key_cache_seconds=float(os.environ.get("TILSYN_KEY_CACHE_SECONDS", "1")),
+            group_commit_size=int(os.environ.get("TILSYN_GROUP_COMMIT_SIZE", "64")),
             docs_enabled=os.environ.get("TILSYN_DOCS", "1") not in {"0", "false", "no"},
             metrics_enabled=os.environ.get("TILSYN_METRICS", "0") in {"1", "true", "yes"},
             metrics_token=os.environ.get("TILSYN_METRICS_TOKEN") or None,

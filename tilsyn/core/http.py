@@ -20,6 +20,7 @@ from tilsyn.contract.bodies import parse_json_object
 from tilsyn.contract.errors import PayloadTooLarge, RequestTimeout
 from tilsyn.core.config import Settings
 from tilsyn.core.db import Database
+from tilsyn.core.groupcommit import GroupCommit
 
 
 def database_of(request: Request) -> Database:
@@ -89,6 +90,15 @@ def request_id(request: Request) -> str:
 
 
 Db = Annotated[Database, Depends(get_db)]
+
+
+async def get_group_commit(request: Request) -> GroupCommit:
+    group: GroupCommit = request.app.state.group_commit
+    return group
+
+
+# The process's group commit (core/groupcommit.py), for single writes.
+Writer = Annotated[GroupCommit, Depends(get_group_commit)]
 
 
 class ProblemIssue(BaseModel):

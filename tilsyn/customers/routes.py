@@ -12,9 +12,8 @@ from tilsyn.contract.answers import DeletedOut, IssueOut
 from tilsyn.contract.customers.parse import CustomerChange, parse_valid_customer
 from tilsyn.contract.customers.schemas import CustomerIn, CustomerLookupIn
 from tilsyn.contract.problems import Issue
-from tilsyn.core.changelog import write_transaction
 from tilsyn.core.edge import JsonObject, Today, model_body, tolerant_body
-from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, Writer, problem
 from tilsyn.core.observability import observe_outcome
 from tilsyn.customers import history, service
 from tilsyn.customers.views import CustomerKeysOut, CustomerLookupOut, CustomerOut
@@ -71,16 +70,14 @@ class CustomerUpsertOut(BaseModel):
     responses=WRITE_ERRORS,
 )
 def upsert_customer(
-    request: Request, environment: EnvironmentPath, ctx: Env, change: ParsedCustomer, db: Db
+    request: Request,
+    environment: EnvironmentPath,
+    ctx: Env,
+    change: ParsedCustomer,
+    writer: Writer,
 ) -> JSONResponse:
     """Answers 200 whether the customer was created, updated or unchanged."""
-    actor = actor_for(request, ctx)
-    # The write is the whole transaction: rolling it back does what a savepoint would.
-    [outcome] = write_transaction(
-        db,
-        lambda session: service.upsert_customers(session, actor, [change], savepoint=False),
-        [change.issues],
-    )
+    outcome = service.upsert_customer(writer, actor_for(request, ctx), change)
     observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 

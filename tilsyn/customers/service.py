@@ -21,6 +21,7 @@ from tilsyn.contract.problems import Issue
 from tilsyn.contract.time import utc_now
 from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change, write_atomically
+from tilsyn.core.groupcommit import GroupCommit
 from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
 from tilsyn.core.upsert import BatchConflict
@@ -32,21 +33,24 @@ _NO_CUSTOMER = "No customer with that number in this instance."
 
 
 def upsert_customers(
-    session: Session,
-    actor: Actor,
-    changes: Sequence[CustomerChange],
-    *,
-    savepoint: bool = True,
+    session: Session, actor: Actor, changes: Sequence[CustomerChange]
 ) -> list[Outcome]:
-    """Apply checked customers (distinct numbers): one locking read, one insert and one
-    update for the batch; one outcome per change, in order.
+    """Apply checked customers (distinct numbers) in the current transaction, in a savepoint:
+    one locking read, one insert and one update for the batch; one outcome per change, in
+    order; all of it or nothing, tried again after a concurrent insert."""
+    return write_atomically(session, lambda: _write(session, actor, changes))
 
-    With ``savepoint`` (a batch inside a larger transaction) all of it or nothing, tried
-    again after a concurrent insert; without, the caller's transaction is the whole write
-    (``write_transaction``) and :class:`BatchConflict` reaches it."""
-    if savepoint:
-        return write_atomically(session, lambda: _write(session, actor, changes))
-    return _write(session, actor, changes)
+
+def upsert_customer(writer: GroupCommit, actor: Actor, change: CustomerChange) -> Outcome:
+    """One customer, as the single upsert writes it: a transaction of its own, or a
+    savepoint in the transaction of the single writes that arrived with it
+    (core/groupcommit.py), with the same result, answer and history either way."""
+
+    def write(session: Session) -> Outcome:
+        [outcome] = _write(session, actor, [change])
+        return outcome
+
+    return writer.run(write, [change.issues])
 
 
 @dataclass

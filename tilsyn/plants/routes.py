@@ -24,7 +24,7 @@ from tilsyn.contract.plants.schemas import (
 )
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.edge import JsonObject, Today, model_body, tolerant_body
-from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter
+from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, Writer
 from tilsyn.core.observability import observe_outcome
 from tilsyn.history.routes import AS_OF_ERRORS, AsOf, Before, Limit, as_of_day
 from tilsyn.history.schemas import PlantHistoryOut
@@ -98,12 +98,10 @@ def upsert_plant(
     ctx: Env,
     change: ParsedPlant,
     today: Today,
-    db: Db,
+    writer: Writer,
 ) -> JSONResponse:
     """Answers 200 whether the plant was created, updated or unchanged."""
-    outcome = service.upsert_plant_in_own_transaction(
-        db, actor_for(request, ctx), change, today=today
-    )
+    outcome = service.upsert_plant(writer, actor_for(request, ctx), change, today=today)
     observe_outcome("plant", outcome.result, [w.code for w in outcome.warnings])
     return JSONResponse(outcome.as_dict())
 

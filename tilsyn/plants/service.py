@@ -24,8 +24,8 @@ from tilsyn.contract.plants.merge import (
 )
 from tilsyn.contract.plants.parse import BuiltByChange, PlantChange
 from tilsyn.contract.time import utc_now
-from tilsyn.core.changelog import Actor, record_change, write_atomically, write_transaction
-from tilsyn.core.db import Database
+from tilsyn.core.changelog import Actor, record_change, write_atomically
+from tilsyn.core.groupcommit import GroupCommit
 from tilsyn.core.models import Plant
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import protect_many, stored_key
@@ -69,17 +69,16 @@ def upsert_plants(
     )
 
 
-def upsert_plant_in_own_transaction(
-    database: Database, actor: Actor, change: PlantChange, *, today: date
-) -> Outcome:
-    """One plant as a transaction of its own, as the single upsert runs it, with its answer:
-    the transaction rolls back where :func:`upsert_plants`' savepoint would, so it needs none."""
+def upsert_plant(writer: GroupCommit, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
+    """One plant, as the single upsert writes it, with its answer: a transaction of its own,
+    or a savepoint in the transaction of the single writes that arrived with it
+    (core/groupcommit.py), with the same result, answer and history either way."""
 
     def write(session: Session) -> Outcome:
         [written] = _write_plants(session, actor, [change], today=today)
         return written_outcome(session, actor.instance_id, change, written, today=today)
 
-    return write_transaction(database, write, [change.issues])
+    return writer.run(write, [change.issues])
 
 
 def written_outcome(
