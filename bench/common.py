@@ -175,14 +175,20 @@ def wait_ready(base: str, timeout: float = 60) -> None:
 
 @contextmanager
 def running_server(
-    db: str, *, workers: int = 1, app: str | None = None, pool_size: int = 8
+    db: str,
+    *,
+    workers: int = 1,
+    app: str | None = None,
+    pool_size: int = 8,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """``tilsyn serve`` on ``db``; or, with ``app`` (``module:factory``), uvicorn with the same
-    settings serving that app factory instead."""
+    settings serving that app factory instead. ``extra_env``: settings of this server only."""
     port = free_port()
     env = {
         **os.environ,
         **BENCH_ENV,
+        **(extra_env or {}),
         "TILSYN_DATABASE_URL": db,
         "TILSYN_DB_POOL_SIZE": str(pool_size),
         "PYTHONPATH": os.pathsep.join(
