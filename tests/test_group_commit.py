@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import Tenant
@@ -282,3 +283,42 @@ def test_customers_that_wait_together_keep_their_own_answers_and_history(
         ("create", "req-1"),
         ("update", "req-2"),
     ]
+
+
+def test_a_write_the_database_refuses_in_a_group_runs_again_alone(
+    database: Database, tenant: Tenant
+) -> None:
+    """A database error in one write of a group (on PostgreSQL, a deadlock with another
+    process's group) does not fail it: it runs again alone once the group has committed and
+    released its locks."""
+    group = GroupCommit(database)
+    first, refused, last = plant_bodies(3, seed=18)
+    change = parse_valid_plant(refused, today=TODAY, synthetic_ok=True)
+    actor = Actor(tenant.instance_id, request_id="req-refused")
+    attempts: list[int] = []
+
+    def refused_once(session: Session) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            session.execute(select(func.count()).select_from(Plant))
+            raise OperationalError("SELECT …", {}, Exception("deadlock detected"))
+        [written] = upsert_plants(session, actor, [change], today=TODAY)
+        return written.result
+
+    counted = Transactions(database)
+    try:
+        answers = in_one_group(
+            group,
+            [
+                upsert(group, tenant, first, "req-first"),
+                lambda: group.run(refused_once),
+                upsert(group, tenant, last, "req-last"),
+            ],
+        )
+    finally:
+        counted.stop()
+    assert [answers[0].result, answers[1], answers[2].result] == ["created"] * 3
+    assert len(attempts) == 2, "once in the group, once alone"
+    assert counted.commits == 2
+    [created] = history(database, tenant, refused["meteringPointId"])
+    assert created["requestId"] == "req-refused"

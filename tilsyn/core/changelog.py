@@ -181,7 +181,11 @@ def write_apart(
     apart from the transaction's others: entries of their own, never merged with another
     write's changes of the same entity. Group commit (core/groupcommit.py) runs each request
     so: each keeps its own history entries under its own request, as if it had committed
-    alone. Dropped with the savepoint when it fails."""
+    alone. Dropped with the savepoint when it fails.
+
+    Tried again here only after a concurrent insert: a database error (a deadlock with
+    another process's group, say) reaches the caller at once, which runs the write again
+    alone once the shared transaction has released its locks."""
     outer: dict[tuple[Any, ...], _Pending] = session.info.pop(_PENDING, None) or {}
 
     def attempt() -> _Written:
@@ -194,7 +198,7 @@ def write_apart(
             raise
 
     try:
-        written = _retried(attempt, issues)
+        written = _retried(attempt, issues, retry_on=(BatchConflict,))
         apart: dict[tuple[Any, ...], _Pending] = session.info.pop(_PENDING, None) or {}
         serial = len(outer)
         for key, entry in apart.items():
@@ -218,12 +222,16 @@ def write_transaction(
     return _retried(attempt, issues)
 
 
-def _retried(attempt: Callable[[], _Written], issues: Sequence[Issues]) -> _Written:
+def _retried(
+    attempt: Callable[[], _Written],
+    issues: Sequence[Issues],
+    retry_on: tuple[type[Exception], ...] = (BatchConflict, SQLAlchemyError),
+) -> _Written:
     for number in range(BATCH_ATTEMPTS):
         marks = [len(item.warnings) for item in issues]
         try:
             return attempt()
-        except (BatchConflict, SQLAlchemyError):
+        except retry_on:
             for item, mark in zip(issues, marks, strict=True):
                 del item.warnings[mark:]
             if number + 1 == BATCH_ATTEMPTS:

@@ -10,8 +10,10 @@ as its own transaction, exactly as before.
 Each write keeps what it would have had alone: its result and answer as if the writes ran
 one after another in arrival order, its own history entries under its own request
 (``write_apart``), and its own failure: a write that fails rolls back to its savepoint and
-answers with its error while the others commit. When the transaction itself fails (its
-commit, the connection), every write of the group runs again alone.
+answers with its error while the others commit. A write the database refused (on
+PostgreSQL, a deadlock with another process's group) runs again alone after the commit, and
+when the transaction itself fails (its commit, the connection), every write of the group
+runs again alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tilsyn.contract.problems import Issues
@@ -112,10 +115,16 @@ class GroupCommit:
                 for ticket in group:
                     ticket.settle(_apart(session, ticket))
         except Exception:  # noqa: BLE001 - the transaction failed, not one write: each alone
-            for ticket in group:
-                ticket.unmark()
-                ticket.error = None
-                ticket.settle(_alone(self._database, ticket))
+            again = group
+        else:
+            # A write the database refused inside the group (on PostgreSQL, a deadlock with
+            # another process's group holding rows this group's earlier writes locked) runs
+            # again alone, now that the group's locks are released.
+            again = [ticket for ticket in group if isinstance(ticket.error, SQLAlchemyError)]
+        for ticket in again:
+            ticket.unmark()
+            ticket.error = None
+            ticket.settle(_alone(self._database, ticket))
         for ticket in group:
             ticket.done = True
 
