@@ -20,8 +20,8 @@ def bench(db_url: str | None, args: argparse.Namespace, wrk: str) -> None:
         off_key, on_key = instance_with_key(off_db), instance_with_key(on_db)
         off_env = {"TILSYN_GROUP_COMMIT_SIZE": "1"}
         with (
-            running_server(off_db, extra_env=off_env) as off,
-            running_server(on_db) as on,
+            running_server(off_db, extra_env=off_env, workers=args.workers) as off,
+            running_server(on_db, workers=args.workers) as on,
         ):
             alone = Series(f"plant upsert, each write its own transaction ({label})")
             grouped = Series(f"plant upsert, group commit ({label})")
@@ -47,7 +47,8 @@ def bench(db_url: str | None, args: argparse.Namespace, wrk: str) -> None:
                     )
                 )
     print_table(
-        f"POST plant, {args.connections} connections, 1 worker, {args.rounds} rounds of "
+        f"POST plant, {args.connections} connections, {args.workers} worker(s), {args.rounds} "
+        f"rounds of "
         f"{args.seconds} s (of bare: of the upsert with every write alone)",
         [alone, grouped],
         alone,
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     wrk = ensure_wrk()
     for db_url in args.db or [None]:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -112,6 +113,7 @@ class GroupCommit:
             ticket.mark()
         try:
             with self._database.write() as session:
+                _one_group_at_a_time(session)
                 for ticket in group:
                     ticket.settle(_apart(session, ticket))
         except Exception:  # noqa: BLE001 - the transaction failed, not one write: each alone
@@ -127,6 +129,20 @@ class GroupCommit:
             ticket.settle(_alone(self._database, ticket))
         for ticket in group:
             ticket.done = True
+
+
+# Any number: the key of the transaction-level advisory lock that groups take.
+_GROUP_LOCK = 0x7117_5E6C
+
+
+def _one_group_at_a_time(session: Session) -> None:
+    """PostgreSQL: one group at a time across every process. Each write locks the rows of its
+    grid chain in one fixed order, but a group holds the locks of its earlier writes while a
+    later one asks for more, so two processes' groups could each wait on a row the other
+    holds (a deadlock PostgreSQL breaks only after a second). SQLite writes one transaction at
+    a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _GROUP_LOCK})
 
 
 def _apart(session: Session, ticket: _Ticket[_Written]) -> Callable[[], _Written]:
