@@ -66,7 +66,7 @@ def test_a_batch_that_meets_a_concurrent_insert_is_written_again(
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Plant)) == 20
         stored = get_plant(session, tenant.instance_id, items[7]["meteringPointId"], today=today)
-        assert stored["description"] == items[7]["description"]
+        assert stored.description == items[7]["description"]
         names = session.scalars(select(GridElement.name)).all()
         assert len(names) == len(set(names))
     database.dispose()
@@ -163,7 +163,7 @@ def test_a_customer_batch_that_meets_a_concurrent_insert_is_written_again(
     with database.read() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 20
         stored = get_customer(session, tenant.instance_id, items[7]["Number"])
-        assert stored["FirstName"] == items[7]["FirstName"]
+        assert stored.FirstName == items[7]["FirstName"]
     database.dispose()
 
 

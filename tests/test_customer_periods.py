@@ -23,6 +23,7 @@ from tests.seed_api import (
     upsert_customer,
     upsert_plant,
 )
+from tilsyn.contract.plants.schemas import PlantOut
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
@@ -191,7 +192,7 @@ def test_a_change_rules_from_its_date_and_leaves_the_past(
 # --- Through the service, with a chosen "today" ---------------------------------------------
 
 
-def _upsert(database: Database, tenant: Tenant, today: date, **fields: Any) -> Outcome:
+def _upsert(database: Database, tenant: Tenant, today: date, **fields: Any) -> Outcome[PlantOut]:
     with database.write() as session:
         return service_upsert_plant(
             session,
@@ -201,19 +202,19 @@ def _upsert(database: Database, tenant: Tenant, today: date, **fields: Any) -> O
         )
 
 
-def _get(database: Database, tenant: Tenant, today: date) -> dict[str, Any]:
+def _get(database: Database, tenant: Tenant, today: date) -> PlantOut:
     with database.read() as session:
         return plants.get_plant(session, tenant.instance_id, MPID, today=today)
 
 
 def _customer(database: Database, tenant: Tenant, today: date) -> tuple[Any, Any]:
     plant = _get(database, tenant, today)
-    return plant["customerId"], plant["customerChangeFrom"]
+    return plant.customerId, plant.customerChangeFrom
 
 
 def test_change_dated_in_the_past(database: Database, tenant: Tenant) -> None:
     outcome = _upsert(database, tenant, TODAY, customerId="A", customerChangeFrom="2020-01-01")
-    assert (outcome.data["customerId"], outcome.data["customerChangeFrom"]) == ("A", "2020-01-01")
+    assert (outcome.data.customerId, outcome.data.customerChangeFrom) == ("A", "2020-01-01")
     assert _customer(database, tenant, TODAY) == ("A", "2020-01-01")
     assert _customer(database, tenant, D("2019-12-31")) == (None, None)
 
@@ -229,7 +230,7 @@ def test_future_dated_first_upsert_leaves_no_customer_until_then(
 ) -> None:
     outcome = _upsert(database, tenant, TODAY, customerId="A", customerChangeFrom="2025-09-01")
     assert outcome.result == "created"
-    assert (outcome.data["customerId"], outcome.data["customerChangeFrom"]) == (None, None)
+    assert (outcome.data.customerId, outcome.data.customerChangeFrom) == (None, None)
     assert _customer(database, tenant, TODAY) == (None, None)
     assert _customer(database, tenant, D("2025-08-31")) == (None, None)
     assert _customer(database, tenant, D("2025-09-01")) == ("A", "2025-09-01")
@@ -304,7 +305,7 @@ def test_absent_customer_ends_the_customer_from_today(database: Database, tenant
     _upsert(database, tenant, TODAY, customerId="A", customerChangeFrom="2020-01-01")
     outcome = _upsert(database, tenant, TODAY)
     assert outcome.result == "updated"
-    assert outcome.data["customerId"] is None
+    assert outcome.data.customerId is None
     assert _customer(database, tenant, TODAY) == (None, TODAY.isoformat())
     assert _customer(database, tenant, TODAY - timedelta(days=1)) == ("A", "2020-01-01")
     assert _upsert(database, tenant, TODAY).result == "unchanged"
@@ -331,9 +332,7 @@ def test_customer_periods_are_per_plant(database: Database, tenant: Tenant) -> N
             today=TODAY,
         )
     with database.read() as session:
-        assert (
-            plants.get_plant(session, tenant.instance_id, other, today=TODAY)["customerId"] == "B"
-        )
+        assert plants.get_plant(session, tenant.instance_id, other, today=TODAY).customerId == "B"
     assert _customer(database, tenant, TODAY) == ("A", "2020-01-01")
 
 

@@ -122,8 +122,8 @@ def test_writes_that_wait_together_commit_once_each_with_its_own_answer_and_hist
         counted.stop()
     assert counted.commits == 1, "the five together (the leader's holding write reads nothing)"
     assert [a.result for a in answers] == ["created", "created", "updated", "created", "created"]
-    assert answers[2].data["description"] == "sent again, changed"
-    assert answers[1].data["description"] == bodies[1].get("description")
+    assert answers[2].data.description == "sent again, changed"
+    assert answers[1].data.description == bodies[1].get("description")
     twice = history(database, tenant, bodies[1]["meteringPointId"])
     assert [(c["operation"], c["requestId"]) for c in twice] == [
         ("create", "req-1"),

@@ -74,7 +74,7 @@ def test_demo_data_then_import_with_a_report(
         stored = get_plant(
             session, tenant.instance_id, first["meteringPointId"], today=today_in_oslo()
         )
-    assert stored["customerId"] == first["customerId"]
+    assert stored.customerId == first["customerId"]
     rerun = runner.invoke(
         app,
         [

@@ -26,6 +26,7 @@ from tilsyn.console.web import (
 from tilsyn.contract.errors import NotFound
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.customers.service import get_customer
+from tilsyn.customers.views import CustomerOut
 from tilsyn.inspections import service as inspections
 from tilsyn.inspections.merge import TRANSITIONS
 from tilsyn.plants.history import plant_history
@@ -62,7 +63,7 @@ def plant_page(request: Request, metering_point_id: str, user: Viewer) -> HTMLRe
         except NotFound:
             raise ConsoleNotFound(_("No plant with that metering point id.")) from None
         history = plant_history(session, user.instance_id, mpid, limit=50, before=None)
-        customer = _customer(session, user, plant.get("customerId"))
+        customer = _customer(session, user, plant.customerId)
         status = inspections.inspection_status(
             session, user.instance_id, mpid, today=today_in_oslo()
         )
@@ -78,11 +79,11 @@ def plant_page(request: Request, metering_point_id: str, user: Viewer) -> HTMLRe
         inspections=done,
         transitions={status: sorted(moves) for status, moves in TRANSITIONS.items()},
         today=today_in_oslo().isoformat(),
-        back=f"/console/plant/{plant['meteringPointId']}",
+        back=f"/console/plant/{plant.meteringPointId}",
     )
 
 
-def _customer(session: Any, user: SignedIn, number: str | None) -> dict[str, Any] | None:
+def _customer(session: Any, user: SignedIn, number: str | None) -> CustomerOut | None:
     if not number:
         return None
     try:

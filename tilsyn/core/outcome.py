@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
+from tilsyn.contract.answers import IssueOut, issues_out
 from tilsyn.contract.problems import Issue
 
 Result = Literal["created", "updated", "unchanged"]
+Data = TypeVar("Data")
 
 
 @dataclass
-class Outcome:
+class Outcome(Generic[Data]):
+    """``data`` is the record's view: the model the route declares, or still a dict where
+    a domain's views do not build models yet."""
+
     result: Result
-    data: dict[str, Any]
+    data: Data
     warnings: list[Issue] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -22,3 +27,6 @@ class Outcome:
             "warnings": [w.as_dict() for w in self.warnings],
             "data": self.data,
         }
+
+    def warnings_out(self) -> list[IssueOut]:
+        return issues_out(self.warnings)

@@ -18,6 +18,7 @@ from tilsyn.contract.errors import NotFound
 from tilsyn.core.changelog import check_kept, end_of_day, entity_history, has_history, state_at
 from tilsyn.core.personal import reveal, stored_key
 from tilsyn.customers.repository import customer_row
+from tilsyn.customers.views import CustomerOut
 
 _NO_CUSTOMER = "No customer with that number in this instance."
 
@@ -51,7 +52,7 @@ def _customer_skeleton() -> dict[str, Any]:
     return dict.fromkeys(flatten(customer_document(CustomerIn.model_construct(Number=""))))
 
 
-def customer_as_of(session: Session, instance_id: int, number: str, day: date) -> dict[str, Any]:
+def customer_as_of(session: Session, instance_id: int, number: str, day: date) -> CustomerOut:
     """The customer in import format as stored at the end of ``day`` (Europe/Oslo)."""
     number = _number(number)
     check_kept(session, instance_id, day)
@@ -61,4 +62,6 @@ def customer_as_of(session: Session, instance_id: int, number: str, day: date) -
     state = state_at(session, instance_id, "customer", key, current=current, moment=end_of_day(day))
     if not state or state.get("Number") is None:
         raise NotFound("No customer with that number in this instance on that day.")
-    return dict(reveal(session, instance_id, unflatten(_customer_skeleton() | state)))
+    return CustomerOut.model_validate(
+        reveal(session, instance_id, unflatten(_customer_skeleton() | state))
+    )

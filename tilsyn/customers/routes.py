@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tilsyn.contract.answers import DeletedOut, IssueOut
@@ -75,11 +74,14 @@ def upsert_customer(
     ctx: Env,
     change: ParsedCustomer,
     writer: Writer,
-) -> JSONResponse:
+) -> CustomerUpsertOut:
     """Answers 200 whether the customer was created, updated or unchanged."""
     outcome = service.upsert_customer(writer, actor_for(request, ctx), change)
     observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
-    return JSONResponse(outcome.as_dict())
+    # The stored document, validated into the answer's model here, once.
+    return CustomerUpsertOut(
+        result=outcome.result, warnings=outcome.warnings_out(), data=outcome.data
+    )
 
 
 @customer_router.get(
@@ -91,12 +93,12 @@ def upsert_customer(
 )
 def get_customer(
     environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db, as_of: AsOf = None
-) -> JSONResponse:
+) -> CustomerOut:
     day = as_of_day(as_of)
     with db.read() as session:
         if day is not None:
-            return JSONResponse(history.customer_as_of(session, ctx.instance_id, number, day))
-        return JSONResponse(service.get_customer(session, ctx.instance_id, number))
+            return history.customer_as_of(session, ctx.instance_id, number, day)
+        return service.get_customer(session, ctx.instance_id, number)
 
 
 @customer_router.post(
@@ -108,11 +110,11 @@ def get_customer(
 )
 def lookup_customers(
     environment: EnvironmentPath, ctx: Env, wanted: ParsedLookup, db: Db
-) -> JSONResponse:
+) -> CustomerLookupOut:
     """Answers the customers found, in the order asked, and the numbers not found (no 404)."""
     with db.read() as session:
         items, missing = service.lookup_customers(session, ctx.instance_id, wanted.Numbers)
-    return JSONResponse({"items": items, "missing": missing})
+    return CustomerLookupOut(items=items, missing=missing)
 
 
 @customer_router.get(
@@ -122,9 +124,9 @@ def lookup_customers(
     response_model=CustomerOut,
     responses=READ_ERRORS,
 )
-def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> JSONResponse:
+def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> CustomerOut:
     with db.read() as session:
-        return JSONResponse(service.get_customer(session, ctx.instance_id, number))
+        return service.get_customer(session, ctx.instance_id, number)
 
 
 @customer_router.delete(
@@ -183,12 +185,12 @@ def customer_history(
     *,
     limit: Limit = 50,
     before: Before = None,
-) -> JSONResponse:
+) -> HistoryOut:
     with db.read() as session:
         page = history.customer_history(
             session, ctx.instance_id, number, limit=limit, before=before
         )
-    return JSONResponse(page)
+    return HistoryOut.model_validate(page)
 
 
 router.include_router(customer_router)

@@ -26,7 +26,7 @@ from tilsyn.core.outcome import Outcome
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
 from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers import repository as repo
-from tilsyn.customers.views import CustomerKeyOut, CustomerKeysOut, customer_view
+from tilsyn.customers.views import CustomerKeyOut, CustomerKeysOut, CustomerOut, customer_view
 from tilsyn.history.service import erase_entity
 
 _NO_CUSTOMER = "No customer with that number in this instance."
@@ -34,19 +34,21 @@ _NO_CUSTOMER = "No customer with that number in this instance."
 
 def upsert_customers(
     session: Session, actor: Actor, changes: Sequence[CustomerChange]
-) -> list[Outcome]:
+) -> list[Outcome[dict[str, Any]]]:
     """Apply checked customers (distinct numbers) in the current transaction, in a savepoint:
     one locking read, one insert and one update for the batch; one outcome per change, in
     order; all of it or nothing, tried again after a concurrent insert."""
     return write_atomically(session, lambda: _write(session, actor, changes))
 
 
-def upsert_customer(writer: GroupCommit, actor: Actor, change: CustomerChange) -> Outcome:
+def upsert_customer(
+    writer: GroupCommit, actor: Actor, change: CustomerChange
+) -> Outcome[dict[str, Any]]:
     """One customer, as the single upsert writes it: a transaction of its own, or a
     savepoint in the transaction of the single writes that arrived with it
     (core/groupcommit.py), with the same result, answer and history either way."""
 
-    def write(session: Session) -> Outcome:
+    def write(session: Session) -> Outcome[dict[str, Any]]:
         [outcome] = _write(session, actor, [change])
         return outcome
 
@@ -62,14 +64,16 @@ class _Batch:
     renamed: dict[int, search_index.Words] = field(default_factory=dict)
 
 
-def _write(session: Session, actor: Actor, changes: Sequence[CustomerChange]) -> list[Outcome]:
+def _write(
+    session: Session, actor: Actor, changes: Sequence[CustomerChange]
+) -> list[Outcome[dict[str, Any]]]:
     # Stored, and in history, under the stored key of the number (core/personal.py).
     keys = [stored_key(session, actor.instance_id, change.number) for change in changes]
     assert len(set(keys)) == len(keys), "a batch holds each customer once"
     stored = repo.lock_customers(session, actor.instance_id, keys)
     now = utc_now()
     batch = _Batch()
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome[dict[str, Any]]] = []
     for change, key in zip(changes, keys, strict=True):
         row = stored.get(key)
         merged = merge_customer(row.data if row else None, change.document, key=key)
@@ -136,7 +140,7 @@ def existing_customers(session: Session, instance_id: int, keys: set[str]) -> se
     return repo.existing_keys(session, instance_id, keys)
 
 
-def get_customer(session: Session, instance_id: int, number: str) -> dict[str, Any]:
+def get_customer(session: Session, instance_id: int, number: str) -> CustomerOut:
     if "\x00" in number:  # from a URL; PostgreSQL cannot compare text holding NUL
         raise NotFound(_NO_CUSTOMER)
     number = number.strip()
@@ -148,7 +152,7 @@ def get_customer(session: Session, instance_id: int, number: str) -> dict[str, A
 
 def lookup_customers(
     session: Session, instance_id: int, numbers: Sequence[str]
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[CustomerOut], list[str]]:
     """Many customers' views in one read, and the numbers this instance has no customer for."""
     wanted = list(dict.fromkeys(n.strip() for n in numbers if "\x00" not in n))
     keys = {stored_key(session, instance_id, number): number for number in wanted}

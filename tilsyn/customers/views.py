@@ -1,4 +1,4 @@
-"""The customer as answered: the stored document under the number as sent."""
+"""The customer as answered (``CustomerOut``): the stored document under the number as sent."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class CustomerLookupOut(BaseModel):
     missing: list[str] = Field(description="Numbers sent that this instance has no customer for")
 
 
-def customer_view(document: Mapping[str, Any], number: str) -> dict[str, Any]:
+def customer_view(document: Mapping[str, Any], number: str) -> CustomerOut:
     """The stored document (its ``Number`` a stored key, core/personal.py) as answered: with
-    the number the caller knows."""
-    return {**document, "Number": number}
+    the number the caller knows. Validated once, here; the routes return the model as is."""
+    return CustomerOut.model_validate({**document, "Number": number})

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from tilsyn.contract.errors import InvalidRequest
 from tilsyn.contract.problems import Issue
@@ -99,7 +98,7 @@ def change_feed(
     after: After = None,
     limit: Limit = 50,
     since: Since = None,
-) -> JSONResponse:
+) -> ChangeFeedOut:
     moment = since_moment(since)
     if moment is not None and after is not None:
         raise InvalidRequest(
@@ -110,4 +109,4 @@ def change_feed(
         changes, next_cursor = service.change_feed(
             session, ctx.instance_id, after=after, limit=limit, since=moment
         )
-    return JSONResponse({"changes": changes, "next": next_cursor})
+    return ChangeFeedOut.model_validate({"changes": changes, "next": next_cursor})

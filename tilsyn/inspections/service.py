@@ -195,7 +195,7 @@ def list_inspections(session: Session, instance: int, metering_point_id: str) ->
 
 def record_inspection(
     session: Session, instance: int, change: InspectionChange, *, actor: Actor
-) -> Outcome:
+) -> Outcome[dict[str, Any]]:
     """Create the inspection, or update the one with the same ``externalId``."""
     plant_id, mpid = _plant(session, instance, change.metering_point_id)
     change.metering_point_id = mpid
@@ -245,7 +245,7 @@ class _InspectionWrite:
 
 def _written(
     session: Session, write: _InspectionWrite, *, actor: Actor, deadline_days: int
-) -> Outcome:
+) -> Outcome[dict[str, Any]]:
     merged = merge_inspection(write.stored, write.change, deadline_days=deadline_days)
     warnings = write.change.issues.warnings
     if write.stored is not None and not merged.changed:
@@ -333,7 +333,7 @@ def move_finding(
     *,
     actor: Actor,
     today: date,
-) -> Outcome:
+) -> Outcome[dict[str, Any]]:
     """One step of a finding's case; a step not in the chain is refused with 409.
 
     The step's warnings (from reading its body) are answered with the moved finding.
@@ -419,7 +419,7 @@ def get_inspection_settings(session: Session, instance: int) -> dict[str, Any]:
     return {"findingDeadlineDays": days, "newInstallationYears": years}
 
 
-def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcome:
+def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcome[dict[str, Any]]:
     """Change the settings sent; history records each change."""
     issues = Issues()
     if not isinstance(data, dict):

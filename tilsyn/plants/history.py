@@ -19,7 +19,7 @@ from tilsyn.contract.diffs import flatten, unflatten
 from tilsyn.contract.errors import NotFound
 from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.contract.plants.merge import plant_document
-from tilsyn.contract.plants.schemas import PlantIn
+from tilsyn.contract.plants.schemas import ExtensionOut, PlantIn, PlantOut
 from tilsyn.core.changelog import (
     ERASED,
     check_kept,
@@ -29,13 +29,13 @@ from tilsyn.core.changelog import (
     state_at,
 )
 from tilsyn.core.models import GridElement, Plant
-from tilsyn.core.personal import reveal, reveal_key
+from tilsyn.core.personal import reveal
 from tilsyn.hierarchy.service import element_view
 from tilsyn.hierarchy.service import history_state as element_state
 from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.plants.service import history_state as plant_state
-from tilsyn.plants.views import plant_view
+from tilsyn.plants.views import plant_out
 from tilsyn.rules.service import rules_at
 
 _EXTENSION = re.compile(r"extensions\[(?P<name>.*)\|(?P<year>\d*)\]\.builtByElCompanyId", re.S)
@@ -98,7 +98,7 @@ def _periods(state: dict[str, Any]) -> list[Period]:
     )
 
 
-def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dict[str, Any]:
+def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> PlantOut:
     """The plant in import format as stored at the end of ``day`` (Europe/Oslo)."""
     mpid = _key(mpid)
     check_kept(session, instance_id, day)
@@ -125,18 +125,19 @@ def plant_as_of(session: Session, instance_id: int, mpid: str, day: date) -> dic
         connection_point_id=None,
     )
     rules = rules_at(session, instance_id, moment)
-    view = plant_view(session, snapshot, today=day, connection_point=None, rules=rules)
     period = in_force(_periods(state), day)
-    view["customerId"] = reveal_key(session, instance_id, period.customer if period else None)
-    view["customerChangeFrom"] = period.valid_from.isoformat() if period else None
-    view["connectionPoint"] = _connection_point(
-        session, instance_id, state.get("connectionPoint"), moment
+    point = _connection_point(session, instance_id, state.get("connectionPoint"), moment)
+    return plant_out(
+        session,
+        snapshot,
+        customer=period,
+        connection_point=point,
+        extensions=_extensions(state, nulls_first=session.get_bind().dialect.name == "sqlite"),
+        rules=rules,
     )
-    view["extensions"] = _extensions(state, nulls_first=session.get_bind().dialect.name == "sqlite")
-    return view
 
 
-def _extensions(state: dict[str, Any], *, nulls_first: bool) -> list[dict[str, Any]]:
+def _extensions(state: dict[str, Any], *, nulls_first: bool) -> list[ExtensionOut]:
     """Ordered like the live GET: by year (the database's place for no year), then name."""
     found = []
     for path, company in state.items():
@@ -146,7 +147,7 @@ def _extensions(state: dict[str, Any], *, nulls_first: bool) -> list[dict[str, A
             found.append((match["name"], year, company))
     found.sort(key=lambda e: ((e[1] is None) != nulls_first, e[1] or 0, e[0]))
     return [
-        {"extensionName": name, "extensionYearBuilt": year, "builtByElCompanyId": company}
+        ExtensionOut(extensionName=name, extensionYearBuilt=year, builtByElCompanyId=company)
         for name, year, company in found
     ]
 

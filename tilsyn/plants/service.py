@@ -23,6 +23,7 @@ from tilsyn.contract.plants.merge import (
     merge_plant,
 )
 from tilsyn.contract.plants.parse import BuiltByChange, PlantChange
+from tilsyn.contract.plants.schemas import PlantOut
 from tilsyn.contract.time import utc_now
 from tilsyn.core.changelog import Actor, record_change, write_atomically
 from tilsyn.core.groupcommit import GroupCommit
@@ -69,12 +70,14 @@ def upsert_plants(
     )
 
 
-def upsert_plant(writer: GroupCommit, actor: Actor, change: PlantChange, *, today: date) -> Outcome:
+def upsert_plant(
+    writer: GroupCommit, actor: Actor, change: PlantChange, *, today: date
+) -> Outcome[PlantOut]:
     """One plant, as the single upsert writes it, with its answer: a transaction of its own,
     or a savepoint in the transaction of the single writes that arrived with it
     (core/groupcommit.py), with the same result, answer and history either way."""
 
-    def write(session: Session) -> Outcome:
+    def write(session: Session) -> Outcome[PlantOut]:
         [written] = _write_plants(session, actor, [change], today=today)
         return written_outcome(session, actor.instance_id, change, written, today=today)
 
@@ -83,15 +86,13 @@ def upsert_plant(writer: GroupCommit, actor: Actor, change: PlantChange, *, toda
 
 def written_outcome(
     session: Session, instance_id: int, change: PlantChange, written: PlantWritten, *, today: date
-) -> Outcome:
+) -> Outcome[PlantOut]:
     """The answer to a single upsert: its result, the plant's view and the warnings."""
     view = _written_view(session, instance_id, written.plant_id, today=today)
     return Outcome(written.result, view, change.issues.warnings)
 
 
-def _written_view(
-    session: Session, instance_id: int, plant_id: int, *, today: date
-) -> dict[str, Any]:
+def _written_view(session: Session, instance_id: int, plant_id: int, *, today: date) -> PlantOut:
     """The view of a plant this transaction just wrote, as the write's answer."""
     found = repository.plant_by_id(session, instance_id, plant_id)
     assert found is not None, "a written plant exists"
@@ -280,7 +281,7 @@ def _warn(session: Session, batch: _Batch, changes: Sequence[PlantChange]) -> No
 # --- Reads ---------------------------------------------------------------------------------
 
 
-def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> dict[str, Any]:
+def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> PlantOut:
     found = None
     if "\x00" not in mpid:  # from a URL; PostgreSQL cannot compare text holding NUL
         found = repository.plant_by_key(session, instance_id, mpid.strip())
@@ -292,7 +293,7 @@ def get_plant(session: Session, instance_id: int, mpid: str, *, today: date) -> 
 
 def lookup_plants(
     session: Session, instance_id: int, mpids: Sequence[str], *, today: date
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[PlantOut], list[str]]:
     """Many plants' views in one read (a dry run compares a window of rows with them instead
     of sending a GET per row), and the ids this instance has no plant for."""
     wanted = list(dict.fromkeys(m.strip() for m in mpids if "\x00" not in m))
@@ -343,7 +344,7 @@ def register_built_by(
     change: BuiltByChange,
     *,
     today: date,
-) -> Outcome:
+) -> Outcome[PlantOut]:
     """Who built a plant, or an extension of it (idempotent per plant, name and year)."""
     plant = repository.lock_plant(session, actor.instance_id, change.metering_point_id)
     if plant is None:

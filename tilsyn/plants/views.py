@@ -1,4 +1,7 @@
-"""A plant as the API answers it (``PlantOut``): the import format, every field present."""
+"""A plant as the API answers it (``PlantOut``): the import format, every field present.
+
+The view builds the model itself, validated once as it is built; routes return it and FastAPI
+sends it as the declared ``response_model`` without validating it again."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tilsyn.contract.plants.merge import address_view, consumption_code_out
+from tilsyn.contract.plants.schemas import ExtensionOut, PlantOut
 from tilsyn.core.personal import reveal_key
 from tilsyn.plants import repository
 from tilsyn.plants.periods import Period, in_force
@@ -31,12 +35,12 @@ def periods_wire(periods: list[Period]) -> list[dict[str, Any]]:
     return [{"customerId": p.customer, "from": p.valid_from.isoformat()} for p in periods]
 
 
-def extension_view(extension: Extension) -> dict[str, Any]:
-    return {
-        "extensionName": extension.name,
-        "extensionYearBuilt": extension.year,
-        "builtByElCompanyId": extension.company,
-    }
+def extension_view(extension: Extension) -> ExtensionOut:
+    return ExtensionOut(
+        extensionName=extension.name,
+        extensionYearBuilt=extension.year,
+        builtByElCompanyId=extension.company,
+    )
 
 
 def plant_view(
@@ -46,35 +50,55 @@ def plant_view(
     today: date,
     connection_point: dict[str, Any] | None,
     rules: RuleIndex | None = None,
-) -> dict[str, Any]:
+) -> PlantOut:
     """The plant in import format, as GET returns it: every documented field present; its
     ``connectionPoint`` view comes read with it (:func:`chain_view`). ``rules`` are those to
     derive with (default: the instance's rules in force now)."""
-    data = plant.data
     periods, extensions = repository.periods_and_extensions(session, plant.instance_id, plant.id)
-    current = in_force(periods, today)
-    return {
-        "meteringPointId": plant.metering_point_id,
-        "customerId": reveal_key(session, plant.instance_id, current.customer if current else None),
-        "customerChangeFrom": current.valid_from.isoformat() if current else None,
-        "plantId": data["plantId"],
-        "searchCategory": data["searchCategory"],
-        "consumptionCode": consumption_code_out(data["consumptionCode"]),
-        "industrialClassification": data["industrialClassification"],
-        "buildingCode": data["buildingCode"],
-        "connectedDate": data["connectedDate"],
-        "status": data["status"],
-        "address": address_view(data["address"]),
-        "meter": data["meter"],
-        "description": data["description"],
-        "externalPlantNumber": data["externalPlantNumber"],
-        "technicalData": data["technicalData"],
-        "builtByElCompanyId": data["builtByElCompanyId"],
-        "location": data["location"],
-        "auditSpecificInfo": _audit(session, plant, rules),
-        "connectionPoint": connection_point,
-        "extensions": [extension_view(extension) for extension in extensions],
-    }
+    return plant_out(
+        session,
+        plant,
+        customer=in_force(periods, today),
+        connection_point=connection_point,
+        extensions=[extension_view(extension) for extension in extensions],
+        rules=rules,
+    )
+
+
+def plant_out(
+    session: Session,
+    plant: PlantFields,
+    *,
+    customer: Period | None,
+    connection_point: dict[str, Any] | None,
+    extensions: list[ExtensionOut],
+    rules: RuleIndex | None,
+) -> PlantOut:
+    """The answer from its parts: the stored document, the customer period in force, the
+    connection point's view and the extensions (as of a day, history hands in its own)."""
+    data = plant.data
+    return PlantOut(
+        meteringPointId=plant.metering_point_id,
+        customerId=reveal_key(session, plant.instance_id, customer.customer if customer else None),
+        customerChangeFrom=customer.valid_from.isoformat() if customer else None,
+        plantId=data["plantId"],
+        searchCategory=data["searchCategory"],
+        consumptionCode=consumption_code_out(data["consumptionCode"]),
+        industrialClassification=data["industrialClassification"],
+        buildingCode=data["buildingCode"],
+        connectedDate=data["connectedDate"],
+        status=data["status"],
+        address=address_view(data["address"]),
+        meter=data["meter"],
+        description=data["description"],
+        externalPlantNumber=data["externalPlantNumber"],
+        technicalData=data["technicalData"],
+        builtByElCompanyId=data["builtByElCompanyId"],
+        location=data["location"],
+        auditSpecificInfo=_audit(session, plant, rules),
+        connectionPoint=connection_point,
+        extensions=extensions,
+    )
 
 
 def _audit(session: Session, plant: PlantFields, rules: RuleIndex | None) -> dict[str, Any]:

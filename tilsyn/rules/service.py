@@ -615,7 +615,7 @@ def rules_diff(before: Sequence[Rule], after: Sequence[Rule]) -> dict[str, Any]:
     return diff
 
 
-def put_rules(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome:
+def put_rules(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome[dict[str, Any]]:
     """Check a whole rule set and, if every rule is valid, put it in place of the old one."""
     rules, issues = parse_rule_set(data)
     if rules is None:
@@ -694,7 +694,7 @@ def get_validation(session: Session, instance_id: int) -> dict[str, Any]:
     return {"strictValidation": bool(instance.strict_validation)}
 
 
-def put_validation(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome:
+def put_validation(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome[dict[str, Any]]:
     issues = Issues()
     body = read_model(ValidationSettingsIn, data, issues)
     if body is None or issues.errors:
