@@ -17,7 +17,6 @@ from tilsyn.core.models import Change, Plant
 from tilsyn.inspections.due import add_years
 
 MPID = "707057500026392739"
-TODAY = today_in_oslo()
 
 
 def plant(mpid: str = MPID, **fields: Any) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def test_inspection_errors(client: TestClient, tenant: Tenant) -> None:
     unknown = inspect(client, tenant, meteringPointId="707057500000000001")
     assert unknown.status_code == 404
     assert unknown.json()["errors"][0]["field"] == "meteringPointId"
-    future = inspect(client, tenant, date=(TODAY + timedelta(days=1)).isoformat())
+    future = inspect(client, tenant, date=(today_in_oslo() + timedelta(days=1)).isoformat())
     assert future.status_code == 400
     assert future.json()["errors"][0]["field"] == "date"
     bad = inspect(client, tenant, kind="visit", findings=[{"severity": "fatal"}])
@@ -308,7 +307,7 @@ def test_a_rule_change_moves_the_due_date(client: TestClient, tenant: Tenant) ->
 
 def test_never_inspected_cases(client: TestClient, tenant: Tenant, database: Database) -> None:
     rate = {"auditSpecificInfo": {"inspectionRate": 20}}
-    recent = (TODAY - timedelta(days=200)).isoformat()
+    recent = (today_in_oslo() - timedelta(days=200)).isoformat()
     put_plant(client, tenant, connectedDate=recent, **rate)
     assert status(client, tenant)["reasons"] == ["new_installation"]
     assert status(client, tenant)["dueDate"] == recent
@@ -318,9 +317,9 @@ def test_never_inspected_cases(client: TestClient, tenant: Tenant, database: Dat
     with database.write() as session:
         session.execute(update(Plant).values(connected_date=None))
     assert status(client, tenant)["reasons"] == ["never_inspected"]
-    assert status(client, tenant)["dueDate"] == TODAY.isoformat()
+    assert status(client, tenant)["dueDate"] == today_in_oslo().isoformat()
     # newInstallationYears decides what counts as new
-    two_years_ago = add_years(TODAY, -2) - timedelta(days=30)
+    two_years_ago = add_years(today_in_oslo(), -2) - timedelta(days=30)
     put_plant(
         client, tenant, mpid="707057500026392746", connectedDate=two_years_ago.isoformat(), **rate
     )
@@ -341,15 +340,15 @@ def test_changed_use_from_history(client: TestClient, tenant: Tenant, database: 
     put_plant(client, tenant, consumptionCode=36, **rate)
     answer = status(client, tenant)
     assert answer["reasons"] == ["interval", "changed_use"]
-    assert answer["dueDate"] == TODAY.isoformat()
+    assert answer["dueDate"] == today_in_oslo().isoformat()
     # an inspection after the change restarts the clock and the change is behind it
     with database.write() as session:
         session.execute(
             update(Change)
             .where(Change.operation == "update")
-            .values(at=datetime.combine(TODAY - timedelta(days=400), time(12), UTC))
+            .values(at=datetime.combine(today_in_oslo() - timedelta(days=400), time(12), UTC))
         )
-    inspect(client, tenant, date=(TODAY - timedelta(days=10)).isoformat())
+    inspect(client, tenant, date=(today_in_oslo() - timedelta(days=10)).isoformat())
     assert status(client, tenant)["reasons"] == ["interval"]
 
 
