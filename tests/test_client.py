@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -22,6 +22,7 @@ from tilsyn.client import (
     TransportFailure,
 )
 from tilsyn.client.sdk import parse_retry_after
+from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.db import Database
 from tilsyn.demo_data import generate_customers, generate_plants
 
@@ -169,7 +170,7 @@ def test_history_change_feed_and_settings(live: Live) -> None:
         feed = list(client.iter_changes(limit=2))
         assert len(feed) >= 4
         assert client.changes(after=client.changes(limit=1000).next).changes == []
-        assert client.get_plant(mpid, as_of=date.today())["meteringPointId"] == mpid
+        assert client.get_plant(mpid, as_of=today_in_oslo())["meteringPointId"] == mpid
     with TilsynClient(live.base, live.tenant.admin_key) as admin:
         assert admin.get_validation_settings() == {"strictValidation": False}
         admin.put_validation_settings({"strictValidation": True})
