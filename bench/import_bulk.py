@@ -122,6 +122,17 @@ def _elements(plant: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str
     return chain
 
 
+def _driver_connection(db: str) -> Any:
+    """The driver's own connection (no SQLAlchemy): SQLite in WAL mode, or psycopg."""
+    url = make_url(db)
+    if backend(db) == "sqlite":
+        connection = sqlite3.connect(url.database or "", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+    return psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
 def raw_import(db: str, plants_file: Path, instance_id: int) -> None:
     """Flattened rows, upserted with the driver's executemany: the floor of writing cost."""
     sqlite = backend(db) == "sqlite"
@@ -159,15 +170,7 @@ def raw_import(db: str, plants_file: Path, instance_id: int) -> None:
         "%s, %s) ON CONFLICT (plant_id, valid_from) DO UPDATE SET "
         "customer_number = excluded.customer_number"
     )
-    url = make_url(db)
-    connection: Any
-    if sqlite:
-        connection = sqlite3.connect(url.database or "", isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-    else:
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        connection = psycopg.connect(dsn)
+    connection = _driver_connection(db)
     today = datetime.now(UTC).date().isoformat()
     with plants_file.open(encoding="utf-8") as lines:
         while True:
@@ -243,16 +246,10 @@ def flat_import(db: str, plants_file: Path, instance_id: int) -> float:
         "ON CONFLICT (instance_id, metering_point_id) DO UPDATE SET "
         + ", ".join(f"{name} = excluded.{name}" for name in updated)
     )
-    url = make_url(db)
-    connection: Any
+    connection = _driver_connection(db)
     if sqlite:
-        connection = sqlite3.connect(url.database or "", isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         table = FLAT_TABLE.format(id="INTEGER PRIMARY KEY", json="TEXT", time="TIMESTAMP")
     else:
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        connection = psycopg.connect(dsn)
         table = FLAT_TABLE.format(id="BIGSERIAL PRIMARY KEY", json="JSONB", time="TIMESTAMPTZ")
     connection.execute(table)
     connection.commit()
