@@ -227,6 +227,18 @@ def _both_sides(
     return _plants_of(instance_id, both, today), own
 
 
+# The aliases the statements below join through, built once: an ORM alias costs
+# milliseconds to build, and a search of several words built dozens per request. One alias
+# may appear in several subqueries of a statement; each is its own scope in SQL.
+_HOLDS_TOKEN = aliased(SearchToken, name="holds_token")
+_HOLDS_POINT = aliased(GridElement, name="holds_point")
+_HOLDS_TRANSFORMER = aliased(GridElement, name="holds_transformer")
+_HOLDS_PERIOD = aliased(CustomerPeriod, name="holds_period")
+_LATER_PERIOD = aliased(CustomerPeriod, name="later_period")
+_CHILD = aliased(GridElement, name="child_element")
+_GRANDCHILD = aliased(GridElement, name="grandchild_element")
+
+
 def _word_holds(
     instance_id: int, word: str, today: date, plant_id: Any, connection_point_id: Any
 ) -> ColumnElement[bool]:
@@ -235,15 +247,16 @@ def _word_holds(
     The look-ups go by entity id, which is the instance's already."""
     low, high = word, prefix_bound(word)
 
+    token = _HOLDS_TOKEN
+
     def has(kind: str, ref_id: Any) -> Exists:
-        token = aliased(SearchToken)
         return exists().where(
             token.kind == kind, token.ref_id == ref_id, token.token >= low, token.token < high
         )
 
     # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
     # of every element the word names (it would, from a join, and read the index whole).
-    point, transformer = aliased(GridElement), aliased(GridElement)
+    point, transformer = _HOLDS_POINT, _HOLDS_TRANSFORMER
     outer = connection_point_id.table
     above_point = (
         select(point.parent_id)
@@ -257,8 +270,7 @@ def _word_holds(
         .correlate(outer)
         .scalar_subquery()
     )
-    period, later = aliased(CustomerPeriod), aliased(CustomerPeriod)
-    token = aliased(SearchToken)
+    period, later = _HOLDS_PERIOD, _LATER_PERIOD
     by_customer = exists().where(
         period.plant_id == plant_id,
         period.valid_from <= today,
@@ -316,8 +328,7 @@ def _connection_points_under(element_ids: Select[Any]) -> CompoundSelect[Any]:
     """The elements among ``element_ids``, their children and grandchildren: the connection
     points a plant under any of them hangs from (plants only hang from connection points,
     so the other ids these hold never match)."""
-    child = aliased(GridElement)
-    grandchild = aliased(GridElement)
+    child, grandchild = _CHILD, _GRANDCHILD
     children = select(child.id).where(child.parent_id.in_(element_ids))
     return union(
         element_ids,
@@ -328,7 +339,7 @@ def _connection_points_under(element_ids: Select[Any]) -> CompoundSelect[Any]:
 
 def _periods_in_force(instance_id: int, customer_keys: Any, today: date) -> Select[Any]:
     """The plants whose customer in force ``today`` is one of these stored keys."""
-    later = aliased(CustomerPeriod)
+    later = _LATER_PERIOD
     return select(CustomerPeriod.plant_id).where(
         CustomerPeriod.instance_id == instance_id,
         CustomerPeriod.customer_number.in_(customer_keys),
