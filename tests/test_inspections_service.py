@@ -105,12 +105,12 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
             today=TODAY,
         )
         assert moved.data.status == "closed"
-        plan = plans.build_plan(session, actor, 2026, capacity={"7": 1}, today=TODAY)
+        plan = plans.build_plan(session, actor, 2026, capacity={"7": 1}, today=TODAY).model_dump()
     # first: inspected 2026-05-01 -> due 2046; second: due 2026-07-01; third: no interval
     assert [(i["meteringPointId"], i["status"]) for i in plan["items"]] == [(second, "planned")]
     assert [u["meteringPointId"] for u in plan["unplanned"]] == [third]
     with database.write() as session:
-        again = plans.build_plan(session, actor, 2026, capacity={"7": 0}, today=TODAY)
+        again = plans.build_plan(session, actor, 2026, capacity={"7": 0}, today=TODAY).model_dump()
         _inspect(
             session,
             tenant,
@@ -120,9 +120,9 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
     assert again["version"] == 2
     assert again["items"][0]["status"] == "deferred"
     with database.read() as session:
-        latest = plans.latest_plan(session, tenant.instance_id, 2026)
+        latest = plans.latest_plan(session, tenant.instance_id, 2026).model_dump()
         assert latest["items"][0]["status"] == "done"
-        report = service.year_report(session, tenant.instance_id, 2026)
+        report = service.year_report(session, tenant.instance_id, 2026).model_dump()
     assert report["inspections"]["periodic"] == 2
     assert report["findingsClosed"] == 1
     assert report["findingsOpenAtYearEnd"] == 0

@@ -237,4 +237,4 @@ def _load_inspections(
                         session, actor.instance_id, finding.id, step, actor=actor, today=today
                     )
         plan = build_plan(session, actor, today.year, capacity={}, today=today, limit=1)
-    summary.plan_items = sum(area["planned"] + area["deferred"] for area in plan["summary"])
+    summary.plan_items = sum(area.planned + area.deferred for area in plan.summary)

@@ -37,6 +37,9 @@ from tilsyn.inspections.schemas import (
     InspectionSettingsIn,
     InspectionSettingsOut,
     InspectionStatusOut,
+    ReportFindingsOut,
+    ReportInspectionsOut,
+    ReportOut,
 )
 from tilsyn.inspections.views import finding_list_item, inspection_view, status_view
 from tilsyn.rules.service import RuleIndex, rules_for
@@ -473,7 +476,7 @@ def put_inspection_settings(
 # --- The year in figures -------------------------------------------------------------------
 
 
-def year_report(session: Session, instance: int, year: int) -> dict[str, Any]:
+def year_report(session: Session, instance: int, year: int) -> ReportOut:
     """The figures of DSB's yearly report: the year's inspections and findings, what was
     closed and what was left open, and the plants overdue at the year's end."""
     first, last = date(year, 1, 1), date(year, 12, 31)
@@ -485,14 +488,16 @@ def year_report(session: Session, instance: int, year: int) -> dict[str, Any]:
             in_service += 1
             if item.due_date is not None and item.due_date <= last:
                 overdue += 1
-    return {
-        "year": year,
-        "inspections": {
-            k: kinds.get(k, 0) for k in ("periodic", "new_installation", "follow_up", "audit")
-        },
-        "findings": {s: severities.get(s, 0) for s in ("nonconformity", "remark")},
-        "findingsClosed": repo.findings_closed_between(session, instance, first, last),
-        "findingsOpenAtYearEnd": repo.findings_open_on(session, instance, last),
-        "plantsInService": in_service,
-        "plantsOverdueAtYearEnd": overdue,
-    }
+    return ReportOut(
+        year=year,
+        inspections=ReportInspectionsOut(
+            **{k: kinds.get(k, 0) for k in ("periodic", "new_installation", "follow_up", "audit")}
+        ),
+        findings=ReportFindingsOut(
+            **{s: severities.get(s, 0) for s in ("nonconformity", "remark")}
+        ),
+        findingsClosed=repo.findings_closed_between(session, instance, first, last),
+        findingsOpenAtYearEnd=repo.findings_open_on(session, instance, last),
+        plantsInService=in_service,
+        plantsOverdueAtYearEnd=overdue,
+    )
