@@ -171,7 +171,7 @@ def run(url: str, plants: int) -> dict[str, Any]:
             inspection_status(session, instance_id, mpid(plants // 2), today=today_in_oslo())
         status_ms = (time.perf_counter() - started) * 1000
         db.dispose()
-    items = sum(area["planned"] + area["deferred"] for area in plan["summary"])
+    items = sum(area.planned + area.deferred for area in plan.summary)
     return {
         "database": "sqlite" if url == "sqlite" else backend(url),
         "plants": plants,

@@ -154,7 +154,7 @@ def _check_demo_inspections(database: Database) -> None:
         assert any(day < today for day in dates), "some plants are overdue"
         assert any(today <= day <= date(today.year, 12, 31) for day in dates) or len(dates) < 5
         plan = plans.latest_plan(session, instance.id, today.year)
-        assert plan["items"], "this year's plan has plants"
+        assert plan.items, "this year's plan has plants"
         findings, _ = inspections.list_findings(session, instance.id, today=today)
         assert findings
 

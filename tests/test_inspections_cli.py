@@ -75,9 +75,9 @@ def test_import_inspections_then_plan_and_report(
         listing = service.list_inspections(
             session, tenant.instance_id, PLANTS[0]["meteringPointId"]
         )  # type: ignore[arg-type]
-    [first] = listing["items"]
-    assert first["externalId"] == "K1"
-    assert [f["severity"] for f in first["findings"]] == ["nonconformity", "remark"]
+    [first] = listing.items
+    assert first.externalId == "K1"
+    assert [f.severity for f in first.findings] == ["nonconformity", "remark"]
 
     xlsx = tmp_path / "plan.xlsx"
     result = runner.invoke(

@@ -150,6 +150,8 @@ def test_due_dates_for_many_equal_one_at_a_time(database: Database, tenant: Tena
         by_mpid = {item.metering_point_id: item for item in every.values()}
         assert by_mpid[mpids[0]].due_date == date(2009, 2, 28)
         assert by_mpid[mpids[5]].reasons == ("not_in_service",)
-        status = service.inspection_status(session, tenant.instance_id, mpids[0], today=today)
+        status = service.inspection_status(
+            session, tenant.instance_id, mpids[0], today=today
+        ).model_dump()
         assert status["dueDate"] == "2009-02-28"
         assert status["lastInspection"] == {"date": "2004-02-29", "kind": "periodic"}

@@ -38,7 +38,9 @@ def _plant(session: object, actor: Actor, n: int, **fields: object) -> str:
 
 def _inspect(session: object, tenant: Tenant, actor: Actor, body: dict[str, object]) -> dict:  # type: ignore[type-arg]
     change = parse_valid_inspection(body, today=TODAY)
-    return service.record_inspection(session, tenant.instance_id, change, actor=actor).data  # type: ignore[arg-type]
+    return service.record_inspection(
+        session, tenant.instance_id, change, actor=actor
+    ).data.model_dump()  # type: ignore[arg-type]
 
 
 def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
@@ -70,13 +72,15 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
         )
 
     with database.read() as session:
-        status = service.inspection_status(session, tenant.instance_id, first, today=TODAY)
+        status = service.inspection_status(
+            session, tenant.instance_id, first, today=TODAY
+        ).model_dump()
         assert status["reasons"] == ["interval", "overdue_finding"]
         assert status["dueDate"] == "2026-05-11"
         items, _ = service.list_findings(
             session, tenant.instance_id, today=TODAY, query=service.FindingQuery(overdue=True)
         )
-        assert [i["id"] for i in items] == [finding_id]
+        assert [i.id for i in items] == [finding_id]
         with pytest.raises(NotFound):
             service.inspection_status(
                 session, tenant.instance_id, "707057500099999999", today=TODAY
@@ -100,13 +104,13 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
             actor=actor,
             today=TODAY,
         )
-        assert moved.data["status"] == "closed"
-        plan = plans.build_plan(session, actor, 2026, capacity={"7": 1}, today=TODAY)
+        assert moved.data.status == "closed"
+        plan = plans.build_plan(session, actor, 2026, capacity={"7": 1}, today=TODAY).model_dump()
     # first: inspected 2026-05-01 -> due 2046; second: due 2026-07-01; third: no interval
     assert [(i["meteringPointId"], i["status"]) for i in plan["items"]] == [(second, "planned")]
     assert [u["meteringPointId"] for u in plan["unplanned"]] == [third]
     with database.write() as session:
-        again = plans.build_plan(session, actor, 2026, capacity={"7": 0}, today=TODAY)
+        again = plans.build_plan(session, actor, 2026, capacity={"7": 0}, today=TODAY).model_dump()
         _inspect(
             session,
             tenant,
@@ -116,9 +120,9 @@ def test_services_end_to_end(database: Database, tenant: Tenant) -> None:
     assert again["version"] == 2
     assert again["items"][0]["status"] == "deferred"
     with database.read() as session:
-        latest = plans.latest_plan(session, tenant.instance_id, 2026)
+        latest = plans.latest_plan(session, tenant.instance_id, 2026).model_dump()
         assert latest["items"][0]["status"] == "done"
-        report = service.year_report(session, tenant.instance_id, 2026)
+        report = service.year_report(session, tenant.instance_id, 2026).model_dump()
     assert report["inspections"]["periodic"] == 2
     assert report["findingsClosed"] == 1
     assert report["findingsOpenAtYearEnd"] == 0
@@ -131,5 +135,7 @@ def test_due_window_of_new_installations(database: Database, tenant: Tenant) -> 
     with database.write() as session:
         mpid = _plant(session, actor, 4, connectedDate=connected.isoformat())
     with database.read() as session:
-        status = service.inspection_status(session, tenant.instance_id, mpid, today=TODAY)
+        status = service.inspection_status(
+            session, tenant.instance_id, mpid, today=TODAY
+        ).model_dump()
     assert (status["dueDate"], status["reasons"]) == (connected.isoformat(), ["new_installation"])

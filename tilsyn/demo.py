@@ -229,12 +229,12 @@ def _load_inspections(
             change = parse_valid_inspection(body, today=today)
             outcome = record_inspection(session, actor.instance_id, change, actor=actor)
             summary.inspections += 1
-            for finding in outcome.data["findings"]:
+            for finding in outcome.data.findings:
                 summary.findings += 1
-                if finding["severity"] == "nonconformity" and rng.random() < 0.4:
+                if finding.severity == "nonconformity" and rng.random() < 0.4:
                     step = FindingMove("notified", today, None, "Forhåndsvarsel sendt")
                     move_finding(
-                        session, actor.instance_id, finding["id"], step, actor=actor, today=today
+                        session, actor.instance_id, finding.id, step, actor=actor, today=today
                     )
         plan = build_plan(session, actor, today.year, capacity={}, today=today, limit=1)
-    summary.plan_items = sum(area["planned"] + area["deferred"] for area in plan["summary"])
+    summary.plan_items = sum(area.planned + area.deferred for area in plan.summary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,7 @@ from rich.table import Table
 from tilsyn.cli.database import instance_id_of, open_database
 from tilsyn.core.changelog import Actor
 from tilsyn.core.db import Database
+from tilsyn.inspections.schemas import PlanOut
 from tilsyn.inspections.service import year_report
 from tilsyn.plans import service
 
@@ -67,17 +68,12 @@ def _write_plan(database: Database, instance_id: int, year: int, out_file: Path)
             out_file.write_bytes(service.plan_xlsx(session, instance_id, year))
 
 
-def _summary_table(year: int, plan: dict[str, Any]) -> Table:
-    table = Table(title=f"Plan {year}, version {plan['version']}")
+def _summary_table(year: int, plan: PlanOut) -> Table:
+    table = Table(title=f"Plan {year}, version {plan.version}")
     for column in ("inspection area", "capacity", "planned", "deferred", "done"):
         table.add_column(column, justify="right")
-    for area in plan["summary"]:
-        table.add_row(
-            *(
-                "-" if area[name] is None else str(area[name])
-                for name in ("inspectionArea", "capacity", "planned", "deferred", "done")
-            )
-        )
+    for area in plan.summary:
+        table.add_row(*("-" if value is None else str(value) for _, value in area))
     return table
 
 
@@ -85,4 +81,4 @@ def report(instance: str, year: Annotated[int, typer.Argument(min=1900, max=2200
     """The year in figures for the yearly report to DSB, as JSON."""
     with open_database() as database, database.read() as session:
         figures = year_report(session, instance_id_of(session, instance), year)
-    print(json.dumps(figures, indent=2))
+    print(json.dumps(figures.model_dump(), indent=2))

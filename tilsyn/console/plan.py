@@ -25,6 +25,7 @@ from tilsyn.console.web import (
 )
 from tilsyn.contract.errors import ApiError, NotFound
 from tilsyn.contract.time import today_in_oslo
+from tilsyn.inspections.schemas import PlanOut
 from tilsyn.plans import service as plans
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -70,13 +71,13 @@ def _plan_page(
 ) -> HTMLResponse:
     with database_of(request).read() as session:
         try:
-            plan: dict[str, Any] | None = plans.latest_plan(
+            plan: PlanOut | None = plans.latest_plan(
                 session, user.instance_id, year, limit=SHOWN_ITEMS
             )
         except NotFound:
             plan = None
     if capacity_text is None:
-        capacity_text = _capacity_text(plan["capacity"]) if plan else ""
+        capacity_text = _capacity_text(plan.capacity) if plan else ""
     return render(
         request,
         "plan.html",

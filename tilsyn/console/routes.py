@@ -67,7 +67,7 @@ def plant_page(request: Request, metering_point_id: str, user: Viewer) -> HTMLRe
         status = inspections.inspection_status(
             session, user.instance_id, mpid, today=today_in_oslo()
         )
-        done = inspections.list_inspections(session, user.instance_id, mpid)["items"]
+        done = inspections.list_inspections(session, user.instance_id, mpid).items
     return render(
         request,
         "plant.html",

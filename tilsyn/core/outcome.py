@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from tilsyn.contract.answers import IssueOut, issues_out
 from tilsyn.contract.problems import Issue
@@ -20,13 +20,6 @@ class Outcome(Generic[Data]):
     result: Result
     data: Data
     warnings: list[Issue] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "result": self.result,
-            "warnings": [w.as_dict() for w in self.warnings],
-            "data": self.data,
-        }
 
     def warnings_out(self) -> list[IssueOut]:
         return issues_out(self.warnings)

@@ -14,6 +14,14 @@ from sqlalchemy.orm import Session, aliased
 
 from tilsyn.contract.errors import NotFound
 from tilsyn.contract.hierarchy.parse import NET_STATION
+from tilsyn.contract.hierarchy.schemas import (
+    ConnectionPointNodeOut,
+    ElementAddressOut,
+    LocationOut,
+    NetStationItemOut,
+    NetStationTreeOut,
+    TransformerNodeOut,
+)
 from tilsyn.core.models import GridElement, Plant
 
 MAX_PAGE = 1000
@@ -29,11 +37,12 @@ _ELEMENT_COLUMNS = (
 
 
 def _view(row: Any) -> dict[str, Any]:
-    """An element as the plant's import form nests it: name, address, location."""
+    """An element as the plant's import form nests it: name, address, location (the fields
+    every browse model starts with)."""
     return {
         "name": row.name,
-        "address": {"addressText": row.address_text, "postalCode": row.postal_code},
-        "location": {"latitude": row.latitude, "longitude": row.longitude},
+        "address": ElementAddressOut(addressText=row.address_text, postalCode=row.postal_code),
+        "location": LocationOut(latitude=row.latitude, longitude=row.longitude),
     }
 
 
@@ -47,7 +56,7 @@ def _children(instance_id: int, parent_ids: list[int]) -> Any:
 
 def net_stations(
     session: Session, instance_id: int, *, limit: int = 100, after: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[NetStationItemOut], str | None]:
     """One page of net stations by name, each with how many transformers, connection points
     and plants hang under it; ``next`` is the last name of the page, ``None`` on the last."""
     query = (
@@ -61,17 +70,14 @@ def net_stations(
     rows = session.execute(query).all()[: limit + 1]
     page = rows[:limit]
     counts = _station_counts(session, instance_id, [row.id for row in page])
-    items = [
-        _view(row)
-        | dict(
-            zip(
-                ("transformers", "connectionPoints", "plants"),
-                counts.get(row.id, (0, 0, 0)),
-                strict=True,
+    items = []
+    for row in page:
+        transformers, points, plants = counts.get(row.id, (0, 0, 0))
+        items.append(
+            NetStationItemOut(
+                **_view(row), transformers=transformers, connectionPoints=points, plants=plants
             )
         )
-        for row in page
-    ]
     return items, page[-1].name if len(rows) > limit else None
 
 
@@ -99,7 +105,7 @@ def _station_counts(
     return {row[0]: (row[1], row[2], row[3]) for row in rows if row[0] is not None}
 
 
-def net_station(session: Session, instance_id: int, *, name: str) -> dict[str, Any]:
+def net_station(session: Session, instance_id: int, *, name: str) -> NetStationTreeOut:
     """A net station with its transformers, their connection points, and plant counts."""
     station = None
     if "\x00" not in name:
@@ -115,24 +121,25 @@ def net_station(session: Session, instance_id: int, *, name: str) -> dict[str, A
     transformers = session.execute(_children(instance_id, [station.id])).all()
     points = session.execute(_children(instance_id, [t.id for t in transformers])).all()
     plants = _plant_counts(session, [p.id for p in points])
-    points_of: dict[int, list[dict[str, Any]]] = {}
+    points_of: dict[int, list[ConnectionPointNodeOut]] = {}
     for point in points:
         points_of.setdefault(point.parent_id, []).append(
-            _view(point) | {"plants": plants.get(point.id, 0)}
+            ConnectionPointNodeOut(**_view(point), plants=plants.get(point.id, 0))
         )
     tree = [
-        _view(t)
-        | {
-            "plants": sum(p["plants"] for p in points_of.get(t.id, [])),
-            "connectionPoints": points_of.get(t.id, []),
-        }
+        TransformerNodeOut(
+            **_view(t),
+            plants=sum(p.plants for p in points_of.get(t.id, [])),
+            connectionPoints=points_of.get(t.id, []),
+        )
         for t in transformers
     ]
-    return _view(station) | {
-        "transformers": tree,
-        "connectionPoints": len(points),
-        "plants": sum(t["plants"] for t in tree),
-    }
+    return NetStationTreeOut(
+        **_view(station),
+        transformers=tree,
+        connectionPoints=len(points),
+        plants=sum(t.plants for t in tree),
+    )
 
 
 def _plant_counts(session: Session, point_ids: list[int]) -> dict[int, int]:

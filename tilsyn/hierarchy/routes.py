@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
 
 from tilsyn.contract.hierarchy.schemas import NetStationPageOut, NetStationTreeOut
 from tilsyn.core.http import READ_ERRORS, Db, PageAfter
@@ -33,10 +32,10 @@ def net_stations(
     db: Db,
     limit: Annotated[int, Query(ge=1, le=browse.MAX_PAGE, description="Per page")] = 100,
     after: PageAfter = None,
-) -> JSONResponse:
+) -> NetStationPageOut:
     with db.read() as session:
         items, next_after = browse.net_stations(session, ctx.instance_id, limit=limit, after=after)
-    return JSONResponse({"items": items, "next": next_after})
+    return NetStationPageOut(items=items, next=next_after)
 
 
 @router.get(
@@ -48,6 +47,6 @@ def net_stations(
 )
 def net_station(
     environment: EnvironmentPath, name: NetStationKey, ctx: Env, db: Db
-) -> JSONResponse:
+) -> NetStationTreeOut:
     with db.read() as session:
-        return JSONResponse(browse.net_station(session, ctx.instance_id, name=name))
+        return browse.net_station(session, ctx.instance_id, name=name)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from tilsyn.contract.answers import issues_out
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.edge import JsonObject, tolerant_body
 from tilsyn.core.http import READ_ERRORS, WRITE_ERRORS, Db, PageAfter, problem
@@ -74,7 +74,7 @@ InspectionSettingsBody = Annotated[JsonObject, tolerant_body(InspectionSettingsI
 )
 def upsert_inspection(
     request: Request, environment: EnvironmentPath, ctx: Env, body: InspectionBody, db: Db
-) -> JSONResponse:
+) -> InspectionUpsertOut:
     """A nonconformity without a deadline gets the date plus the instance's
     findingDeadlineDays; an unknown meteringPointId answers 404."""
     change = parse_valid_inspection(body, today=today_in_oslo())
@@ -82,7 +82,9 @@ def upsert_inspection(
         outcome = service.record_inspection(
             session, ctx.instance_id, change, actor=actor_for(request, ctx)
         )
-    return JSONResponse(outcome.as_dict())
+    return InspectionUpsertOut(
+        result=outcome.result, warnings=issues_out(outcome.warnings), data=outcome.data
+    )
 
 
 @inspection_router.get(
@@ -92,9 +94,9 @@ def upsert_inspection(
     response_model=InspectionOut,
     responses=READ_ERRORS,
 )
-def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db) -> JSONResponse:
+def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db) -> InspectionOut:
     with db.read() as session:
-        return JSONResponse(service.get_inspection(session, ctx.instance_id, id))
+        return service.get_inspection(session, ctx.instance_id, id)
 
 
 @inspection_router.get(
@@ -106,9 +108,9 @@ def get_inspection(environment: EnvironmentPath, id: EntityId, ctx: Env, db: Db)
 )
 def plant_inspections(
     environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
-) -> JSONResponse:
+) -> InspectionListOut:
     with db.read() as session:
-        return JSONResponse(service.list_inspections(session, ctx.instance_id, meteringPointId))
+        return service.list_inspections(session, ctx.instance_id, meteringPointId)
 
 
 @inspection_router.get(
@@ -120,12 +122,10 @@ def plant_inspections(
 )
 def inspection_status(
     environment: EnvironmentPath, meteringPointId: PlantKey, ctx: Env, db: Db
-) -> JSONResponse:
+) -> InspectionStatusOut:
     with db.read() as session:
-        return JSONResponse(
-            service.inspection_status(
-                session, ctx.instance_id, meteringPointId, today=today_in_oslo()
-            )
+        return service.inspection_status(
+            session, ctx.instance_id, meteringPointId, today=today_in_oslo()
         )
 
 
@@ -144,7 +144,7 @@ def move_finding(
     ctx: Env,
     body: FindingStatusBody,
     db: Db,
-) -> JSONResponse:
+) -> FindingMoveOut:
     """A step not in the case chain answers 409 naming the finding's current status."""
     today = today_in_oslo()
     step = parse_finding_move(body, today=today)
@@ -157,7 +157,9 @@ def move_finding(
             actor=actor_for(request, ctx),
             today=today,
         )
-    return JSONResponse(outcome.as_dict())
+    return FindingMoveOut(
+        result=outcome.result, warnings=issues_out(outcome.warnings), data=outcome.data
+    )
 
 
 def finding_query(
@@ -185,7 +187,7 @@ def list_findings(
     ctx: Env,
     db: Db,
     query: Annotated[service.FindingQuery, Depends(finding_query)],
-) -> JSONResponse:
+) -> FindingListOut:
     with db.read() as session:
         items, next_after = service.list_findings(
             session,
@@ -193,7 +195,7 @@ def list_findings(
             today=today_in_oslo(),
             query=query,
         )
-    return JSONResponse({"items": items, "next": next_after})
+    return FindingListOut(items=items, next=next_after)
 
 
 @settings_router.get(
@@ -203,9 +205,9 @@ def list_findings(
     response_model=InspectionSettingsOut,
     responses={400: READ_ERRORS[400], 401: READ_ERRORS[401], 429: READ_ERRORS[429], **_FORBIDDEN},
 )
-def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> InspectionSettingsOut:
     with db.read() as session:
-        return JSONResponse(service.get_inspection_settings(session, ctx.instance_id))
+        return service.get_inspection_settings(session, ctx.instance_id)
 
 
 @settings_router.put(
@@ -217,11 +219,13 @@ def read_settings(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRespo
 )
 def change_settings(
     request: Request, environment: EnvironmentPath, ctx: Admin, body: InspectionSettingsBody, db: Db
-) -> JSONResponse:
+) -> InspectionSettingsPutOut:
     """A setting left out keeps its value; each change is in history."""
     with db.write() as session:
         outcome = service.put_inspection_settings(session, actor_for(request, ctx), body)
-    return JSONResponse(outcome.as_dict())
+    return InspectionSettingsPutOut(
+        result=outcome.result, warnings=issues_out(outcome.warnings), data=outcome.data
+    )
 
 
 router.include_router(inspection_router)

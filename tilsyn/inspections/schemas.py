@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
+from tilsyn.contract.answers import IssueOut
 from tilsyn.contract.wire import Int, MeteringPointId, RequiredText, Text, required, to_date
 
 KINDS = ("periodic", "new_installation", "follow_up", "audit")
@@ -138,12 +139,6 @@ class PlanIn(BaseModel):
 
 
 # --- Answers -------------------------------------------------------------------------------
-
-
-class IssueOut(BaseModel):
-    field: str
-    code: str
-    message: str
 
 
 class FindingOut(BaseModel):

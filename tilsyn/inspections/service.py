@@ -29,7 +29,18 @@ from tilsyn.inspections.merge import (
     move_diff,
 )
 from tilsyn.inspections.parse import FindingMove, InspectionChange
-from tilsyn.inspections.schemas import FINDING_STATUSES, InspectionSettingsIn
+from tilsyn.inspections.schemas import (
+    FINDING_STATUSES,
+    FindingListItemOut,
+    InspectionListOut,
+    InspectionOut,
+    InspectionSettingsIn,
+    InspectionSettingsOut,
+    InspectionStatusOut,
+    ReportFindingsOut,
+    ReportInspectionsOut,
+    ReportOut,
+)
 from tilsyn.inspections.views import finding_list_item, inspection_view, status_view
 from tilsyn.rules.service import RuleIndex, rules_for
 
@@ -157,7 +168,7 @@ def _plant(session: Session, instance: int, mpid: str) -> tuple[int, str]:
 
 def inspection_status(
     session: Session, instance: int, metering_point_id: str, *, today: date
-) -> dict[str, Any]:
+) -> InspectionStatusOut:
     """When the plant is due and why (SPEC §11)."""
     plant_id, mpid = _plant(session, instance, metering_point_id)
     item = next(iter_due(session, instance, today=today, plant_ids=[plant_id]))
@@ -182,20 +193,20 @@ def _stored_or_404(session: Session, instance: int, inspection_id: int) -> Store
     return found
 
 
-def get_inspection(session: Session, instance: int, inspection_id: int) -> dict[str, Any]:
+def get_inspection(session: Session, instance: int, inspection_id: int) -> InspectionOut:
     return inspection_view(_stored_or_404(session, instance, inspection_id))
 
 
-def list_inspections(session: Session, instance: int, metering_point_id: str) -> dict[str, Any]:
+def list_inspections(session: Session, instance: int, metering_point_id: str) -> InspectionListOut:
     """A plant's inspections, newest first."""
     plant_id, mpid = _plant(session, instance, metering_point_id)
     items = repo.plant_inspections(session, instance, plant_id)
-    return {"meteringPointId": mpid, "items": [inspection_view(i) for i in items]}
+    return InspectionListOut(meteringPointId=mpid, items=[inspection_view(i) for i in items])
 
 
 def record_inspection(
     session: Session, instance: int, change: InspectionChange, *, actor: Actor
-) -> Outcome[dict[str, Any]]:
+) -> Outcome[InspectionOut]:
     """Create the inspection, or update the one with the same ``externalId``."""
     plant_id, mpid = _plant(session, instance, change.metering_point_id)
     change.metering_point_id = mpid
@@ -245,7 +256,7 @@ class _InspectionWrite:
 
 def _written(
     session: Session, write: _InspectionWrite, *, actor: Actor, deadline_days: int
-) -> Outcome[dict[str, Any]]:
+) -> Outcome[InspectionOut]:
     merged = merge_inspection(write.stored, write.change, deadline_days=deadline_days)
     warnings = write.change.issues.warnings
     if write.stored is not None and not merged.changed:
@@ -333,7 +344,7 @@ def move_finding(
     *,
     actor: Actor,
     today: date,
-) -> Outcome[dict[str, Any]]:
+) -> Outcome[FindingListItemOut]:
     """One step of a finding's case; a step not in the chain is refused with 409.
 
     The step's warnings (from reading its body) are answered with the moved finding.
@@ -388,7 +399,7 @@ class FindingQuery:
 
 def list_findings(
     session: Session, instance: int, *, today: date, query: FindingQuery = FindingQuery()
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[FindingListItemOut], str | None]:
     """A page of findings in id order, each with its plant; ``next`` for the page after."""
     if query.status is not None and query.status not in FINDING_STATUSES:
         raise InvalidRequest(
@@ -414,12 +425,14 @@ def list_findings(
 # --- Settings ------------------------------------------------------------------------------
 
 
-def get_inspection_settings(session: Session, instance: int) -> dict[str, Any]:
+def get_inspection_settings(session: Session, instance: int) -> InspectionSettingsOut:
     days, years = repo.instance_settings(session, instance)
-    return {"findingDeadlineDays": days, "newInstallationYears": years}
+    return InspectionSettingsOut(findingDeadlineDays=days, newInstallationYears=years)
 
 
-def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcome[dict[str, Any]]:
+def put_inspection_settings(
+    session: Session, actor: Actor, data: Any
+) -> Outcome[InspectionSettingsOut]:
     """Change the settings sent; history records each change."""
     issues = Issues()
     if not isinstance(data, dict):
@@ -445,8 +458,9 @@ def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcom
         "newInstallationYears": instance.new_installation_years,
     }
     diff = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
+    view = InspectionSettingsOut.model_validate(after)
     if not diff:
-        return Outcome("unchanged", after, issues.warnings)
+        return Outcome("unchanged", view, issues.warnings)
     session.flush()
     record_change(
         session,
@@ -456,13 +470,13 @@ def put_inspection_settings(session: Session, actor: Actor, data: Any) -> Outcom
         operation="update",
         diff=diff,
     )
-    return Outcome("updated", after, issues.warnings)
+    return Outcome("updated", view, issues.warnings)
 
 
 # --- The year in figures -------------------------------------------------------------------
 
 
-def year_report(session: Session, instance: int, year: int) -> dict[str, Any]:
+def year_report(session: Session, instance: int, year: int) -> ReportOut:
     """The figures of DSB's yearly report: the year's inspections and findings, what was
     closed and what was left open, and the plants overdue at the year's end."""
     first, last = date(year, 1, 1), date(year, 12, 31)
@@ -474,14 +488,16 @@ def year_report(session: Session, instance: int, year: int) -> dict[str, Any]:
             in_service += 1
             if item.due_date is not None and item.due_date <= last:
                 overdue += 1
-    return {
-        "year": year,
-        "inspections": {
-            k: kinds.get(k, 0) for k in ("periodic", "new_installation", "follow_up", "audit")
-        },
-        "findings": {s: severities.get(s, 0) for s in ("nonconformity", "remark")},
-        "findingsClosed": repo.findings_closed_between(session, instance, first, last),
-        "findingsOpenAtYearEnd": repo.findings_open_on(session, instance, last),
-        "plantsInService": in_service,
-        "plantsOverdueAtYearEnd": overdue,
-    }
+    return ReportOut(
+        year=year,
+        inspections=ReportInspectionsOut(
+            **{k: kinds.get(k, 0) for k in ("periodic", "new_installation", "follow_up", "audit")}
+        ),
+        findings=ReportFindingsOut(
+            **{s: severities.get(s, 0) for s in ("nonconformity", "remark")}
+        ),
+        findingsClosed=repo.findings_closed_between(session, instance, first, last),
+        findingsOpenAtYearEnd=repo.findings_open_on(session, instance, last),
+        plantsInService=in_service,
+        plantsOverdueAtYearEnd=overdue,
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from tilsyn.contract.bodies import parse_json
 from tilsyn.core.edge import DocumentedBody, documented
@@ -40,18 +40,18 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: problem("The API key is not 
 )
 async def build_plan(
     request: Request, environment: EnvironmentPath, year: Year, ctx: Admin, db: Db
-) -> JSONResponse:
+) -> PlanOut:
     """Every plant due by 31 December; beyond an area's capacity the least urgent are
     deferred; plants without an interval are listed under ``unplanned``."""
     raw = await read_body(request)
     capacity = service.parse_capacity(parse_json(raw) if raw.strip() else None)
     actor = actor_for(request, ctx)
 
-    def build() -> dict[str, Any]:
+    def build() -> PlanOut:
         with db.write() as session:
             return service.build_plan(session, actor, year, capacity=capacity)
 
-    return JSONResponse(await run_in_threadpool(build))
+    return await run_in_threadpool(build)
 
 
 @plan_router.get(
@@ -76,7 +76,7 @@ def get_plan(
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 1000,
     after: Annotated[int | None, Query(ge=-1, le=2**31)] = None,
-) -> Response:
+) -> PlanOut | Response:
     if format == "csv":
         with db.read() as session:
             service.check_plan(session, ctx.instance_id, year)
@@ -97,9 +97,7 @@ def get_plan(
                 media_type=XLSX,
                 headers={"Content-Disposition": f'attachment; filename="plan-{year}.xlsx"'},
             )
-        return JSONResponse(
-            service.latest_plan(session, ctx.instance_id, year, limit=limit, after=after)
-        )
+        return service.latest_plan(session, ctx.instance_id, year, limit=limit, after=after)
 
 
 @router.get(
@@ -109,9 +107,9 @@ def get_plan(
     response_model=ReportOut,
     responses=READ_ERRORS,
 )
-def year_report(environment: EnvironmentPath, year: Year, ctx: Env, db: Db) -> JSONResponse:
+def year_report(environment: EnvironmentPath, year: Year, ctx: Env, db: Db) -> ReportOut:
     with db.read() as session:
-        return JSONResponse(inspections.year_report(session, ctx.instance_id, year))
+        return inspections.year_report(session, ctx.instance_id, year)
 
 
 router.include_router(plan_router)

@@ -29,7 +29,7 @@ from tilsyn.core.models import Plan, PlanItem
 from tilsyn.core.tenancy import owned_by
 from tilsyn.inspections.due import NO_INTERVAL
 from tilsyn.inspections.repository import clock_plants_between, lock_instance
-from tilsyn.inspections.schemas import PlanIn
+from tilsyn.inspections.schemas import PlanAreaOut, PlanIn, PlanItemOut, PlanOut, UnplannedOut
 from tilsyn.inspections.service import PlantDue, iter_due
 from tilsyn.plans.explain import explanation
 
@@ -165,7 +165,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _built_summary(
     rows: list[tuple[Any, ...]], capacity: Mapping[str, int], done: set[int]
-) -> list[dict[str, Any]]:
+) -> list[PlanAreaOut]:
     """The summary per area of rows just built (the read-back of a stored plan would cost as
     much as the build's own reads)."""
     counts: dict[int | None, dict[str, int]] = {}
@@ -174,8 +174,15 @@ def _built_summary(
             continue
         entry = counts.setdefault(row[4], {"planned": 0, "deferred": 0, "done": 0})
         entry["done" if row[2] in done else row[10]] += 1
+    return _areas(counts, capacity)
+
+
+def _areas(
+    counts: Mapping[int | None, Mapping[str, int]], capacity: Mapping[str, int]
+) -> list[PlanAreaOut]:
+    """The summary per area, areas in order and the plants without one last."""
     return [
-        {"inspectionArea": area, "capacity": capacity.get(_area_key(area)), **entry}
+        PlanAreaOut(inspectionArea=area, capacity=capacity.get(_area_key(area)), **entry)
         for area, entry in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
     ]
 
@@ -188,7 +195,7 @@ def build_plan(
     capacity: Mapping[str, int],
     today: date | None = None,
     limit: int = 1000,
-) -> dict[str, Any]:
+) -> PlanOut:
     """Build and store the year's next plan version; its view (the first ``limit`` items).
 
     The plan belongs to the actor's instance: whoever builds it is recorded in its history.
@@ -271,7 +278,7 @@ def check_plan(session: Session, instance: int, year: int) -> None:
 
 def latest_plan(
     session: Session, instance: int, year: int, *, limit: int = 1000, after: int | None = None
-) -> dict[str, Any]:
+) -> PlanOut:
     """The year's latest plan with progress (``done``) as recorded now."""
     return plan_view(session, instance, _latest(session, instance, year), limit=limit, after=after)
 
@@ -286,7 +293,7 @@ def _status(row: Any, done: set[int]) -> str:
     return str(row.status)
 
 
-def _summary(session: Session, plan: Plan, done: set[int]) -> list[dict[str, Any]]:
+def _summary(session: Session, plan: Plan, done: set[int]) -> list[PlanAreaOut]:
     counts: dict[int | None, dict[str, int]] = {}
     statement = select(PlanItem.inspection_area, PlanItem.status, PlanItem.plant_id).where(
         PlanItem.plan_id == plan.id, PlanItem.status != "unplanned"
@@ -294,11 +301,7 @@ def _summary(session: Session, plan: Plan, done: set[int]) -> list[dict[str, Any
     for area, status, plant_id in session.execute(statement):
         entry = counts.setdefault(area, {"planned": 0, "deferred": 0, "done": 0})
         entry["done" if plant_id in done else status] += 1
-    capacity = plan.capacity or {}
-    return [
-        {"inspectionArea": area, "capacity": capacity.get(_area_key(area)), **entry}
-        for area, entry in sorted(counts.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
-    ]
+    return _areas(counts, plan.capacity or {})
 
 
 def _item_view(row: Any, done: set[int]) -> dict[str, Any]:
@@ -332,28 +335,25 @@ def plan_view(
     *,
     limit: int = 1000,
     after: int | None = None,
-    summary: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    summary: list[PlanAreaOut] | None = None,
+) -> PlanOut:
     done = _done_plants(session, instance, plan.year)
     rows = _items(session, plan, after=-1 if after is None else after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [_item_view(row, done) for row in rows]
-    return {
-        "year": plan.year,
-        "version": plan.version,
-        "builtAt": plan.built_at.isoformat().replace("+00:00", "Z"),
-        "builtOn": plan.built_on.isoformat(),
-        "capacity": plan.capacity or {},
-        "summary": _summary(session, plan, done) if summary is None else summary,
-        "items": [i for i in items if i["status"] != "unplanned"],
-        "unplanned": [
-            {k: v for k, v in i.items() if k not in {"dueDate", "status"}}
-            for i in items
-            if i["status"] == "unplanned"
-        ],
-        "next": rows[-1].position if more else None,
-    }
+    return PlanOut(
+        year=plan.year,
+        version=plan.version,
+        builtAt=plan.built_at.isoformat().replace("+00:00", "Z"),
+        builtOn=plan.built_on.isoformat(),
+        capacity=plan.capacity or {},
+        summary=_summary(session, plan, done) if summary is None else summary,
+        items=[PlanItemOut.model_validate(i) for i in items if i["status"] != "unplanned"],
+        # An unplanned plant has neither a due date nor a status: the model leaves them out.
+        unplanned=[UnplannedOut.model_validate(i) for i in items if i["status"] == "unplanned"],
+        next=rows[-1].position if more else None,
+    )
 
 
 def plan_rows(session: Session, instance: int, year: int) -> Iterator[dict[str, Any]]:
@@ -397,15 +397,7 @@ def plan_xlsx(session: Session, instance: int, year: int) -> bytes:
     summary = workbook.create_sheet("Summary")
     summary.append(["inspectionArea", "capacity", "planned", "deferred", "done"])
     for area in _summary(session, plan, _done_plants(session, instance, year)):
-        summary.append(
-            [
-                area["inspectionArea"],
-                area["capacity"],
-                area["planned"],
-                area["deferred"],
-                area["done"],
-            ]
-        )
+        summary.append([area.inspectionArea, area.capacity, area.planned, area.deferred, area.done])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
@@ -74,9 +73,9 @@ class ValidationPutOut(BaseModel):
     response_model=AuditRulesOut,
     responses=SETTINGS_READ_ERRORS,
 )
-def get_audit_rules(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+def get_audit_rules(environment: EnvironmentPath, ctx: Admin, db: Db) -> AuditRulesOut:
     with db.read() as session:
-        return JSONResponse(service.get_rules(session, ctx.instance_id))
+        return service.get_rules(session, ctx.instance_id)
 
 
 @router.put(
@@ -88,12 +87,14 @@ def get_audit_rules(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONRes
 )
 def put_audit_rules(
     request: Request, environment: EnvironmentPath, ctx: Admin, body: AuditRulesBody, db: Db
-) -> JSONResponse:
+) -> AuditRulesPutOut:
     """Every bad rule is reported at once (``rules[i].field``) and nothing is changed; a valid
     set replaces the old one atomically and shows in every plant's GET at once."""
     with db.write() as session:
         outcome = service.put_rules(session, actor_for(request, ctx), body)
-    return JSONResponse(outcome.as_dict())
+    return AuditRulesPutOut(
+        result=outcome.result, warnings=outcome.warnings_out(), data=outcome.data
+    )
 
 
 @router.get(
@@ -103,9 +104,9 @@ def put_audit_rules(
     response_model=ValidationSettingsOut,
     responses=SETTINGS_READ_ERRORS,
 )
-def get_validation(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResponse:
+def get_validation(environment: EnvironmentPath, ctx: Admin, db: Db) -> ValidationSettingsOut:
     with db.read() as session:
-        return JSONResponse(service.get_validation(session, ctx.instance_id))
+        return service.get_validation(session, ctx.instance_id)
 
 
 @router.put(
@@ -117,7 +118,9 @@ def get_validation(environment: EnvironmentPath, ctx: Admin, db: Db) -> JSONResp
 )
 def put_validation(
     request: Request, environment: EnvironmentPath, ctx: Admin, body: ValidationBody, db: Db
-) -> JSONResponse:
+) -> ValidationPutOut:
     with db.write() as session:
         outcome = service.put_validation(session, actor_for(request, ctx), body)
-    return JSONResponse(outcome.as_dict())
+    return ValidationPutOut(
+        result=outcome.result, warnings=outcome.warnings_out(), data=outcome.data
+    )

@@ -38,8 +38,11 @@ from tilsyn.rules import files
 from tilsyn.rules.schemas import (
     RULE_FIELDS,
     AuditRuleIn,
+    AuditRuleOut,
     AuditRulesIn,
+    AuditRulesOut,
     ValidationSettingsIn,
+    ValidationSettingsOut,
     to_rule_id,
 )
 from tilsyn.validation.codes import CONSUMPTION_CODES
@@ -106,6 +109,10 @@ class Rule:
         code = self.consumption_code
         document["consumptionCode"] = int(code) if code is not None and code.isdigit() else code
         return document
+
+    def out(self) -> AuditRuleOut:
+        """:meth:`wire` as the output model."""
+        return AuditRuleOut.model_validate(self.wire())
 
 
 def describe(rule: Rule) -> str:
@@ -526,11 +533,11 @@ def _undo_rule_change(documents: dict[str, dict[str, Any]], path: str, value: An
         documents[rule_id][name] = value
 
 
-def rules_view(rules: Iterable[Rule]) -> dict[str, Any]:
-    return {"rules": [rule.wire() for rule in rules]}
+def rules_view(rules: Iterable[Rule]) -> AuditRulesOut:
+    return AuditRulesOut(rules=[rule.out() for rule in rules])
 
 
-def get_rules(session: Session, instance_id: int) -> dict[str, Any]:
+def get_rules(session: Session, instance_id: int) -> AuditRulesOut:
     return rules_view(load_rules(session, instance_id))
 
 
@@ -615,7 +622,7 @@ def rules_diff(before: Sequence[Rule], after: Sequence[Rule]) -> dict[str, Any]:
     return diff
 
 
-def put_rules(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome[dict[str, Any]]:
+def put_rules(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome[AuditRulesOut]:
     """Check a whole rule set and, if every rule is valid, put it in place of the old one."""
     rules, issues = parse_rule_set(data)
     if rules is None:
@@ -687,14 +694,16 @@ def _why_lost(loser: Rule, winner: Rule) -> str:
 # --- The validation setting ----------------------------------------------------------------
 
 
-def get_validation(session: Session, instance_id: int) -> dict[str, Any]:
+def get_validation(session: Session, instance_id: int) -> ValidationSettingsOut:
     instance = session.get(Instance, instance_id)
     if instance is None:
         raise NotFound("No such instance.")
-    return {"strictValidation": bool(instance.strict_validation)}
+    return ValidationSettingsOut(strictValidation=bool(instance.strict_validation))
 
 
-def put_validation(session: Session, actor: Actor, data: dict[str, Any]) -> Outcome[dict[str, Any]]:
+def put_validation(
+    session: Session, actor: Actor, data: dict[str, Any]
+) -> Outcome[ValidationSettingsOut]:
     issues = Issues()
     body = read_model(ValidationSettingsIn, data, issues)
     if body is None or issues.errors:
@@ -703,7 +712,7 @@ def put_validation(session: Session, actor: Actor, data: dict[str, Any]) -> Outc
         )
     instance = _lock_instance(session, actor.instance_id)
     before = bool(instance.strict_validation)
-    view = {"strictValidation": body.strictValidation}
+    view = ValidationSettingsOut(strictValidation=body.strictValidation)
     if before == body.strictValidation:
         return Outcome("unchanged", view, issues.warnings)
     instance.strict_validation = body.strictValidation

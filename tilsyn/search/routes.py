@@ -6,14 +6,13 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import READ_ERRORS, Db, PageAfter
 from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, not_found
 from tilsyn.search import service
-from tilsyn.search.schemas import PlantPageOut
+from tilsyn.search.schemas import PlantPageOut, plant_page
 
 router = APIRouter(tags=["search"])
 
@@ -93,7 +92,7 @@ def search_plants(
     ] = None,
     limit: Limit = 50,
     after: PageAfter = None,
-) -> JSONResponse:
+) -> PlantPageOut:
     with db.read() as session:
         items, next_after = service.search_plants(
             session,
@@ -113,7 +112,7 @@ def search_plants(
             limit=limit,
             after=after,
         )
-    return JSONResponse({"items": items, "next": next_after})
+    return plant_page(items, next_after)
 
 
 @router.get(
@@ -131,12 +130,12 @@ def customer_plants(
     *,
     limit: Limit = 50,
     after: PageAfter = None,
-) -> JSONResponse:
+) -> PlantPageOut:
     with db.read() as session:
         items, next_after = service.customer_plants(
             session, ctx.instance_id, number=number, today=today_in_oslo(), limit=limit, after=after
         )
-    return JSONResponse({"items": items, "next": next_after})
+    return plant_page(items, next_after)
 
 
 @router.get(
@@ -154,9 +153,9 @@ def connection_point_plants(
     *,
     limit: Limit = 50,
     after: PageAfter = None,
-) -> JSONResponse:
+) -> PlantPageOut:
     with db.read() as session:
         items, next_after = service.connection_point_plants(
             session, ctx.instance_id, name=name, today=today_in_oslo(), limit=limit, after=after
         )
-    return JSONResponse({"items": items, "next": next_after})
+    return plant_page(items, next_after)

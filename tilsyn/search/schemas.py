@@ -1,15 +1,36 @@
-"""Wire shapes of the read side's listings (documentation: the routes answer dicts)."""
+"""Wire shapes of the read side's listings, and the view that builds them from its rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from pydantic import BaseModel, Field
 
-from tilsyn.contract.plants.schemas import PlantAddressOut
+
+class PlantItemAddressOut(BaseModel):
+    """A listed plant's address as stored (the plant's GET shows it whole): every field may
+    be missing from a stored document, and is then null, so a listing never fails on one.
+    The fields in the order a stored address holds them."""
+
+    addressText: str | None = None
+    postalCode: str | None = None
+    floor: str | None = None
+    apartmentNumber: str | None = None
+    holdingNumber: int | None = None
+    subHoldingNumber: int | None = None
+    leaseNumber: int | None = None
+    sectionNumber: int | None = None
+    residentialNumber: str | None = None
+    postalPlace: str | None = None
+    municipalityNumber: str | None = Field(
+        None, description="As sent, else the postal code's in Bring's postal code register"
+    )
 
 
 class PlantItemOut(BaseModel):
     meteringPointId: str
-    address: PlantAddressOut | None = Field(description="The plant's address as stored")
+    address: PlantItemAddressOut | None = Field(description="The plant's address as stored")
     customerName: str | None = Field(
         description="First and last name of the customer in force today; null: none"
     )
@@ -21,3 +42,10 @@ class PlantItemOut(BaseModel):
 class PlantPageOut(BaseModel):
     items: list[PlantItemOut] = Field(description="In meteringPointId order")
     next: str | None = Field(description="`after` of the next page; null on the last")
+
+
+def plant_page(items: Iterable[Mapping[str, Any]], next_after: str | None) -> PlantPageOut:
+    """A page of the listings' items (search/service.py's ``plant_items``) as the answer."""
+    return PlantPageOut(
+        items=[PlantItemOut.model_validate(item) for item in items], next=next_after
+    )

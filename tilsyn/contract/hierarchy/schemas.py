@@ -90,7 +90,7 @@ class ConnectionPointOut(NetStationOut):
     transformer: TransformerOut | None
 
 
-# Grid browsing (hierarchy/browse.py): the routes answer dicts, these document them.
+# Grid browsing (hierarchy/browse.py builds these).
 
 
 class ElementCountsOut(BaseModel):
