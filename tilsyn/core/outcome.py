@@ -14,8 +14,8 @@ Data = TypeVar("Data")
 
 @dataclass
 class Outcome(Generic[Data]):
-    """``data`` is the record's view: the model the route declares, or still a dict where
-    a domain's views do not build models yet."""
+    """``data`` is the record's view: the model the route declares (customers' writers
+    still give their view as a dict, which the route validates into its model)."""
 
     result: Result
     data: Data

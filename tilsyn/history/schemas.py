@@ -1,4 +1,4 @@
-"""Wire shapes of history pages and the change feed (documentation: the routes answer dicts)."""
+"""Wire shapes of history pages and the change feed: the models their routes answer with."""
 
 from __future__ import annotations
 
