@@ -179,14 +179,16 @@ def _all_pages(database: Database, instance_id: int, search: dict[str, Any]) -> 
 def test_every_way_of_reading_finds_the_same_plants(
     database: Database, register: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Walking common words, driving from a pair of name words and testing words as sets or
-    plant by plant find, page after page, what driving from the rarest word finds."""
+    """Walking common words (testing the rarest as a set, or when its sets are too large
+    every word plant by plant), driving from a pair of name words and testing words as sets
+    or plant by plant find, page after page, what driving from the rarest word finds."""
     searches = [
         *COMMON,
         {"q": f"{synthetic.FIRST_NAMES[3]} {synthetic.LAST_NAMES[5]}"},
         {"q": "ks 12"},
         {"q": f"{synthetic.STREETS[17]} 1"},
         {"q": "Furuvegen", "status": "Inaktivt"},  # a street with inactive plants
+        {"q": synthetic.net_station_name(3)},  # its place names one station: a set
     ]
     monkeypatch.setattr(service, "DRIVE_MAX", 10**9)
     monkeypatch.setattr(service, "COUNTED", 10**9)
@@ -196,5 +198,7 @@ def test_every_way_of_reading_finds_the_same_plants(
     monkeypatch.setattr(service, "COUNTED", 500)
     monkeypatch.setattr(service, "WALK", 100)
     monkeypatch.setattr(service, "CANDIDATES", 30)
-    for search in searches:
-        assert _all_pages(database, register, search) == driven[str(search)], search
+    for members in (service.MEMBERS_MAX, 0):
+        monkeypatch.setattr(service, "MEMBERS_MAX", members)
+        for search in searches:
+            assert _all_pages(database, register, search) == driven[str(search)], search
