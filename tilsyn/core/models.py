@@ -268,11 +268,13 @@ class SearchToken(Base):
     a customer change, or an element moved to another parent, then re-indexes nothing, and
     the search joins from the words to the plants (search/service.py). A B-tree on
     ``(instance_id, kind, token)`` serves a prefix as a range; one on ``(ref_id, kind,
-    token)`` tests an entity for a prefix within the index alone.
+    token, instance_id)`` tests an entity for a prefix within the index alone.
     """
 
     __tablename__ = "search_tokens"
-    __table_args__ = (Index("ix_search_tokens_ref_id_kind_token", "ref_id", "kind", "token"),)
+    __table_args__ = (
+        Index("ix_search_tokens_ref_id_kind_token", "ref_id", "kind", "token", "instance_id"),
+    )
 
     instance_id: Mapped[int] = mapped_column(
         ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True

@@ -251,7 +251,13 @@ def _word_holds(
 
     def has(kind: str, ref_id: Any) -> Exists:
         return exists().where(
-            token.kind == kind, token.ref_id == ref_id, token.token >= low, token.token < high
+            token.ref_id == ref_id,
+            token.kind == kind,
+            token.token >= low,
+            token.token < high,
+            # Adds nothing for a look-up (ids are the instance's), but where PostgreSQL
+            # hashes the word's entries instead, it reads them as an index range, not all.
+            token.instance_id == instance_id,
         )
 
     # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
@@ -285,6 +291,7 @@ def _word_holds(
         token.ref_id == Customer.id,
         token.token >= low,
         token.token < high,
+        token.instance_id == instance_id,
     )
     return or_(
         has(index.PLANT, plant_id),
