@@ -240,12 +240,26 @@ _GRANDCHILD = aliased(GridElement, name="grandchild_element")
 
 
 def _word_holds(
-    instance_id: int, word: str, today: date, plant_id: Any, connection_point_id: Any
+    instance_id: int,
+    word: str,
+    today: date,
+    columns: tuple[Any, Any],
+    *,
+    scoped: bool = False,
 ) -> ColumnElement[bool]:
-    """Whether the plant with these columns matches ``word``: tested plant by plant through
-    the index's ``(kind, ref_id)`` B-tree, a few look-ups, however many plants the word finds.
-    The look-ups go by entity id, which is the instance's already."""
+    """Whether the plant with these columns (id, connection point id) matches ``word``:
+    tested plant by plant through the index's ``(ref_id, kind, token)`` B-tree, a few
+    look-ups, however many plants the word finds. The look-ups go by entity id, which is
+    the instance's already.
+
+    ``scoped`` names the instance too, for a statement that tests many plants: PostgreSQL
+    may then hash the word's entries instead of looking each plant up, and it reads them
+    as a range of the primary key (without, the whole index; at 1M plants, 1.5 s). Where
+    few plants are tested it would hash a common word's range all the same (100,000
+    entries where a hundred look-ups were due), so only walks scope their tests."""
+    plant_id, connection_point_id = columns
     low, high = word, prefix_bound(word)
+    scope = [_HOLDS_TOKEN.instance_id == instance_id] if scoped else []
 
     token = _HOLDS_TOKEN
 
@@ -255,9 +269,7 @@ def _word_holds(
             token.kind == kind,
             token.token >= low,
             token.token < high,
-            # Adds nothing for a look-up (ids are the instance's), but where PostgreSQL
-            # hashes the word's entries instead, it reads them as an index range, not all.
-            token.instance_id == instance_id,
+            *scope,
         )
 
     # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
@@ -291,7 +303,7 @@ def _word_holds(
         token.ref_id == Customer.id,
         token.token >= low,
         token.token < high,
-        token.instance_id == instance_id,
+        *scope,
     )
     return or_(
         has(index.PLANT, plant_id),
@@ -417,9 +429,12 @@ class Where:
     today: date | None = None
     """The day a customer is in force on (for ``words``)."""
 
-    def holds(self, instance_id: int, word: str, plant: Any = Plant) -> ColumnElement[bool]:
+    def holds(
+        self, instance_id: int, word: str, plant: Any = Plant, *, scoped: bool = False
+    ) -> ColumnElement[bool]:
         assert self.today is not None
-        return _word_holds(instance_id, word, self.today, plant.id, plant.connection_point_id)
+        columns = (plant.id, plant.connection_point_id)
+        return _word_holds(instance_id, word, self.today, columns, scoped=scoped)
 
     def select(
         self,
@@ -711,7 +726,8 @@ def _walk_members(
     database that expects to test few plants looks each up, where it would otherwise read
     every entry of a common word to hash them (PostgreSQL did: 1.5 s for "NS Bærum 3")."""
     member, words_ = tests
-    built = [member, *(where.holds(instance_id, word) for word in words_)]  # once, not per stretch
+    # Built once, not per stretch; scoped (see _word_holds): a stretch is thousands of plants.
+    built = [member, *(where.holds(instance_id, word, scoped=True) for word in words_)]
     kept: list[Any] = []
     cursor, stretch = after, WALK
     while True:
