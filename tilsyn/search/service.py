@@ -656,7 +656,8 @@ def page_keys(
         return _driven(session, instance_id, where, (drive, ordered, sizes), limit, after)
     member = _membership(session, instance_id, rarest, today)
     if member is not None:
-        return _walk_members(session, instance_id, where, (member, ordered[1:]), limit, after)
+        walk = (member, (drive, ordered, sizes))
+        return _walk_members(session, instance_id, where, walk, limit, after)
     return _walk_then_drive(session, instance_id, where, (drive, ordered, sizes), limit, after)
 
 
@@ -679,6 +680,9 @@ def _walk_then_drive(
     return walked + _driven(session, instance_id, where, words_, limit - len(walked), end)
 
 
+WALK_BUDGET = 4
+"""A walk against a word's sets tests at most this many times the plants the word finds
+(walking a plant in page order costs less than reading one from the index and sorting it)."""
 MEMBERS_MAX = 20_000
 """How many entries the sets of :func:`_membership` may hold together: beyond that, building
 them for each stretch of a walk costs more than looking each plant up."""
@@ -715,22 +719,32 @@ def _walk_members(
     session: Session,
     instance_id: int,
     where: Where,
-    tests: tuple[ColumnElement[bool], Sequence[str]],
+    walk: tuple[ColumnElement[bool], tuple[list[str], list[str], dict[str, WordSize]]],
     limit: int,
     after: str | None,
 ) -> list[Any]:
     """The first ``limit`` plants after ``after``, in page order, that pass the
-    :func:`_membership` of one word and match the other words of ``tests``: the plants are
-    walked in page order, :data:`WALK` at first and four times as many each time after, so
-    a page costs about the plants before its last match. Each stretch is bounded: a
-    database that expects to test few plants looks each up, where it would otherwise read
-    every entry of a common word to hash them (PostgreSQL did: 1.5 s for "NS Bærum 3")."""
-    member, words_ = tests
+    :func:`_membership` of the rarest word and match the other words: the plants are walked
+    in page order, :data:`WALK` at first and four times as many each time after, so a page
+    costs about the plants before its last match. Each stretch is bounded: a database that
+    expects to test few plants looks each up, where it would otherwise read every entry of
+    a common word to hash them (PostgreSQL did: 1.5 s for "NS Bærum 3").
+
+    Where matches are rare (a filter few plants pass), the walk stops after
+    :data:`WALK_BUDGET` times the plants the rarest word finds, and the rest is driven from
+    the words (:func:`_driven`), which costs those plants, not the register."""
+    member, words_ = walk
+    _, ordered, sizes = words_
     # Built once, not per stretch; scoped (see _word_holds): a stretch is thousands of plants.
-    built = [member, *(where.holds(instance_id, word, scoped=True) for word in words_)]
+    built = [member, *(where.holds(instance_id, word, scoped=True) for word in ordered[1:])]
+    budget = WALK_BUDGET * sizes[ordered[0]].total
     kept: list[Any] = []
     cursor, stretch = after, WALK
     while True:
+        if budget <= 0:
+            return kept + _driven(session, instance_id, where, words_, limit - len(kept), cursor)
+        stretch = min(stretch, budget)
+        budget -= stretch
         end = session.scalar(walk_end(instance_id, cursor, stretch))
         query = page_query(
             instance_id,
