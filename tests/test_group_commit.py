@@ -271,7 +271,7 @@ def test_customers_that_wait_together_keep_their_own_answers_and_history(
         counted.stop()
     assert counted.commits == 1
     assert [a.result for a in answers] == ["created", "created", "updated"]
-    assert answers[2].data["FirstName"] == "Renamed"
+    assert answers[2].data.FirstName == "Renamed"
     with database.read() as session:
         entries = session.execute(
             select(Change.operation, Change.request_id)

@@ -87,7 +87,7 @@ def test_upgrading_indexes_what_is_stored(empty_url: str) -> None:
     with database.read() as session:
         for q in ("fjosvegen 2", "ase bo", "nordlys", "70705750000", "6800"):
             items, _ = search_plants(session, instance_id, PlantSearch(q=q), today=today_in_oslo())
-            assert [item["meteringPointId"] for item in items] == ["707057500000000018"], q
+            assert [item.meteringPointId for item in items] == ["707057500000000018"], q
         items, _ = search_plants(
             session, instance_id, PlantSearch(postal_code="6800"), today=today_in_oslo()
         )

@@ -171,7 +171,7 @@ def _all_pages(database: Database, instance_id: int, search: dict[str, Any]) -> 
                 limit=40,
                 after=after,
             )
-        found += [item["meteringPointId"] for item in items]
+        found += [item.meteringPointId for item in items]
         if after is None:
             return found
 

@@ -228,9 +228,7 @@ def write_chunk(
         if prepared.customers:
             results |= _write_batch(
                 prepared.customers,
-                lambda changes: [
-                    outcome.result for outcome in upsert_customers(session, actor, changes)
-                ],
+                lambda changes: upsert_customers(session, actor, changes),
             )
     if statistics is not None:
         statistics.add(len(prepared.plants) + len(prepared.customers))

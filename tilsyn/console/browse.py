@@ -8,7 +8,6 @@ without JavaScript the form submits like any other.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -26,6 +25,7 @@ from tilsyn.contract.errors import ApiError, NotFound
 from tilsyn.contract.time import today_in_oslo
 from tilsyn.hierarchy import browse
 from tilsyn.search import service as search
+from tilsyn.search.schemas import PlantItemOut
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -49,7 +49,7 @@ def _day(value: str) -> date | None:
 def search_page(request: Request, user: Viewer) -> HTMLResponse:
     filters = _filters(request)
     searched = any(filters[name] for name in FILTERS if name != "after")
-    items: list[dict[str, Any]] = []
+    items: list[PlantItemOut] = []
     after = None
     error = None
     if searched:

@@ -14,8 +14,8 @@ Data = TypeVar("Data")
 
 @dataclass
 class Outcome(Generic[Data]):
-    """``data`` is the record's view: the model the route declares (customers' writers
-    still give their view as a dict, which the route validates into its model)."""
+    """``data`` is the record's view: the model the route declares, built once by the
+    writer, which the route answers as it is."""
 
     result: Result
     data: Data

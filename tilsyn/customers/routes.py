@@ -78,7 +78,6 @@ def upsert_customer(
     """Answers 200 whether the customer was created, updated or unchanged."""
     outcome = service.upsert_customer(writer, actor_for(request, ctx), change)
     observe_outcome("customer", outcome.result, [w.code for w in outcome.warnings])
-    # The stored document, validated into the answer's model here, once.
     return CustomerUpsertOut(
         result=outcome.result, warnings=outcome.warnings_out(), data=outcome.data
     )

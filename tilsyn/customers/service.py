@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,7 @@ from tilsyn.contract.time import utc_now
 from tilsyn.core import search_index
 from tilsyn.core.changelog import Actor, record_change, write_atomically
 from tilsyn.core.groupcommit import GroupCommit
-from tilsyn.core.outcome import Outcome
+from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
 from tilsyn.core.upsert import BatchConflict
 from tilsyn.customers import repository as repo
@@ -34,23 +33,26 @@ _NO_CUSTOMER = "No customer with that number in this instance."
 
 def upsert_customers(
     session: Session, actor: Actor, changes: Sequence[CustomerChange]
-) -> list[Outcome[dict[str, Any]]]:
+) -> list[Result]:
     """Apply checked customers (distinct numbers) in the current transaction, in a savepoint:
-    one locking read, one insert and one update for the batch; one outcome per change, in
-    order; all of it or nothing, tried again after a concurrent insert."""
+    one locking read, one insert and one update for the batch; one result per change, in
+    order (warnings go to its change's issues); all of it or nothing, tried again after a
+    concurrent insert. A bulk import needs no more; the single upsert answers the view."""
     return write_atomically(session, lambda: _write(session, actor, changes))
 
 
 def upsert_customer(
     writer: GroupCommit, actor: Actor, change: CustomerChange
-) -> Outcome[dict[str, Any]]:
-    """One customer, as the single upsert writes it: a transaction of its own, or a
-    savepoint in the transaction of the single writes that arrived with it
+) -> Outcome[CustomerOut]:
+    """One customer, as the single upsert writes it, with its answer: a transaction of its
+    own, or a savepoint in the transaction of the single writes that arrived with it
     (core/groupcommit.py), with the same result, answer and history either way."""
 
-    def write(session: Session) -> Outcome[dict[str, Any]]:
-        [outcome] = _write(session, actor, [change])
-        return outcome
+    def write(session: Session) -> Outcome[CustomerOut]:
+        [result] = _write(session, actor, [change])
+        # The document as sent: what is stored, but for the number's stored key.
+        view = customer_view(change.document, change.number)
+        return Outcome(result, view, change.issues.warnings)
 
     return writer.run(write, [change.issues])
 
@@ -64,16 +66,14 @@ class _Batch:
     renamed: dict[int, search_index.Words] = field(default_factory=dict)
 
 
-def _write(
-    session: Session, actor: Actor, changes: Sequence[CustomerChange]
-) -> list[Outcome[dict[str, Any]]]:
+def _write(session: Session, actor: Actor, changes: Sequence[CustomerChange]) -> list[Result]:
     # Stored, and in history, under the stored key of the number (core/personal.py).
     keys = [stored_key(session, actor.instance_id, change.number) for change in changes]
     assert len(set(keys)) == len(keys), "a batch holds each customer once"
     stored = repo.lock_customers(session, actor.instance_id, keys)
     now = utc_now()
     batch = _Batch()
-    outcomes: list[Outcome[dict[str, Any]]] = []
+    results: list[Result] = []
     for change, key in zip(changes, keys, strict=True):
         row = stored.get(key)
         merged = merge_customer(row.data if row else None, change.document, key=key)
@@ -81,7 +81,7 @@ def _write(
             batch.created.append((change.number, merged))
         elif merged.result == "updated" and row is not None:
             _note_update(session, actor, row, merged, batch)
-        outcomes.append(Outcome(merged.result, change.document, change.issues.warnings))
+        results.append(merged.result)
     if batch.created:
         _insert(session, actor, batch.created, now=now)
     if batch.updates:
@@ -90,7 +90,7 @@ def _write(
         search_index.replace_words(
             session, actor.instance_id, (search_index.CUSTOMER,), batch.renamed
         )
-    return outcomes
+    return results
 
 
 def _note_update(

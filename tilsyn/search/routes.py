@@ -12,7 +12,7 @@ from tilsyn.contract.time import today_in_oslo
 from tilsyn.core.http import READ_ERRORS, Db, PageAfter
 from tilsyn.instances.http import Env, EnvironmentPath, KeyPath, not_found
 from tilsyn.search import service
-from tilsyn.search.schemas import PlantPageOut, plant_page
+from tilsyn.search.schemas import PlantPageOut
 
 router = APIRouter(tags=["search"])
 
@@ -112,7 +112,7 @@ def search_plants(
             limit=limit,
             after=after,
         )
-    return plant_page(items, next_after)
+    return PlantPageOut(items=items, next=next_after)
 
 
 @router.get(
@@ -135,7 +135,7 @@ def customer_plants(
         items, next_after = service.customer_plants(
             session, ctx.instance_id, number=number, today=today_in_oslo(), limit=limit, after=after
         )
-    return plant_page(items, next_after)
+    return PlantPageOut(items=items, next=next_after)
 
 
 @router.get(
@@ -158,4 +158,4 @@ def connection_point_plants(
         items, next_after = service.connection_point_plants(
             session, ctx.instance_id, name=name, today=today_in_oslo(), limit=limit, after=after
         )
-    return plant_page(items, next_after)
+    return PlantPageOut(items=items, next=next_after)

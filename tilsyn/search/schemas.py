@@ -1,9 +1,7 @@
-"""Wire shapes of the read side's listings, and the view that builds them from its rows."""
+"""Wire shapes of the read side's listings (search/service.py's ``plant_items`` builds the
+items from their rows; the routes answer them as built)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -42,10 +40,3 @@ class PlantItemOut(BaseModel):
 class PlantPageOut(BaseModel):
     items: list[PlantItemOut] = Field(description="In meteringPointId order")
     next: str | None = Field(description="`after` of the next page; null on the last")
-
-
-def plant_page(items: Iterable[Mapping[str, Any]], next_after: str | None) -> PlantPageOut:
-    """A page of the listings' items (search/service.py's ``plant_items``) as the answer."""
-    return PlantPageOut(
-        items=[PlantItemOut.model_validate(item) for item in items], next=next_after
-    )

@@ -46,13 +46,14 @@ from tilsyn.core.search_text import prefix_bound, words
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
 from tilsyn.rules.service import Rule, rules_for
+from tilsyn.search.schemas import PlantItemAddressOut, PlantItemOut
 
 MAX_PAGE = 500
 MAX_WORDS = 8
 """A query of more words than this is refused: each word is a range scan and a join."""
 _STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
 
-Page = tuple[list[dict[str, Any]], str | None]
+Page = tuple[list[PlantItemOut], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -881,7 +882,7 @@ def _page(
 ) -> Page:
     keys = _keys(session, instance_id, where, limit=limit + 1, after=after)
     items = plant_items(session, instance_id, _details(session, keys[:limit]), today=today)
-    return items, items[-1]["meteringPointId"] if len(keys) > limit else None
+    return items, items[-1].meteringPointId if len(keys) > limit else None
 
 
 _DUE_CHUNK = 1000
@@ -918,7 +919,7 @@ def _due_page(
             break
     rows = _details(session, kept[:limit])
     items = plant_items(session, instance_id, rows, today=today, dues=dues)
-    return items, items[-1]["meteringPointId"] if len(kept) > limit else None
+    return items, items[-1].meteringPointId if len(kept) > limit else None
 
 
 def plant_items(
@@ -928,10 +929,10 @@ def plant_items(
     *,
     today: date,
     dues: dict[int, date | None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PlantItemOut]:
     """Plants as listings show them: ``(id, metering point id, data, status, connection
-    point name)`` rows in, ``{meteringPointId, address, customerName, connectionPoint,
-    status, dueDate}`` out (due dates computed here unless given)."""
+    point name)`` rows in, their :class:`PlantItemOut` out, built once here (due dates
+    computed here unless given)."""
     plant_ids = [row[0] for row in rows]
     names = _customer_names(session, instance_id, plant_ids, today)
     if dues is None:
@@ -944,14 +945,18 @@ def plant_items(
             )
         }
     return [
-        {
-            "meteringPointId": mpid,
-            "address": address_view(data["address"]) if data.get("address") else None,
-            "customerName": names.get(plant_id),
-            "connectionPoint": connection_point,
-            "status": status,
-            "dueDate": _iso(dues.get(plant_id)),
-        }
+        PlantItemOut(
+            meteringPointId=mpid,
+            address=(
+                PlantItemAddressOut.model_validate(address_view(data["address"]))
+                if data.get("address")
+                else None
+            ),
+            customerName=names.get(plant_id),
+            connectionPoint=connection_point,
+            status=status,
+            dueDate=_iso(dues.get(plant_id)),
+        )
         for plant_id, mpid, data, status, connection_point in (tuple(row) for row in rows)
     ]
 
