@@ -655,7 +655,9 @@ def page_keys(
     drive, cost = _drive_from(sizes, ordered)
     if cost <= DRIVE_MAX:
         return _driven(session, instance_id, where, (drive, ordered, sizes), limit, after)
-    member = _membership(session, instance_id, rarest, today)
+    # One word alone is as cheap to test plant by plant as against its sets, and its sets
+    # are what a drive from it reads: the walk pays where other words are tested too.
+    member = _membership(session, instance_id, rarest, today) if len(ordered) > 1 else None
     if member is not None:
         walk = (member, (drive, ordered, sizes))
         return _walk_members(session, instance_id, where, walk, limit, after)
