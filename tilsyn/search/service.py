@@ -20,38 +20,27 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Exists,
     Select,
-    and_,
-    case,
-    exists,
     func,
     intersect,
-    literal,
     or_,
     select,
     union,
 )
 from sqlalchemy.orm import Session, aliased
 
-from tilsyn.contract.errors import InvalidRequest, NotFound
+from tilsyn.contract.errors import NotFound
 from tilsyn.contract.hierarchy.parse import CONNECTION_POINT, NET_STATION, TRANSFORMER
 from tilsyn.contract.plants.merge import address_view
-from tilsyn.contract.plants.schemas import STATUSES
-from tilsyn.contract.problems import Issue
 from tilsyn.core import search_index as index
-from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant, SearchToken
+from tilsyn.core.models import Customer, CustomerPeriod, GridElement, Plant
 from tilsyn.core.personal import stored_key
-from tilsyn.core.search_text import prefix_bound, words
 from tilsyn.inspections.service import due_dates
 from tilsyn.plants.periods import Period, in_force
-from tilsyn.rules.service import Rule, rules_for
+from tilsyn.search import matching
 from tilsyn.search.schemas import PlantItemAddressOut, PlantItemOut
 
 MAX_PAGE = 500
-MAX_WORDS = 8
-"""A query of more words than this is refused: each word is a range scan and a join."""
-_STATUS_BY_FOLDED = {status.casefold(): status for status in STATUSES}
 
 Page = tuple[list[PlantItemOut], str | None]
 
@@ -98,25 +87,27 @@ def search_where(session: Session, instance_id: int, search: PlantSearch, *, tod
     """What :func:`search_plants` asks of the plants (:class:`PlantSearch` says what)."""
     # Driving sets are served by an index and read first; checks are tested on what they find.
     # The words of q are either (page_keys chooses, by how much each finds).
-    terms = _terms(search.q)
+    terms = matching.terms(search.q)
     driving: list[Select[Any]] = []
     checks: list[ColumnElement[bool]] = []
     if search.postal_code is not None:
-        driving.append(_token_refs(instance_id, index.POSTAL_CODE, search.postal_code.strip()))
+        driving.append(
+            matching.token_refs(instance_id, index.POSTAL_CODE, search.postal_code.strip())
+        )
     for kind, name in (
         (NET_STATION, search.net_station),
         (TRANSFORMER, search.transformer),
         (CONNECTION_POINT, search.connection_point),
     ):
         if name is not None:
-            ids = select(_element_id(instance_id, kind, name))
-            driving.append(_plants_under(ids))
+            ids = select(matching.element_id(instance_id, kind, name))
+            driving.append(matching.plants_under(ids))
     if search.customer is not None:
-        driving.append(_owned_by(session, instance_id, search.customer, today))
+        driving.append(matching.owned_by(session, instance_id, search.customer, today))
     if search.inspection_area is not None:
-        checks.append(_inspection_area(session, instance_id) == search.inspection_area)
+        checks.append(matching.inspection_area(session, instance_id) == search.inspection_area)
     if search.status is not None:
-        checks.append(Plant.status == _status(search.status))
+        checks.append(Plant.status == matching.status(search.status))
     return Where(driving, checks, search.due_before, terms, today)
 
 
@@ -136,7 +127,7 @@ def customer_plants(
         select(Customer.id).where(Customer.instance_id == instance_id, Customer.number == key)
     ):
         raise NotFound("No customer with that number in this instance.")
-    where = Where([_periods_in_force(instance_id, [key], today)], [])
+    where = Where([matching.periods_in_force(instance_id, [key], today)], [])
     return _page(session, instance_id, where, today=today, limit=limit, after=after)
 
 
@@ -153,260 +144,12 @@ def connection_point_plants(
     element_id = (
         None
         if "\x00" in name
-        else session.scalar(select(_element_id(instance_id, CONNECTION_POINT, name)))
+        else session.scalar(select(matching.element_id(instance_id, CONNECTION_POINT, name)))
     )
     if element_id is None:
         raise NotFound("No connection point with that name in this instance.")
     where = Where([select(Plant.id).where(Plant.connection_point_id == element_id)], [])
     return _page(session, instance_id, where, today=today, limit=limit, after=after)
-
-
-# --- Matching ----------------------------------------------------------------------------
-
-
-def _terms(q: str | None) -> list[str]:
-    """The distinct words of ``q`` (at most :data:`MAX_WORDS`)."""
-    found = list(dict.fromkeys(words(q)))
-    if len(found) > MAX_WORDS:
-        raise InvalidRequest(
-            f"q may hold at most {MAX_WORDS} words.",
-            errors=[Issue("q", "too_many_words", f"has more than {MAX_WORDS} words")],
-        )
-    return found
-
-
-def _word_plants(instance_id: int, word: str) -> list[Select[Any]]:
-    """The plants a word finds on their own side: their words, the elements above them."""
-    return [
-        _token_refs(instance_id, index.PLANT, word, prefix=True),
-        _plants_under(_token_refs(instance_id, index.ELEMENT, word, prefix=True)),
-    ]
-
-
-def _word_customers(instance_id: int, word: str) -> Select[Any]:
-    """The customers (ids) whose name has a word starting with ``word``."""
-    return _token_refs(instance_id, index.CUSTOMER, word, prefix=True)
-
-
-def _plants_of(instance_id: int, customer_ids: Any, today: date) -> Select[Any]:
-    """The plants whose customer in force ``today`` is one of these (ids)."""
-    numbers = select(Customer.number).where(Customer.id.in_(customer_ids))
-    return _periods_in_force(instance_id, numbers, today)
-
-
-def _word_matches(instance_id: int, word: str, today: date) -> CompoundSelect[Any]:
-    """Every plant this word finds: its own side's and its customer's."""
-    return union(
-        *_word_plants(instance_id, word),
-        _plants_of(instance_id, _word_customers(instance_id, word), today),
-    )
-
-
-def _both_sides(
-    session: Session, instance_id: int, pair: Sequence[str], today: date
-) -> tuple[Select[Any], Any]:
-    """The plants that match both words of ``pair``, split in two sets read from the index.
-
-    A plant matches a word through its own side (its words, its elements') or through its
-    customer's name. So a plant matching both either has a customer whose name has both
-    (the first set: they match both words, by construction), or is found by one of them on
-    its own side (the second set, a superset to be tested): for common name words ("Kari
-    Nordmann") that is far fewer plants than either word finds. Those customers are read
-    first (two ranges of the index intersected) and, when few, handed on as ids: PostgreSQL,
-    guessing their number from the ranges, would otherwise read every customer to join them.
-    """
-    both: Any = intersect(*(_word_customers(instance_id, word) for word in pair))
-    ids = list(session.scalars(select(both.subquery().c[0]).limit(DRIVE_MAX + 1)))
-    if len(ids) <= DRIVE_MAX:
-        both = ids
-    own: Any = union(*(part for word in pair for part in _word_plants(instance_id, word)))
-    # The same for the plants either word finds on its own side (from ranges PostgreSQL
-    # guesses at thousands of rows when they hold none, and joins to every plant by hash).
-    plant_ids = list(session.scalars(select(own.subquery().c[0]).limit(DRIVE_MAX + 1)))
-    if len(plant_ids) <= DRIVE_MAX:
-        own = select(Plant.id).where(Plant.id.in_(plant_ids))
-    return _plants_of(instance_id, both, today), own
-
-
-# The aliases the statements below join through, built once: an ORM alias costs
-# milliseconds to build, and a search of several words built dozens per request. One alias
-# may appear in several subqueries of a statement; each is its own scope in SQL.
-_HOLDS_TOKEN = aliased(SearchToken, name="holds_token")
-_HOLDS_POINT = aliased(GridElement, name="holds_point")
-_HOLDS_TRANSFORMER = aliased(GridElement, name="holds_transformer")
-_HOLDS_PERIOD = aliased(CustomerPeriod, name="holds_period")
-_LATER_PERIOD = aliased(CustomerPeriod, name="later_period")
-_CHILD = aliased(GridElement, name="child_element")
-_GRANDCHILD = aliased(GridElement, name="grandchild_element")
-
-
-def _word_holds(
-    instance_id: int,
-    word: str,
-    today: date,
-    columns: tuple[Any, Any],
-    *,
-    scoped: bool = False,
-) -> ColumnElement[bool]:
-    """Whether the plant with these columns (id, connection point id) matches ``word``:
-    tested plant by plant through the index's ``(ref_id, kind, token)`` B-tree, a few
-    look-ups, however many plants the word finds. The look-ups go by entity id, which is
-    the instance's already.
-
-    ``scoped`` names the instance too, for a statement that tests many plants: PostgreSQL
-    may then hash the word's entries instead of looking each plant up, and it reads them
-    as a range of the primary key (without, the whole index; at 1M plants, 1.5 s). Where
-    few plants are tested it would hash a common word's range all the same (100,000
-    entries where a hundred look-ups were due), so only walks scope their tests."""
-    plant_id, connection_point_id = columns
-    low, high = word, prefix_bound(word)
-    scope = [_HOLDS_TOKEN.instance_id == instance_id] if scoped else []
-
-    token = _HOLDS_TOKEN
-
-    def has(kind: str, ref_id: Any) -> Exists:
-        return exists().where(
-            token.ref_id == ref_id,
-            token.kind == kind,
-            token.token >= low,
-            token.token < high,
-            *scope,
-        )
-
-    # The elements above by scalar look-ups, which PostgreSQL cannot turn into one hashed set
-    # of every element the word names (it would, from a join, and read the index whole).
-    point, transformer = _HOLDS_POINT, _HOLDS_TRANSFORMER
-    outer = connection_point_id.table
-    above_point = (
-        select(point.parent_id)
-        .where(point.id == connection_point_id)
-        .correlate(outer)
-        .scalar_subquery()
-    )
-    above_transformer = (
-        select(transformer.parent_id)
-        .where(transformer.id == above_point)
-        .correlate(outer)
-        .scalar_subquery()
-    )
-    period, later = _HOLDS_PERIOD, _LATER_PERIOD
-    by_customer = exists().where(
-        period.plant_id == plant_id,
-        period.valid_from <= today,
-        ~exists().where(
-            later.plant_id == period.plant_id,
-            later.valid_from > period.valid_from,
-            later.valid_from <= today,
-        ),
-        Customer.instance_id == instance_id,
-        Customer.number == period.customer_number,
-        token.kind == index.CUSTOMER,
-        token.ref_id == Customer.id,
-        token.token >= low,
-        token.token < high,
-        *scope,
-    )
-    return or_(
-        has(index.PLANT, plant_id),
-        has(index.ELEMENT, connection_point_id),
-        has(index.ELEMENT, above_point),
-        has(index.ELEMENT, above_transformer),
-        by_customer,
-    )
-
-
-def _token_refs(instance_id: int, kind: str, token: str, *, prefix: bool = False) -> Select[Any]:
-    """The entities with this word (or a word starting with it): a range of the index."""
-    query = select(SearchToken.ref_id).where(
-        SearchToken.instance_id == instance_id, SearchToken.kind == kind
-    )
-    if not prefix:
-        return query.where(SearchToken.token == token)
-    return query.where(SearchToken.token >= token, SearchToken.token < prefix_bound(token))
-
-
-def _element_id(instance_id: int, kind: str, name: str) -> Any:
-    return (
-        select(GridElement.id)
-        .where(
-            GridElement.instance_id == instance_id,
-            GridElement.kind == kind,
-            GridElement.name == name.strip(),
-        )
-        .scalar_subquery()
-    )
-
-
-def _plants_under(element_ids: Select[Any]) -> Select[Any]:
-    """The ids of the plants connected under any of these elements."""
-    return select(Plant.id).where(
-        Plant.connection_point_id.in_(_connection_points_under(element_ids))
-    )
-
-
-def _connection_points_under(element_ids: Select[Any]) -> CompoundSelect[Any]:
-    """The elements among ``element_ids``, their children and grandchildren: the connection
-    points a plant under any of them hangs from (plants only hang from connection points,
-    so the other ids these hold never match)."""
-    child, grandchild = _CHILD, _GRANDCHILD
-    children = select(child.id).where(child.parent_id.in_(element_ids))
-    return union(
-        element_ids,
-        children,
-        select(grandchild.id).where(grandchild.parent_id.in_(children)),
-    )
-
-
-def _periods_in_force(instance_id: int, customer_keys: Any, today: date) -> Select[Any]:
-    """The plants whose customer in force ``today`` is one of these stored keys."""
-    later = _LATER_PERIOD
-    return select(CustomerPeriod.plant_id).where(
-        CustomerPeriod.instance_id == instance_id,
-        CustomerPeriod.customer_number.in_(customer_keys),
-        CustomerPeriod.valid_from <= today,
-        ~exists().where(
-            later.plant_id == CustomerPeriod.plant_id,
-            later.valid_from > CustomerPeriod.valid_from,
-            later.valid_from <= today,
-        ),
-    )
-
-
-def _owned_by(session: Session, instance_id: int, number: str, today: date) -> Select[Any]:
-    number = number.strip()
-    keys = [] if "\x00" in number or not number else [stored_key(session, instance_id, number)]
-    return _periods_in_force(instance_id, keys, today)
-
-
-def _status(status: str) -> str:
-    folded = status.strip().casefold()
-    if folded not in _STATUS_BY_FOLDED:
-        raise InvalidRequest(
-            "status is not a plant status.",
-            errors=[Issue("status", "invalid_status", f"must be one of {', '.join(STATUSES)}")],
-        )
-    return _STATUS_BY_FOLDED[folded]
-
-
-def _inspection_area(session: Session, instance_id: int) -> ColumnElement[Any]:
-    """A plant's effective inspection area in SQL: the value sent, else the rules' (SPEC §7),
-    as one CASE over the rules that give one, the most specific first."""
-    explicit: ColumnElement[Any] = Plant.data[("auditSpecificInfo", "inspectionArea")].as_integer()
-    giving = [rule for rule in rules_for(session, instance_id).rules if rule.inspection_area]
-    giving.sort(key=lambda rule: rule.specificity, reverse=True)
-    if not giving:
-        return explicit
-    derived = case(*((_rule_matches(rule), rule.inspection_area) for rule in giving), else_=None)
-    return func.coalesce(explicit, derived)
-
-
-def _rule_matches(rule: Rule) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = []
-    if rule.consumption_code is not None:
-        conditions.append(Plant.consumption_code == rule.consumption_code)
-    if rule.prefix is not None:
-        conditions.append(Plant.industrial_classification.startswith(rule.prefix, autoescape=True))
-    return and_(literal(True), *conditions)
 
 
 # --- The page ----------------------------------------------------------------------------
@@ -435,7 +178,7 @@ class Where:
     ) -> ColumnElement[bool]:
         assert self.today is not None
         columns = (plant.id, plant.connection_point_id)
-        return _word_holds(instance_id, word, self.today, columns, scoped=scoped)
+        return matching.word_holds(instance_id, word, self.today, columns, scoped=scoped)
 
     def select(
         self,
@@ -550,13 +293,13 @@ def word_size(session: Session, instance_id: int, word: str) -> WordSize:
     def count(query: Select[Any], most: int = cap) -> int:
         return session.scalar(select(func.count()).select_from(query.limit(most).subquery())) or 0
 
-    own = count(_token_refs(instance_id, index.PLANT, word, prefix=True))
-    customers = count(_token_refs(instance_id, index.CUSTOMER, word, prefix=True))
-    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    own = count(matching.token_refs(instance_id, index.PLANT, word, prefix=True))
+    customers = count(matching.token_refs(instance_id, index.CUSTOMER, word, prefix=True))
+    elements = matching.token_refs(instance_id, index.ELEMENT, word, prefix=True)
     named = count(elements) if own < cap else 0
     if named:
         sample = elements.limit(_SAMPLE).subquery()
-        under = count(_plants_under(select(sample.c.ref_id)))
+        under = count(matching.plants_under(select(sample.c.ref_id)))
         own += under if named <= _SAMPLE or under >= cap else under * named // _SAMPLE
     return WordSize(min(own, cap), customers)
 
@@ -572,7 +315,7 @@ def _tests(
     """How each word of ``tested`` is tested on at most ``most`` candidates: a word that finds
     fewer plants than a few look-ups per candidate would cost is read whole from the index
     once (each database keeps it as a hashed or sorted set and probes it); a common word is
-    looked up plant by plant (:func:`_word_holds`)."""
+    looked up plant by plant (:func:`matching.word_holds`)."""
     assert where.today is not None
     return [
         _word_in(instance_id, word, where.today)
@@ -589,11 +332,13 @@ the index; a customer's plants cost about as many look-ups to read as a set."""
 
 def _word_in(instance_id: int, word: str, today: date) -> ColumnElement[bool]:
     """Whether a plant matches ``word``, as membership in the sets the word finds."""
-    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    elements = matching.token_refs(instance_id, index.ELEMENT, word, prefix=True)
     return or_(
-        Plant.id.in_(_token_refs(instance_id, index.PLANT, word, prefix=True)),
-        Plant.connection_point_id.in_(_connection_points_under(elements)),
-        Plant.id.in_(_plants_of(instance_id, _word_customers(instance_id, word), today)),
+        Plant.id.in_(matching.token_refs(instance_id, index.PLANT, word, prefix=True)),
+        Plant.connection_point_id.in_(matching.connection_points_under(elements)),
+        Plant.id.in_(
+            matching.plants_of(instance_id, matching.word_customers(instance_id, word), today)
+        ),
     )
 
 
@@ -649,7 +394,7 @@ def page_keys(
     ordered = sorted(where.words, key=lambda word: (sizes[word].total, -len(word)))
     rarest = ordered[0]
     if sizes[rarest].total <= DRIVE_MAX:
-        found = _word_matches(instance_id, rarest, today)
+        found = matching.word_matches(instance_id, rarest, today)
         tests = _tests(instance_id, where, ordered[1:], sizes, sizes[rarest].total)
         return _in_order(session, where, found, tests, limit=limit, after=after)
     drive, cost = _drive_from(sizes, ordered)
@@ -702,11 +447,14 @@ def _membership(
     A common word that names few elements ("Bærum": its net stations) finds many plants
     but few connection points; testing the plants, in page order, against those few is
     cheaper than putting every plant the word finds in page order."""
-    elements = _token_refs(instance_id, index.ELEMENT, word, prefix=True)
+    elements = matching.token_refs(instance_id, index.ELEMENT, word, prefix=True)
     sets = (
-        (Plant.id, _token_refs(instance_id, index.PLANT, word, prefix=True)),
-        (Plant.connection_point_id, _connection_points_under(elements)),
-        (Plant.id, _plants_of(instance_id, _word_customers(instance_id, word), today)),
+        (Plant.id, matching.token_refs(instance_id, index.PLANT, word, prefix=True)),
+        (Plant.connection_point_id, matching.connection_points_under(elements)),
+        (
+            Plant.id,
+            matching.plants_of(instance_id, matching.word_customers(instance_id, word), today),
+        ),
     )
     room, tests = MEMBERS_MAX, []
     for column, query in sets:
@@ -738,7 +486,7 @@ def _walk_members(
     the words (:func:`_driven`), which costs those plants, not the register."""
     member, words_ = walk
     _, ordered, sizes = words_
-    # Built once, not per stretch; scoped (see _word_holds): a stretch is thousands of plants.
+    # Built once, not per stretch; scoped (see word_holds): a stretch is thousands of plants.
     built = [member, *(where.holds(instance_id, word, scoped=True) for word in ordered[1:])]
     budget = WALK_BUDGET * sizes[ordered[0]].total
     kept: list[Any] = []
@@ -762,6 +510,32 @@ def _walk_members(
         cursor, stretch = end, stretch * 4
 
 
+def _both_sides(
+    session: Session, instance_id: int, pair: Sequence[str], today: date
+) -> tuple[Select[Any], Any]:
+    """The plants that match both words of ``pair``, split in two sets read from the index.
+
+    A plant matches a word through its own side (its words, its elements') or through its
+    customer's name. So a plant matching both either has a customer whose name has both
+    (the first set: they match both words, by construction), or is found by one of them on
+    its own side (the second set, a superset to be tested): for common name words ("Kari
+    Nordmann") that is far fewer plants than either word finds. Those customers are read
+    first (two ranges of the index intersected) and, when few, handed on as ids: PostgreSQL,
+    guessing their number from the ranges, would otherwise read every customer to join them.
+    """
+    both: Any = intersect(*(matching.word_customers(instance_id, word) for word in pair))
+    ids = list(session.scalars(select(both.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(ids) <= DRIVE_MAX:
+        both = ids
+    own: Any = union(*(part for word in pair for part in matching.word_plants(instance_id, word)))
+    # The same for the plants either word finds on its own side (from ranges PostgreSQL
+    # guesses at thousands of rows when they hold none, and joins to every plant by hash).
+    plant_ids = list(session.scalars(select(own.subquery().c[0]).limit(DRIVE_MAX + 1)))
+    if len(plant_ids) <= DRIVE_MAX:
+        own = select(Plant.id).where(Plant.id.in_(plant_ids))
+    return matching.plants_of(instance_id, both, today), own
+
+
 def _driven(
     session: Session,
     instance_id: int,
@@ -775,7 +549,7 @@ def _driven(
     drive, ordered, sizes = words_
     assert where.today is not None
     if len(drive) == 1:
-        found = _word_matches(instance_id, drive[0], where.today)
+        found = matching.word_matches(instance_id, drive[0], where.today)
         rest = [word for word in ordered if word != drive[0]]
         tests = _tests(instance_id, where, rest, sizes, CANDIDATES)
         return _in_order(session, where, found, tests, limit=limit, after=after)
