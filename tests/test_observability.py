@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import METRICS_HEADERS, METRICS_TOKEN, SECRET, Tenant, make_tenant
 from tests.servers import running_server
+from tilsyn import app as app_module
 from tilsyn.core.db import Database
 
 PERSON = "15108695088"
@@ -111,3 +113,13 @@ def test_logs_are_json_and_never_hold_personal_numbers(
         'tilsyn_requests_total{method="POST",route="/api/import/{environment}/customer",status="200"}'
         in metrics
     )
+
+
+def test_the_heap_at_startup_is_frozen_once(client: TestClient) -> None:
+    """A started app has moved what exists at its first start out of the collector's scans
+    (tilsyn/app.py ``_freeze_startup_heap``); a second start does not freeze again."""
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    assert app_module._heap_frozen
+    app_module._freeze_startup_heap()
+    assert gc.get_freeze_count() == frozen
