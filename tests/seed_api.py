@@ -16,7 +16,7 @@ from tests.conftest import Tenant
 from tilsyn.contract.customers.schemas import SEED_CUSTOMER_EXAMPLE
 from tilsyn.contract.plants.parse import parse_valid_plant
 from tilsyn.contract.plants.schemas import SEED_PLANT_EXAMPLE
-from tilsyn.core.changelog import Actor
+from tilsyn.core.changelog import Actor, stored_diffs
 from tilsyn.core.db import Database
 from tilsyn.core.models import Change
 from tilsyn.core.outcome import Outcome
@@ -210,14 +210,20 @@ def error_codes(response: Response) -> set[tuple[str, str]]:
 
 def history(database: Database, instance_id: int) -> list[Change]:
     """The instance's history rows as tilsyn reads them: customer numbers revealed (stored,
-    they are keyed hashes; core/personal.py). Copies, detached from any session."""
+    they are keyed hashes; core/personal.py), a creation's document filled in where it was
+    not stored (core/changelog.py, ``stored_diffs``). Copies, detached from any session."""
     with database.read() as session:
         rows = list(
             session.scalars(
                 select(Change).where(Change.instance_id == instance_id).order_by(Change.id)
             )
         )
-        revealed = reveal(session, instance_id, [[row.entity_key, row.diff] for row in rows])
+        filled = stored_diffs(session, instance_id, rows)
+        revealed = reveal(
+            session,
+            instance_id,
+            [[row.entity_key, filled.get(row.id, row.diff)] for row in rows],
+        )
     copies = []
     for row, (entity_key, diff) in zip(rows, revealed, strict=True):
         shown = Change(**{c.key: getattr(row, c.key) for c in Change.__table__.columns})

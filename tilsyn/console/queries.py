@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tilsyn.contract.hierarchy.parse import NET_STATION
-from tilsyn.core.changelog import change_view
+from tilsyn.core.changelog import change_views
 from tilsyn.core.models import (
     ApiKey,
     Change,
@@ -24,7 +24,6 @@ from tilsyn.core.models import (
     Plant,
     User,
 )
-from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import owned_by, scoped_select
 from tilsyn.inspections.repository import clock_plants_between
 
@@ -64,8 +63,8 @@ def plants_by_status(session: Session, instance_id: int) -> list[tuple[str | Non
 def latest_changes(session: Session, instance_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
     rows = session.scalars(
         scoped_select(Change, instance_id).order_by(Change.id.desc()).limit(limit)
-    )
-    views: list[dict[str, Any]] = reveal(session, instance_id, [change_view(row) for row in rows])
+    ).all()
+    views: list[dict[str, Any]] = change_views(session, instance_id, rows)
     return views
 
 

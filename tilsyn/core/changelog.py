@@ -13,7 +13,8 @@ anything of another instance's activity (see :func:`_insert_serialized`).
 Also here: the transaction helpers that retry a batch (:func:`write_atomically`,
 :func:`write_transaction`), and the reads every entity's history and as-of view are built
 from (:func:`entity_history`, :func:`state_at`). Only diffs are stored (``{path: [before,
-after]}``), so an as-of read costs the changes made since that day.
+after]}``), so an as-of read costs the changes made since that day. A plant's or customer's
+creation does not store its document a second time: it is read back (:data:`KEPT_DOCUMENTS`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from sqlalchemy import (
     Integer,
     bindparam,
     insert,
+    select,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from tilsyn.contract.diffs import flatten
 from tilsyn.contract.errors import ApiError
 from tilsyn.contract.problems import Issues
 from tilsyn.contract.time import OSLO, utc_now
-from tilsyn.core.models import Change, Instance
+from tilsyn.core.models import Base, Change, Customer, Instance, Plant
 from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import scoped_select
 from tilsyn.core.upsert import BatchConflict
@@ -61,6 +64,40 @@ _NEXT_SEQ = (
     .values(last_change_seq=Instance.last_change_seq + bindparam("count", type_=Integer))
     .returning(Instance.last_change_seq)
 )
+
+
+@dataclass(frozen=True)
+class KeptDocument:
+    """Where an entity's current document is kept, so that its ``create`` entry need not hold
+    the document too (a plant's is over a kilobyte: as much again as the plant's row).
+
+    Such an entry stores only the paths kept apart from the document (``apart``: a plant's
+    connection point, customer periods, extensions) and :data:`IMPLIED`; its document's
+    fields are the current document with the entity's later entries undone, read back by
+    :func:`change_views` exactly as they would have been stored.
+    """
+
+    model: type[Base]
+    key: str
+    apart: tuple[str, ...]
+
+    def is_apart(self, path: str) -> bool:
+        return path.startswith(self.apart)
+
+
+KEPT_DOCUMENTS = {
+    "plant": KeptDocument(
+        Plant, "metering_point_id", apart=("connectionPoint", "customerPeriods", "extensions[")
+    ),
+    # Keyed, like its history, by the stored key of its number (core/personal.py).
+    "customer": KeptDocument(Customer, "number", apart=()),
+}
+
+IMPLIED = "@document"
+"""In a ``create`` entry: its document's fields are read back (:class:`KeptDocument`)."""
+
+IMPLY_CREATED_DOCUMENTS = True
+"""Off only in tests and benches that compare with creations stored whole."""
 
 
 class HistoryPruned(ApiError):
@@ -124,6 +161,17 @@ def record_change(
         before, after = pair(value)
         merged[path] = [pair(merged[path])[0], after] if path in merged else [before, after]
     entry.diff = {path: pair for path, pair in merged.items() if pair[0] != pair[1]}
+
+
+def creation_diff(entity_type: str, diff: dict[str, Any]) -> dict[str, Any]:
+    """What a ``create`` entry of this entity stores: without its document's fields when the
+    document is kept (:class:`KeptDocument`), else the diff itself."""
+    kept = KEPT_DOCUMENTS.get(entity_type)
+    if kept is None or not IMPLY_CREATED_DOCUMENTS:
+        return diff
+    lean = {path: value for path, value in diff.items() if kept.is_apart(path)}
+    lean[IMPLIED] = [None, kept.model.__tablename__]
+    return lean
 
 
 def scrub_pending(
@@ -324,8 +372,16 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def change_view(change: Change) -> dict[str, Any]:
-    """One change as the history and the feed show it."""
+def change_views(session: Session, instance_id: int, changes: Sequence[Change]) -> list[Any]:
+    """Changes as the history and the feed show them, customer numbers revealed."""
+    diffs = stored_diffs(session, instance_id, changes)
+    views = [change_view(change, diffs.get(change.id, change.diff)) for change in changes]
+    return list(reveal(session, instance_id, views))
+
+
+def change_view(change: Change, diff: dict[str, Any] | None) -> dict[str, Any]:
+    """One change as the history and the feed show it, with its diff as recorded
+    (:func:`stored_diffs` fills in what a creation did not store)."""
     return {
         "id": change.seq,
         "at": _utc(change.at).isoformat().replace("+00:00", "Z"),
@@ -336,8 +392,66 @@ def change_view(change: Change) -> dict[str, Any]:
         if change.api_key_id is None and change.api_key_label is None
         else {"id": change.api_key_id, "label": change.api_key_label},
         "requestId": change.request_id,
-        "fields": [_field(path, value) for path, value in sorted((change.diff or {}).items())],
+        "fields": [_field(path, value) for path, value in sorted((diff or {}).items())],
     }
+
+
+def stored_diffs(
+    session: Session, instance_id: int, changes: Sequence[Change]
+) -> dict[int, dict[str, Any]]:
+    """The diffs of the creations among ``changes`` that did not store their document, by
+    change id, as they would have been stored: the entity's current document with its later
+    entries undone, newest first (as :func:`state_at` does), each field from nothing to its
+    value; the paths kept apart as recorded. Two reads per entity type, whatever the number."""
+    filled: dict[int, dict[str, Any]] = {}
+    for entity_type, kept in KEPT_DOCUMENTS.items():
+        lean = [
+            change
+            for change in changes
+            if change.entity_type == entity_type and change.diff and IMPLIED in change.diff
+        ]
+        if lean:
+            filled.update(_filled(session, instance_id, entity_type, kept, lean))
+    return filled
+
+
+def _filled(
+    session: Session, instance_id: int, entity_type: str, kept: KeptDocument, lean: list[Change]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    keys = sorted({change.entity_key for change in lean})
+    table: Any = kept.model.__table__
+    documents: dict[str, dict[str, Any]] = dict(
+        session.execute(
+            select(table.c[kept.key], table.c.data).where(
+                table.c.instance_id == instance_id, table.c[kept.key].in_(keys)
+            )
+        ).all()
+    )
+    later: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}
+    for key, seq, operation, diff in session.execute(
+        scoped_select(Change, instance_id)
+        .with_only_columns(Change.entity_key, Change.seq, Change.operation, Change.diff)
+        .where(
+            Change.entity_type == entity_type,
+            Change.entity_key.in_(keys),
+            Change.seq > min(change.seq for change in lean),
+        )
+        .order_by(Change.seq.desc())
+    ):
+        later.setdefault(key, []).append((seq, operation, diff))
+    for change in lean:
+        document = documents.get(change.entity_key)
+        state = None if document is None else flatten(document)
+        for seq, operation, diff in later.get(change.entity_key, []):
+            if seq <= change.seq:
+                break
+            state = _undone(state, operation, diff)
+        stored = change.diff or {}
+        fields = {path: value for path, value in stored.items() if kept.is_apart(path)}
+        for path, value in (state or {}).items():
+            if value is not None and not kept.is_apart(path):
+                fields[path] = [None, value]
+        yield change.id, fields
 
 
 def _field(path: str, value: Any) -> dict[str, Any]:
@@ -366,8 +480,7 @@ def entity_history(
     rows = list(session.scalars(query))
     more = len(rows) > limit
     rows = rows[:limit]
-    views = reveal(session, instance_id, [change_view(row) for row in rows])
-    return views, rows[-1].seq if more else None
+    return change_views(session, instance_id, rows), rows[-1].seq if more else None
 
 
 def has_history(session: Session, instance_id: int, entity_type: str, entity_key: str) -> bool:
@@ -430,13 +543,20 @@ def state_at(
         .order_by(Change.seq.desc())
     )
     for operation, diff in changes:
-        if operation == "create":
-            state = None
-            continue
-        if operation in _TERMINAL or state is None:
-            state = {}
-        for path, value in (diff or {}).items():
-            state[path] = pair(value)[0]
+        state = _undone(state, operation, diff)
+    return state
+
+
+def _undone(
+    state: dict[str, Any] | None, operation: str, diff: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """An entity's flat state before a change, from its state after it."""
+    if operation == "create":
+        return None
+    if operation in _TERMINAL or state is None:
+        state = {}
+    for path, value in (diff or {}).items():
+        state[path] = pair(value)[0]
     return state
 
 

@@ -19,7 +19,7 @@ from tilsyn.contract.errors import InvalidRequest, NotFound
 from tilsyn.contract.problems import Issue
 from tilsyn.contract.time import utc_now
 from tilsyn.core import search_index
-from tilsyn.core.changelog import Actor, record_change, write_atomically
+from tilsyn.core.changelog import Actor, creation_diff, record_change, write_atomically
 from tilsyn.core.groupcommit import GroupCommit
 from tilsyn.core.outcome import Outcome, Result
 from tilsyn.core.personal import STORED_KEY, codec, forget, numbers_for, protect_many, stored_key
@@ -131,7 +131,7 @@ def _insert(
             entity_type="customer",
             entity_key=merged.document["Number"],
             operation="create",
-            diff=merged.diff,
+            diff=creation_diff("customer", merged.diff),
         )
 
 

@@ -28,14 +28,13 @@ from tilsyn.core.changelog import (
     ERASED,
     PRUNE_ENTITY,
     Actor,
-    change_view,
+    change_views,
     history_kept_from,
     record_change,
     scrub_pending,
     start_of_day,
 )
 from tilsyn.core.models import Change
-from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import scoped_select
 
 MAX_ID = 2**63 - 1
@@ -152,7 +151,7 @@ def change_feed(
             .limit(limit)
         )
     )
-    views = reveal(session, instance_id, [change_view(row) for row in rows])
+    views = change_views(session, instance_id, rows)
     return views, encode_cursor(rows[-1].seq if rows else last)
 
 

@@ -25,7 +25,7 @@ from tilsyn.contract.plants.merge import (
 from tilsyn.contract.plants.parse import BuiltByChange, PlantChange
 from tilsyn.contract.plants.schemas import PlantOut
 from tilsyn.contract.time import utc_now
-from tilsyn.core.changelog import Actor, record_change, write_atomically
+from tilsyn.core.changelog import Actor, creation_diff, record_change, write_atomically
 from tilsyn.core.groupcommit import GroupCommit
 from tilsyn.core.models import Plant
 from tilsyn.core.outcome import Outcome, Result
@@ -202,7 +202,7 @@ def _store(session: Session, batch: _Batch) -> None:
             entity_type="plant",
             entity_key=mpid,
             operation="create",
-            diff=diff,
+            diff=creation_diff("plant", diff),
         )
     repository.update_plants(session, batch.instance_id, batch.updates)
     repository.index_plants(
