@@ -186,6 +186,15 @@ class Database:
             yield session
 
     @contextmanager
+    def keyed_read(self) -> Iterator[Session]:
+        """A read of one entity by its key (GET by key): a few statements that need no snapshot
+        in common. On PostgreSQL they run without a transaction, as :meth:`lookup`'s: in READ
+        COMMITTED each statement of a transaction takes its own snapshot anyway, so BEGIN and
+        ROLLBACK only added two round trips. On SQLite, a read transaction as :meth:`read`."""
+        with self._lookup() as session:
+            yield session
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """One short write transaction, committed (with its change log) when the block ends
         without error."""

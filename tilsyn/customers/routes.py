@@ -94,9 +94,10 @@ def get_customer(
     environment: EnvironmentPath, number: CustomerKey, ctx: Env, db: Db, as_of: AsOf = None
 ) -> CustomerOut:
     day = as_of_day(as_of)
-    with db.read() as session:
-        if day is not None:
+    if day is not None:
+        with db.read() as session:
             return history.customer_as_of(session, ctx.instance_id, number, day)
+    with db.keyed_read() as session:
         return service.get_customer(session, ctx.instance_id, number)
 
 
@@ -124,7 +125,7 @@ def lookup_customers(
     responses=READ_ERRORS,
 )
 def get_customer_legacy(number: CustomerKey, ctx: AnyEnvKey, db: Db) -> CustomerOut:
-    with db.read() as session:
+    with db.keyed_read() as session:
         return service.get_customer(session, ctx.instance_id, number)
 
 

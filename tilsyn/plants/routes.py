@@ -155,9 +155,10 @@ async def get_plant(
 
 
 def _read_plant(db: Database, instance_id: int, mpid: str, day: date | None) -> PlantOut:
-    with db.read() as session:
-        if day is not None:
+    if day is not None:
+        with db.read() as session:
             return history.plant_as_of(session, instance_id, mpid, day)
+    with db.keyed_read() as session:
         return service.get_plant(session, instance_id, mpid, today=today_in_oslo())
 
 
