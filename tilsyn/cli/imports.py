@@ -164,7 +164,7 @@ def import_files(
         raise fail(str(exc)) from None
     totals = Summary()
     per_file: list[tuple[str, Summary]] = []
-    with open_database() as database:
+    with open_database(load=True) as database:
         target = _target(database, instance)
         with report.open("w", encoding="utf-8") as out:
             actor = Actor(instance_id=target.id, request_id=f"import-{uuid.uuid4().hex[:12]}")
