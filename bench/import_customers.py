@@ -10,8 +10,9 @@ included, as a user waits for it): first with ``--tilsyn``'s code, when given, t
 checkout's, so that the machine's slow and fast phases fall on both alike. ``--again`` also
 times a second import of the same file (every customer unchanged). ``--parse-workers`` is
 passed on (default 1, the command's default: the checking in a process of its own). "CPU s"
-is the import's CPU time with its checker processes (not the database server's): steadier
-than the wall time on a machine shared with other work.
+is the import's CPU time with its checker processes (not the database server's), "MB
+written" what the import process wrote to storage (``/proc/self/io``; on SQLite its database
+file and WAL): both steadier than the wall time on a machine shared with other work.
 
 The code of a checkout is what ``python -m tilsyn`` imports with that checkout as its working
 folder (this interpreter, its installed dependencies). The data come from
@@ -42,6 +43,7 @@ class Series:
     checkout: Path
     created: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    written: list[int] = field(default_factory=list)
     again: list[float] = field(default_factory=list)
 
 
@@ -68,14 +70,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def tilsyn(checkout: Path, db: str, *args: str) -> tuple[float, float]:
-    """``python -m tilsyn --db db …`` with the checkout's code; its wall time and the CPU
-    time of it and its checker processes (the database server's not counted)."""
+# ``python -m tilsyn``, saying at exit how many bytes the process had written to storage (its
+# SQLite file and WAL; a PostgreSQL server writes in processes of its own).
+_RUN_TILSYN = """
+import atexit, runpy, sys
+def written():
+    for line in open("/proc/self/io"):
+        if line.startswith("write_bytes:"):
+            print("written-bytes", line.split()[1], file=sys.stderr)
+atexit.register(written)
+sys.argv[0] = "tilsyn"
+runpy.run_module("tilsyn", run_name="__main__")
+"""
+
+
+def tilsyn(checkout: Path, db: str, *args: str) -> tuple[float, float, int]:
+    """``python -m tilsyn --db db …`` with the checkout's code; its wall time, the CPU time
+    of it and its checker processes (the database server's not counted), and the bytes it
+    wrote to storage."""
     env = {**os.environ, **BENCH_ENV, "PYTHONPATH": str(checkout)}
     cpu = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "tilsyn", "--db", db, *args],
+        [sys.executable, "-c", _RUN_TILSYN, "--db", db, *args],
         check=False,
         cwd=checkout,
         env=env,
@@ -86,7 +103,8 @@ def tilsyn(checkout: Path, db: str, *args: str) -> tuple[float, float]:
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"tilsyn {' '.join(args)} exited {result.returncode}: {result.stderr}")
-    return seconds, _children_cpu() - cpu
+    marks = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("written-")]
+    return seconds, _children_cpu() - cpu, int(marks[-1]) if marks else 0
 
 
 def database_name(url: str) -> str:
@@ -98,9 +116,10 @@ def run_round(series: Series, url: str, path: Path, args: argparse.Namespace) ->
         tilsyn(series.checkout, db, "instance", "create", "bench", "--environment", "test")
         command = ["import", "bench", str(path), "--report", os.devnull]
         command += ["--parse-workers", str(args.parse_workers)]
-        seconds, cpu = tilsyn(series.checkout, db, *command)
+        seconds, cpu, written = tilsyn(series.checkout, db, *command)
         series.created.append(seconds)
         series.cpu.append(cpu)
+        series.written.append(written)
         if args.again:
             series.again.append(tilsyn(series.checkout, db, *command)[0])
 
@@ -138,7 +157,8 @@ def main() -> None:
                 run_round(series, url, path, args)
                 print(
                     f"  {database_name(url)} round {number + 1} {series.label}: "
-                    f"{series.created[-1]:.1f} s, {series.cpu[-1]:.1f} s CPU",
+                    f"{series.created[-1]:.1f} s, {series.cpu[-1]:.1f} s CPU, "
+                    f"{series.written[-1] / 1e6:,.0f} MB written",
                     flush=True,
                 )
         print(
@@ -148,6 +168,8 @@ def main() -> None:
         for series in runs:
             line = f"  {series.label:<40} created {rates(series.created, args.customers)}"
             line += f"; CPU s {statistics.median(series.cpu):.1f}"
+            if any(series.written):
+                line += f"; MB written {statistics.median(series.written) / 1e6:,.0f}"
             if args.again:
                 line += f"; again (unchanged) {rates(series.again, args.customers)}"
             print(line)
