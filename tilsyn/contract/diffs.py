@@ -38,8 +38,6 @@ def diff_documents(before: dict[str, Any] | None, after: dict[str, Any] | None) 
     """``{path: [before, after]}`` for every leaf that differs."""
     old = flatten(before) if before else {}
     new = flatten(after) if after else {}
-    if not old:  # created: every leaf that is set (a bulk load's common case, made short)
-        return {path: [None, new[path]] for path in sorted(new) if new[path] is not None}
     changed: dict[str, Any] = {}
     for path in sorted(old.keys() | new.keys() if old and new else old or new):
         was, now = old.get(path), new.get(path)
