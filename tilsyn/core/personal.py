@@ -181,7 +181,7 @@ class Codec:
             key = self._instance_keys[instance_id] = self._derive(
                 f"tilsyn lookup key of instance {instance_id}".encode()
             )
-        return KEY_PREFIX + _b64(hmac.digest(key, number.encode(), "sha256"))
+        return KEY_PREFIX + _b64(hmac.new(key, number.encode(), hashlib.sha256).digest())
 
     def seal_cursor(self, instance_id: int, listing: str, value: str) -> str:
         """An opaque cursor: ``value`` encrypted and bound to the instance and the listing,
