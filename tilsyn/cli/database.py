@@ -83,15 +83,18 @@ def _upgrade(database: Database, keys: DataKeys) -> None:
 
 
 @contextmanager
-def open_database(*, pool_size: int = 4, create: bool = False) -> Iterator[Database]:
+def open_database(
+    *, pool_size: int = 4, create: bool = False, load: bool = False
+) -> Iterator[Database]:
     """The database, its schema created (``create``) or migrated as needed; closed afterwards.
 
     Without ``create``, an SQLite file that does not exist is an error, not a new database.
+    ``load``: the command bulk-loads (``Database``'s ``load``).
     """
     if not create:
         require_existing()
     keys = _data_keys()
-    database = Database(state.url, pool_size=pool_size, data_keys=keys)
+    database = Database(state.url, pool_size=pool_size, data_keys=keys, load=load)
     try:
         _upgrade(database, keys)
         yield database

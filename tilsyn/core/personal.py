@@ -36,6 +36,7 @@ import secrets
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -58,6 +59,7 @@ LOOKUP_KEY_NAME = "lookup"
 _LOOKUP_AAD = b"tilsyn lookup key"
 SESSION_INFO = "tilsyn.personal"
 _KNOWN = "tilsyn.personal.known"
+_KEYS = "tilsyn.personal.keys"
 
 
 class DataKeyError(RuntimeError):
@@ -113,14 +115,19 @@ class DataKeys:
     def from_env(cls) -> DataKeys:
         return cls.from_settings(Settings.from_env())
 
-    @property
+    @cached_property
     def current_id(self) -> str:
         return key_id(self.current)
+
+    @cached_property
+    def _cipher(self) -> AESGCM:
+        """The current key's cipher, made once: a bulk load seals a number per customer."""
+        return AESGCM(self.current)
 
     def seal(self, plaintext: bytes, aad: bytes) -> str:
         """``v1.<key id>.<nonce + ciphertext + tag>``: AES-256-GCM with a random nonce."""
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = AESGCM(self.current).encrypt(nonce, plaintext, aad)
+        sealed = self._cipher.encrypt(nonce, plaintext, aad)
         return f"{_TOKEN_VERSION}.{self.current_id}.{_b64(nonce + sealed)}"
 
     def open(self, token: str, aad: bytes) -> bytes:
@@ -273,8 +280,12 @@ def _known(session: Session) -> dict[tuple[int, str], str]:
 
 
 def stored_key(session: Session, instance_id: int, number: str) -> str:
-    """The stored key of a customer number, for look-ups; writes nothing."""
-    key = codec(session).instance_lookup(instance_id, number)
+    """The stored key of a customer number, for look-ups; writes nothing. Remembered for the
+    session: a batch looks a number up and then protects it."""
+    keys: dict[tuple[int, str], str] = session.info.setdefault(_KEYS, {})
+    key = keys.get((instance_id, number))
+    if key is None:
+        key = keys[(instance_id, number)] = codec(session).instance_lookup(instance_id, number)
     _known(session)[(instance_id, key)] = number
     return key
 

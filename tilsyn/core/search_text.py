@@ -20,6 +20,8 @@ MAX_TOKEN = 64
 
 def fold(text: str) -> str:
     """Lower case, without accents, ø as o and æ as ae."""
+    if text.isascii():  # nothing to decompose or translate: most names, every number
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_LETTERS)
 
