@@ -166,10 +166,14 @@ def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                     ]
                 )
     except error as exc:
-        raise DBAPIError.instance(statement, None, exc, error) from exc
+        lost = connection.dialect.is_disconnect(exc, driver, None)
+        wrapped = DBAPIError.instance(statement, None, exc, error, connection_invalidated=lost)
+        if lost:
+            connection.invalidate(exc)
+        raise wrapped from exc
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # per engine's dialect: a few in a server, many in tests
 def _copy_plan(
     dialect: Dialect, table: Table, columns: tuple[str, ...]
 ) -> tuple[str, list[Callable[[Any], Any] | None]]:
