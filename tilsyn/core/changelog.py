@@ -23,12 +23,12 @@ import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import (
     Integer,
+    Table,
     bindparam,
-    insert,
     select,
     update,
 )
@@ -42,7 +42,7 @@ from tilsyn.contract.time import OSLO, utc_now
 from tilsyn.core.models import Base, Change, Customer, Instance, Plant
 from tilsyn.core.personal import reveal
 from tilsyn.core.tenancy import scoped_select
-from tilsyn.core.upsert import BatchConflict
+from tilsyn.core.upsert import BatchConflict, insert_rows
 
 if TYPE_CHECKING:
     from tilsyn.core.db import Database
@@ -55,7 +55,7 @@ ERASED = "[erased]"
 
 _PENDING = "tilsyn.changelog.pending"
 _TERMINAL = ("delete", "erase")
-_INSERT = insert(Change)  # run on the connection (Core), built once: the cheapest path
+_CHANGES = cast(Table, Change.__table__)
 # The instance's counter, moved on by the changes about to be written; the row lock it takes
 # lasts to the commit.
 _NEXT_SEQ = (
@@ -361,7 +361,7 @@ def _insert_serialized(session: Session, rows: list[dict[str, Any]]) -> None:
         top = int(last.scalar_one())
         for offset, row in enumerate(group):
             row["seq"] = top - len(group) + 1 + offset
-    connection.execute(_INSERT, rows if len(rows) > 1 else rows[0])
+    insert_rows(session, _CHANGES, rows)
 
 
 # --- Reading -----------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The write paths call these in the transaction that changes the text (a batch of plants or
 customers, new grid elements, an erasure), so the index never lags what a GET returns. Each
-entity's words are replaced whole, in a delete and an executemany insert per batch.
+entity's words are replaced whole, in a delete and an insert per batch (COPY on PostgreSQL for
+a batch's worth, core/upsert.py).
 
 Customer names are personal data kept in clear text in ``customers`` already; their words
 here are no more than that, and erasing a customer deletes them with it. Customer numbers
@@ -15,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert
+from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.orm import Session
 
 from tilsyn.core.models import SearchToken
 from tilsyn.core.search_text import MAX_TOKEN, words
+from tilsyn.core.upsert import insert_rows
 
 PLANT = "p"
 """A plant's metering point id, address text and postal code (what ``q`` matches)."""
@@ -34,7 +36,6 @@ Words = Mapping[str, set[str]]
 """An entity's words by kind."""
 
 _TOKENS = cast(Table, SearchToken.__table__)
-_INSERT = insert(_TOKENS)
 _DELETE = delete(_TOKENS).where(
     _TOKENS.c.kind.in_(bindparam("kinds", expanding=True)),
     _TOKENS.c.ref_id.in_(bindparam("ref_ids", expanding=True)),
@@ -84,9 +85,7 @@ def token_rows(instance_id: int, entries: Mapping[int, Words]) -> list[dict[str,
 
 def add_words(session: Session, instance_id: int, entries: Mapping[int, Words]) -> None:
     """Index new entities."""
-    rows = token_rows(instance_id, entries)
-    if rows:
-        session.connection().execute(_INSERT, rows)
+    insert_rows(session, _TOKENS, token_rows(instance_id, entries))
 
 
 def replace_words(

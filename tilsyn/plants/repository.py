@@ -16,7 +16,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    insert,
     literal,
     literal_column,
     null,
@@ -31,7 +30,7 @@ from tilsyn.contract.plants.merge import ConnectionPointRef, StoredPlant
 from tilsyn.core import search_index
 from tilsyn.core.models import CustomerPeriod, GridElement, Instance, Plant, PlantExtension
 from tilsyn.core.tenancy import CALLER, owned_by_caller
-from tilsyn.core.upsert import BatchConflict, insert_if_absent, insert_many_if_absent
+from tilsyn.core.upsert import insert_if_absent, insert_new, insert_rows
 from tilsyn.hierarchy.service import (
     CONNECTION_POINT_ROW,
     NET_STATION_ROW,
@@ -306,18 +305,13 @@ def plant_columns(document: dict[str, Any], connection_point_id: int | None) -> 
 def insert_plants(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """New plants (each row holds its ``instance_id``); their ids by metering point id.
     Raises :class:`BatchConflict` when another transaction created one of them meanwhile."""
-    if not rows:
-        return {}
-    inserted = insert_many_if_absent(
+    return insert_new(
         session,
         Plant,
         rows,
         key=["instance_id", "metering_point_id"],
         returning="metering_point_id",
     )
-    if len(inserted) != len(rows):
-        raise BatchConflict("another transaction created some of these plants")
-    return inserted
 
 
 _UPDATE_PLANT = (
@@ -443,8 +437,7 @@ def replace_periods(
         for plant_id, new_periods in periods.items()
         for period in new_periods
     ]
-    if rows:
-        session.execute(insert(CustomerPeriod), rows)
+    insert_rows(session, _PERIODS, rows)
 
 
 # --- Extensions ----------------------------------------------------------------------------
